@@ -1,0 +1,38 @@
+"""snapshot -> plan -> apply, inside the network namespace already entered.
+
+Shared by the hook and anything else that fixes a namespace, so that they can
+never disagree about what a mode does.
+"""
+
+from __future__ import annotations
+
+from . import apply, netlink, plan, snapshot
+from .errors import HookError
+from .request import Mode, Primary
+
+
+def changes_for(mode: Mode, primary: Primary | None,
+                sock: netlink.RouteSocket | None) -> list[plan.Change]:
+    if mode == "loose":
+        return plan.loose(snapshot.rp_filter())
+    if mode == "one-default":
+        assert sock is not None
+        return plan.one_default(snapshot.routing(sock), primary)
+    if mode == "off":
+        return []
+    raise HookError(f"mode {mode} is not implemented yet")
+
+
+def fix(mode: Mode, primary: Primary | None) -> list[plan.Change]:
+    """Apply `mode` to the current namespace; return what was changed."""
+    try:
+        if mode == "loose":  # sysctls only: no netlink, no pyroute2 import
+            changes = changes_for(mode, primary, None)
+            apply.apply(changes)
+            return changes
+        with netlink.RouteSocket() as sock:
+            changes = changes_for(mode, primary, sock)
+            apply.apply(changes, sock)
+            return changes
+    except OSError as exc:  # reading the snapshot: nothing was changed yet
+        raise HookError(f"cannot read the network namespace: {exc.strerror or exc}") from None

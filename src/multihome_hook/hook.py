@@ -1,0 +1,52 @@
+"""The OCI hook: podman runs it at createRuntime with the state on stdin.
+
+Exit status 0 lets the container start; anything else stops it, which is what
+we want whenever its network could not be made right. Imports stay lean: this
+runs before every annotated container.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from . import log
+from .errors import HookError
+from .request import MAX_STATE_BYTES, parse_state
+
+
+def _run(raw: bytes) -> str:
+    """Handle one OCI state; return the line to log."""
+    request = parse_state(raw)
+    cid = request.container_id[:12]
+    if request.mode == "off":
+        return f"container {cid}: mode off, nothing changed"
+    from . import netns, snapshot
+    from .fix import fix
+
+    try:
+        with netns.entered(request.pid):
+            if snapshot.interfaces() == ["lo"]:
+                log.warning(f"container {cid}: no network interface yet (user namespace? "
+                            "podman configures those after the hook): nothing changed")
+                return f"container {cid}: mode {request.mode}: no interface, nothing changed"
+            changes = fix(request.mode, request.primary)
+    except HookError as exc:
+        raise HookError(f"container {cid}: {exc}") from None
+    done = "; ".join(map(str, changes)) or "nothing to change"
+    return f"container {cid}: mode {request.mode}: {done}"
+
+
+def main() -> int:
+    if sys.argv[1:]:
+        print("usage: oci-multihome-hook < STATE  (run by podman as an OCI hook, "
+              "see oci-hooks.d/oci-multihome-hook.json)", file=sys.stderr)
+        return 2
+    try:
+        log.info(_run(sys.stdin.buffer.read(MAX_STATE_BYTES + 1)))
+    except HookError as exc:
+        log.error(str(exc))
+        return 1
+    except Exception as exc:  # a bug: still one line, and the container stays stopped
+        log.error(f"internal error: {type(exc).__name__}: {exc}")
+        return 1
+    return 0
