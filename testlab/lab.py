@@ -82,7 +82,8 @@ class Container:
     def interfaces(self) -> dict[str, list[str]]:
         """Interface name -> its global addresses (v4 and v6)."""
         links = json.loads(self.ns("ip", "-j", "addr", "show").stdout)
-        return {link["ifname"]: [a["local"] for a in link["addr_info"] if a.get("scope") == "global"]
+        return {link["ifname"]: [a["local"] for a in link["addr_info"]
+                                 if a.get("scope") == "global"]
                 for link in links if link["ifname"] != "lo"}
 
     def interface_in(self, prefix: str) -> str:
@@ -183,7 +184,8 @@ def podman_env() -> Iterator[Podman]:
 
 
 @contextlib.contextmanager
-def networks(podman: Podman, subnets: Sequence[str], ipv6: Sequence[str | None] = ()) -> Iterator[list[str]]:
+def networks(podman: Podman, subnets: Sequence[str],
+             ipv6: Sequence[str | None] = ()) -> Iterator[list[str]]:
     """Podman networks on the given subnets (optionally dual-stack)."""
     names: list[str] = []
     try:

@@ -80,5 +80,6 @@ def apply(changes: Sequence[Change], sock: netlink.RouteSocket | None = None) ->
         except OSError as exc:
             unrolled.append(f"{change.inverse()}: {exc.strerror}")
     if unrolled:
-        raise HookError(f"{failure}; rollback FAILED, namespace left changed: {'; '.join(unrolled)}")
+        raise HookError(f"{failure}; rollback FAILED, namespace left changed: "
+                        + "; ".join(unrolled))
     raise HookError(f"{failure}; rolled back {len(done)} change(s), nothing changed")

@@ -10,7 +10,6 @@ import re
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Union
 
 from .errors import HookError
 from .request import Gateway, Interface, Primary, Subnet
@@ -54,7 +53,7 @@ class AddRoute:
         return f"add {self.route}"
 
 
-Change = Union[SetRpFilter, DeleteRoute, AddRoute]
+Change = SetRpFilter | DeleteRoute | AddRoute
 
 
 def loose(rp_filter: Mapping[str, int]) -> list[Change]:
@@ -67,7 +66,7 @@ def loose(rp_filter: Mapping[str, int]) -> list[Change]:
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key putting eth2 before eth10."""
-    return tuple((0, int(part)) if part.isdigit() else (1, part)
+    return tuple((0, int(part)) if part.isdecimal() else (1, part)
                  for part in re.split(r"(\d+)", name) if part)
 
 
@@ -94,7 +93,8 @@ def _primary_ifindex(routing: Routing, primary: Primary) -> int:
     return index
 
 
-def _keep(candidates: Sequence[tuple[Route, Nexthop]], ifindex: int | None) -> tuple[Route, Nexthop]:
+def _keep(candidates: Sequence[tuple[Route, Nexthop]],
+          ifindex: int | None) -> tuple[Route, Nexthop]:
     """The primary's default route if it has one in this family, else the
     lowest metric, ties to the interface name that sorts first naturally."""
     preferred = [c for c in candidates if c[1].ifindex == ifindex] or candidates

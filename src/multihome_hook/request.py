@@ -11,7 +11,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal, Union, get_args
+from typing import Literal, get_args
 
 from .errors import HookError
 
@@ -23,6 +23,8 @@ MAX_STATE_BYTES = 1 << 20
 # Kernel names are at most 15 bytes and never contain '/'; we accept the
 # conventional subset so that nothing odd ever reaches a message or a path.
 _IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+# runc's rule for container ids; it also keeps ids one-line in our messages.
+_CONTAINER_ID = re.compile(r"[A-Za-z0-9_+.-]{1,1024}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Gateway:
         return f"gateway {self.address}"
 
 
-Primary = Union[Interface, Subnet, Gateway]
+Primary = Interface | Subnet | Gateway
 
 
 @dataclass(frozen=True)
@@ -97,19 +99,21 @@ def parse_state(raw: bytes) -> Request:
         raise HookError(f"OCI state on stdin is larger than {MAX_STATE_BYTES} bytes")
     try:
         state = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise HookError(f"malformed OCI state on stdin: {exc}") from None
     if not isinstance(state, dict):
         raise HookError("malformed OCI state on stdin: not a JSON object")
     container_id = state.get("id")
-    if not isinstance(container_id, str) or not container_id:
-        raise HookError("malformed OCI state: 'id' is missing or not a string")
+    if not isinstance(container_id, str) or not _CONTAINER_ID.fullmatch(container_id):
+        raise HookError("malformed OCI state: 'id' is missing or not a container id")
     pid = state.get("pid")
     if pid is None:
         raise HookError(f"container {container_id[:12]}: OCI state has no pid (process gone?)")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         raise HookError(f"container {container_id[:12]}: OCI state has an invalid pid")
-    annotations = state.get("annotations") or {}
+    annotations = state.get("annotations")
+    if annotations is None:
+        annotations = {}
     if not isinstance(annotations, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
         raise HookError("malformed OCI state: 'annotations' is not a map of strings")

@@ -1,0 +1,58 @@
+"""Namespaces that look like multi-network containers, built with `ip`.
+
+Veth pairs (both ends inside) carry the addresses and default routes podman would set up;
+no traffic is needed to check what the hook reads and writes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+
+from .lab import run
+
+
+@dataclass
+class Namespace:
+    name: str
+    pid: int
+
+    def ip(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run("ip", "-n", self.name, *argv, check=check)
+
+    def state(self) -> tuple[str, str, str, str]:
+        """Everything the hook may touch, as text, to compare before/after."""
+        sysctls = run("ip", "netns", "exec", self.name, "sh", "-c",
+                      "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout
+        return (self.ip("-4", "route", "show", "table", "all").stdout,
+                self.ip("-6", "route", "show", "table", "all").stdout,
+                self.ip("rule", "show").stdout + self.ip("-6", "rule", "show").stdout,
+                sysctls)
+
+    def sysctl(self, key: str, value: int | None = None) -> int:
+        path = f"/proc/sys/net/ipv4/conf/{key}/rp_filter"
+        if value is not None:
+            run("ip", "netns", "exec", self.name, "sh", "-c", f"echo {value} > {path}")
+        return int(run("ip", "netns", "exec", self.name, "cat", path).stdout)
+
+
+# (interface, IPv4 network prefix, IPv6 prefix): like podman's eth0/eth1.
+NETWORKS = (("eth0", "198.18.20", "fd18:20"), ("eth1", "198.18.21", "fd18:21"),
+            ("eth2", "198.18.22", "fd18:22"))
+
+
+def build(name: str, count: int, metric: int = 100) -> Namespace:
+    run("ip", "netns", "add", name)
+    ns = Namespace(name, 0)
+    ns.ip("link", "set", "lo", "up")
+    for ifname, v4, v6 in NETWORKS[:count]:
+        ns.ip("link", "add", ifname, "type", "veth", "peer", "name", f"peer-{ifname}")
+        ns.ip("link", "set", f"peer-{ifname}", "up")
+        ns.ip("addr", "add", f"{v4}.2/24", "dev", ifname)
+        ns.ip("-6", "addr", "add", f"{v6}::2/64", "dev", ifname, "nodad")
+        ns.ip("link", "set", ifname, "up")
+        ns.ip("route", "append", "default", "via", f"{v4}.1", "dev", ifname, "metric", str(metric))
+        # Appended IPv6 defaults of equal metric become ONE multipath route.
+        ns.ip("-6", "route", "append", "default", "via", f"{v6}::1", "dev", ifname,
+              "metric", str(metric))
+    return ns

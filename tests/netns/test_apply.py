@@ -1,0 +1,144 @@
+"""Snapshot and apply against real namespaces, read back from the kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Callable
+
+import pytest
+
+from multihome_hook import netlink, netns, snapshot
+from multihome_hook.apply import apply
+from multihome_hook.errors import HookError
+from multihome_hook.fix import fix
+from multihome_hook.plan import Change, DeleteRoute, SetRpFilter
+from multihome_hook.request import Interface
+from testlab.fakens import Namespace
+from testlab.lab import hook_binary
+
+MakeNs = Callable[..., Namespace]
+
+
+def defaults(ns: Namespace, family: int) -> list[dict[str, object]]:
+    routes = json.loads(ns.ip("-j", f"-{family}", "route", "show", "default").stdout)
+    return [r for r in routes if r["dst"] == "default"]
+
+
+def test_snapshot_splits_ipv6_multipath(make_ns: MakeNs) -> None:
+    ns = make_ns(2)
+    assert len(defaults(ns, 6)) == 1 and len(defaults(ns, 6)[0]["nexthops"]) == 2  # type: ignore[arg-type]
+    with netns.entered(ns.pid), netlink.RouteSocket() as sock:
+        routing = snapshot.routing(sock)
+    by_family = {f: [r for r in routing.defaults if r.family == f]
+                 for f in (socket.AF_INET, socket.AF_INET6)}
+    assert sorted(r.nexthops[0].dev for r in by_family[socket.AF_INET]) == ["eth0", "eth1"]
+    assert sorted(r.nexthops[0].gateway or "" for r in by_family[socket.AF_INET6]) == [
+        "fd18:20::1", "fd18:21::1"]
+    assert all(r.metric == 100 and len(r.nexthops) == 1 for r in routing.defaults)
+    assert {a.address for a in routing.addresses} >= {"198.18.20.2", "fd18:21::2"}
+
+
+def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> None:
+    ns = make_ns(3)
+    with netns.entered(ns.pid):
+        changes = fix("one-default", None)
+    assert len(changes) == 4
+    (v4,) = defaults(ns, 4)
+    assert (v4["dev"], v4["gateway"]) == ("eth0", "198.18.20.1")
+    (v6,) = defaults(ns, 6)
+    assert (v6["dev"], v6["gateway"], v6.get("nexthops")) == ("eth0", "fd18:20::1", None)
+    # Link routes and addresses are untouched.
+    assert "198.18.22.0/24 dev eth2" in ns.ip("route").stdout
+    with netns.entered(ns.pid):
+        assert fix("one-default", None) == []  # idempotent
+
+
+def test_one_default_honours_primary(make_ns: MakeNs) -> None:
+    ns = make_ns(2)
+    with netns.entered(ns.pid):
+        fix("one-default", Interface("eth1"))
+    assert [r["dev"] for r in defaults(ns, 4)] == ["eth1"]
+    assert [r["dev"] for r in defaults(ns, 6)] == ["eth1"]
+
+
+def test_loose_never_tightens(make_ns: MakeNs) -> None:
+    ns = make_ns(2)
+    ns.sysctl("all", 1)
+    ns.sysctl("default", 0)
+    ns.sysctl("eth0", 1)
+    ns.sysctl("eth1", 0)
+    with netns.entered(ns.pid):
+        fix("loose", None)
+    assert [ns.sysctl(k) for k in ("all", "default", "eth0", "eth1")] == [2, 0, 2, 0]
+
+
+def test_failure_rolls_everything_back(make_ns: MakeNs) -> None:
+    ns = make_ns(2)
+    ns.sysctl("eth0", 1)
+    before = ns.state()
+    with netns.entered(ns.pid), netlink.RouteSocket() as sock:
+        routes = snapshot.routing(sock).defaults
+        plan: list[Change] = [DeleteRoute(r) for r in routes if r.nexthops[0].dev == "eth1"]
+        assert len(plan) == 2  # the IPv4 route and the IPv6 nexthop
+        plan += [SetRpFilter("eth0", 1, 2), SetRpFilter("nosuchif0", 1, 2)]
+        with pytest.raises(HookError, match=r"nosuchif0.*rolled back 3 change\(s\)"):
+            apply(plan, sock)
+    assert ns.state() == before
+    assert len(defaults(ns, 6)[0]["nexthops"]) == 2  # type: ignore[arg-type]
+
+
+def test_host_namespace_is_refused() -> None:
+    with pytest.raises(HookError, match="shares the hook's network namespace"), \
+            netns.entered(os.getpid()):
+        pytest.fail("entered our own namespace")
+
+
+def test_vanished_pid_is_refused() -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with pytest.raises(HookError, match=f"process {gone.pid} does not exist"), \
+            netns.entered(gone.pid):
+        pytest.fail("entered a vanished process")
+
+
+def run_hook(state: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(hook_binary())], input=json.dumps(state), text=True,
+                          capture_output=True, timeout=30)
+
+
+def test_hook_warns_on_a_namespace_without_interfaces(make_ns: MakeNs) -> None:
+    ns = make_ns(0)
+    before = ns.state()
+    proc = run_hook({"ociVersion": "1.0.2", "id": "a" * 64, "pid": ns.pid,
+                     "annotations": {"io.multihome.mode": "one-default"}})
+    assert proc.returncode == 0
+    assert proc.stderr.startswith("oci-multihome-hook: warning: container aaaaaaaaaaaa: no network")
+    assert ns.state() == before
+
+
+def test_hook_unmatched_primary_changes_nothing(make_ns: MakeNs) -> None:
+    ns = make_ns(2)
+    before = ns.state()
+    proc = run_hook({"ociVersion": "1.0.2", "id": "b" * 64, "pid": ns.pid, "annotations": {
+        "io.multihome.mode": "one-default", "io.multihome.primary": "198.18.99.0/24"}})
+    assert proc.returncode == 1
+    assert proc.stderr == ("oci-multihome-hook: container bbbbbbbbbbbb: primary subnet "
+                           "198.18.99.0/24 matches no interface of the container\n")
+    assert ns.state() == before
+
+
+@pytest.mark.parametrize("stdin", [b"", b"{", b"[]", b'{"id": "x"}', b"\xff\xfe"])
+def test_hook_rejects_malformed_state_in_one_line(stdin: bytes) -> None:
+    proc = subprocess.run([str(hook_binary())], input=stdin, capture_output=True, timeout=30)
+    assert proc.returncode == 1
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("oci-multihome-hook: "), lines
+
+
+def test_hook_is_not_run_by_hand() -> None:
+    proc = subprocess.run([str(hook_binary()), "--help"], capture_output=True, text=True,
+                          timeout=30, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and "usage" in proc.stderr

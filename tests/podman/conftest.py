@@ -1,0 +1,38 @@
+"""A session-wide lab: podman config, strict rp_filter, far host, networks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testlab import lab
+from testlab.policy import require
+
+SUBNETS = ("198.18.10.0/24", "198.18.11.0/24", "198.18.12.0/24")
+
+
+@pytest.fixture(scope="session")
+def podman() -> Iterator[lab.Podman]:
+    require(os.geteuid() == 0, "needs root")
+    for tool in ("podman", "runc", "nsenter", "ping", "ip"):
+        require(shutil.which(tool) is not None, f"needs {tool}")
+    require(Path("/bin/busybox").exists(), "needs busybox-static")
+    require(lab.hook_binary().exists(), f"needs {lab.hook_binary()} (make venv)")
+    with lab.podman_env() as env, lab.host_sysctls(lab.STRICT_RP_FILTER), lab.far_host():
+        yield env
+
+
+@pytest.fixture(scope="session")
+def nets(podman: lab.Podman) -> Iterator[list[str]]:
+    """Three podman networks; most tests attach to the first two."""
+    with lab.networks(podman, SUBNETS) as names:
+        yield names
+
+
+@pytest.fixture(scope="session")
+def hooks(podman: lab.Podman) -> Path:
+    return podman.hooks_dir()

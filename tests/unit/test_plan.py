@@ -1,0 +1,306 @@
+"""plan.loose and plan.one_default, on hand-written snapshots (no I/O).
+
+Conventions of the snapshots built here: interface ethN has ifindex N + 2
+(lo is 1), the IPv4 network 198.18.(10+N).0/24 and the IPv6 network
+fd18:(10+N)::/64; the container's address is .5 / ::5, the gateway .1 / ::1.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+import pytest
+
+from multihome_hook import plan
+from multihome_hook.errors import HookError
+from multihome_hook.plan import AddRoute, Change, DeleteRoute, SetRpFilter
+from multihome_hook.request import Gateway, Interface, Primary, Subnet
+from multihome_hook.snapshot import Address, Nexthop, Route, Routing
+
+V4, V6 = socket.AF_INET, socket.AF_INET6
+RTPROT_STATIC = 4
+
+
+# --- snapshot builders -------------------------------------------------------
+
+def number(dev: str) -> int:
+    return int(dev.removeprefix("eth"))
+
+
+def ifindex(dev: str) -> int:
+    return number(dev) + 2
+
+
+def gateway(dev: str, family: int) -> str:
+    n = 10 + number(dev)
+    return f"198.18.{n}.1" if family == V4 else f"fd18:{n}::1"
+
+
+def hop(dev: str, family: int = V4) -> Nexthop:
+    return Nexthop(ifindex(dev), dev, gateway(dev, family))
+
+
+def route4(*devs: str, metric: int = 100, protocol: int = 0) -> Route:
+    """An IPv4 default route; several devs make one multipath route."""
+    return Route(family=V4, metric=metric, nexthops=tuple(hop(d) for d in devs),
+                 protocol=protocol)
+
+
+def route6(dev: str, metric: int = 1024) -> Route:
+    """One IPv6 default nexthop (the kernel keeps one route per nexthop)."""
+    return Route(family=V6, metric=metric, nexthops=(hop(dev, V6),))
+
+
+def addresses(dev: str) -> tuple[Address, Address]:
+    n = 10 + number(dev)
+    return (Address(ifindex(dev), V4, f"198.18.{n}.5", 24),
+            Address(ifindex(dev), V6, f"fd18:{n}::5", 64))
+
+
+def routing(*routes: Route, devs: Iterable[str] = ()) -> Routing:
+    """A snapshot with the given default routes; every interface they use,
+    plus `devs`, exists and has one address per family."""
+    names = {nh.dev for r in routes for nh in r.nexthops} | set(devs)
+    ordered = sorted(names, key=number)
+    links: dict[int, str] = {1: "lo"} | {ifindex(d): d for d in ordered}
+    return Routing(links=links,
+                   addresses=tuple(a for d in ordered for a in addresses(d)),
+                   defaults=routes)
+
+
+def deleted(*routes: Route) -> list[Change]:
+    return [DeleteRoute(r) for r in routes]
+
+
+def net(text: str) -> Primary:
+    return Subnet(ipaddress.ip_network(text))
+
+
+def via(text: str) -> Primary:
+    return Gateway(ipaddress.ip_address(text))
+
+
+def assert_one_line(text: str) -> None:
+    assert text
+    assert text.splitlines() == [text]
+
+
+# --- loose --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("rp_filter", "expected"), [
+    pytest.param({"all": 1, "default": 1, "eth0": 1, "eth1": 1},
+                 ["all", "default", "eth0", "eth1"], id="all-strict"),
+    pytest.param({"all": 0, "default": 1, "eth0": 2, "eth1": 1, "lo": 0},
+                 ["default", "eth1"], id="only-where-strict"),
+    pytest.param({"eth1": 1, "lo": 1, "default": 1, "eth0": 1, "all": 1},
+                 ["all", "default", "eth0", "eth1", "lo"], id="order"),
+    pytest.param({"all": 1, "eth0": 1}, ["all", "eth0"], id="default-missing"),
+    pytest.param({"all": 0, "default": 2, "eth0": 0, "eth1": 2, "lo": 0}, [], id="nothing"),
+    pytest.param({}, [], id="empty"),
+])
+def test_loose(rp_filter: Mapping[str, int], expected: list[str]) -> None:
+    assert plan.loose(rp_filter) == [SetRpFilter(name, 1, 2) for name in expected]
+
+
+@pytest.mark.parametrize("value", [0, 2])
+def test_loose_never_touches_0_or_2(value: int) -> None:
+    assert plan.loose({"all": value, "default": value, "eth0": value}) == []
+
+
+# --- one_default: IPv4, automatic choice -----------------------------------------
+
+@pytest.mark.parametrize("family", [V4, V6])
+@pytest.mark.parametrize(("kept", "dropped"), [
+    ("eth0", "eth1"),
+    ("eth2", "eth10"),  # natural order, not eth10 < eth2
+])
+@pytest.mark.parametrize("reverse", [False, True], ids=["listed-in-order", "listed-reversed"])
+def test_tie_goes_to_the_natural_first_name(family: int, kept: str, dropped: str,
+                                            reverse: bool) -> None:
+    make = route4 if family == V4 else route6
+    routes = [make(kept), make(dropped)]
+    if reverse:
+        routes.reverse()
+    assert plan.one_default(routing(*routes), None) == deleted(make(dropped))
+
+
+@pytest.mark.parametrize("family", [V4, V6])
+def test_lower_metric_wins_over_name(family: int) -> None:
+    make = route4 if family == V4 else route6
+    eth0, eth1 = make("eth0", metric=200), make("eth1", metric=100)
+    assert plan.one_default(routing(eth0, eth1), None) == deleted(eth0)
+
+
+def test_three_networks_two_deletions() -> None:
+    eth2, eth0, eth1 = route4("eth2"), route4("eth0"), route4("eth1")
+    assert plan.one_default(routing(eth2, eth0, eth1), None) == deleted(eth2, eth1)
+
+
+@pytest.mark.parametrize("primary", [None, Interface("eth0")])
+@pytest.mark.parametrize("snapshot", [
+    pytest.param(routing(route4("eth0"), devs=["eth1"]), id="one-v4-default"),
+    pytest.param(routing(route4("eth0"), route6("eth0"), devs=["eth1"]), id="one-per-family"),
+    pytest.param(routing(route6("eth0"), devs=["eth1"]), id="one-v6-default"),
+])
+def test_single_default_is_left_alone(snapshot: Routing, primary: Primary | None) -> None:
+    assert plan.one_default(snapshot, primary) == []
+
+
+def test_no_default_route_no_change() -> None:
+    assert plan.one_default(routing(devs=["eth0", "eth1"]), None) == []
+
+
+# --- one_default: IPv6 and dual stack ----------------------------------------------
+
+def test_ipv6_multipath_keeps_one_nexthop() -> None:
+    eth0, eth1, eth2 = route6("eth0"), route6("eth1"), route6("eth2")
+    assert plan.one_default(routing(eth1, eth0, eth2), None) == deleted(eth1, eth2)
+
+
+def test_dual_stack_families_decided_independently() -> None:
+    v4_eth0, v4_eth1 = route4("eth0", metric=200), route4("eth1", metric=100)
+    v6_eth0, v6_eth1 = route6("eth0"), route6("eth1")
+    snapshot = routing(v4_eth0, v6_eth0, v4_eth1, v6_eth1)
+    assert plan.one_default(snapshot, None) == deleted(v4_eth0, v6_eth1)
+
+
+# --- one_default: IPv4 multipath ----------------------------------------------------
+
+@pytest.mark.parametrize(("primary", "kept"), [(None, "eth0"), (Interface("eth1"), "eth1")])
+def test_ipv4_multipath_is_rebuilt_with_the_kept_nexthop(primary: Primary | None,
+                                                         kept: str) -> None:
+    multipath = route4("eth0", "eth1", metric=50, protocol=RTPROT_STATIC)
+    changes = plan.one_default(routing(multipath), primary)
+    rebuilt = replace(multipath, nexthops=(hop(kept),))
+    assert changes == [DeleteRoute(multipath), AddRoute(rebuilt)]
+    assert rebuilt.protocol == RTPROT_STATIC and rebuilt.metric == 50
+
+
+def test_ipv4_multipath_losing_to_another_route_is_deleted_whole() -> None:
+    multipath, single = route4("eth0", "eth1", metric=100), route4("eth2", metric=50)
+    assert plan.one_default(routing(multipath, single), None) == deleted(multipath)
+
+
+def test_ipv4_multipath_holding_the_primary_loses_its_other_nexthops() -> None:
+    single, multipath = route4("eth0", metric=50), route4("eth1", "eth2", metric=100)
+    changes = plan.one_default(routing(single, multipath), Interface("eth2"))
+    assert changes == [DeleteRoute(single), DeleteRoute(multipath),
+                       AddRoute(replace(multipath, nexthops=(hop("eth2"),)))]
+
+
+# --- one_default: primary -----------------------------------------------------------
+
+@pytest.mark.parametrize("primary", [
+    Interface("eth1"),
+    net("198.18.11.0/24"),
+    via("198.18.11.1"),
+    net("fd18:11::/64"),
+    via("fd18:11::1"),
+], ids=str)
+def test_primary_keeps_its_default_routes(primary: Primary) -> None:
+    # eth1 loses on metric in IPv4 and on name in IPv6: the primary overrides both.
+    v4_eth0, v4_eth1 = route4("eth0", metric=100), route4("eth1", metric=200)
+    v6_eth0, v6_eth1 = route6("eth0"), route6("eth1")
+    snapshot = routing(v4_eth0, v4_eth1, v6_eth0, v6_eth1, devs=["eth2"])
+    assert plan.one_default(snapshot, primary) == deleted(v4_eth0, v6_eth0)
+
+
+def test_primary_without_default_in_one_family_falls_back_there() -> None:
+    v4_eth0, v4_eth1 = route4("eth0"), route4("eth1")
+    v6_eth0, v6_eth2 = route6("eth0"), route6("eth2")
+    snapshot = routing(v4_eth0, v4_eth1, v6_eth2, v6_eth0)
+    assert plan.one_default(snapshot, Interface("eth1")) == deleted(v4_eth0, v6_eth2)
+
+
+@pytest.mark.parametrize(("primary", "message"), [
+    (Interface("eth9"), "matches no interface"),
+    (net("198.18.99.0/24"), "matches no interface"),
+    (net("fd18:99::/64"), "matches no interface"),
+    (via("198.18.11.254"), "matches no interface"),
+    (via("198.18.11.5"), "matches no interface"),  # an address, not a gateway
+    (Interface("eth2"), "has no default route"),
+    (net("198.18.12.0/24"), "has no default route"),
+    (net("198.18.0.0/16"), "ambiguous"),
+    (net("fd18::/16"), "ambiguous"),
+], ids=str)
+def test_primary_errors(primary: Primary, message: str) -> None:
+    snapshot = routing(route4("eth0"), route4("eth1"), route6("eth0"), devs=["eth2"])
+    with pytest.raises(HookError, match=message) as info:
+        plan.one_default(snapshot, primary)
+    assert_one_line(str(info.value))
+    assert str(primary) in str(info.value)
+
+
+def test_ambiguous_primary_names_the_interfaces() -> None:
+    with pytest.raises(HookError) as info:
+        plan.one_default(routing(route4("eth0"), route4("eth1")), net("198.18.0.0/16"))
+    assert "eth0, eth1" in str(info.value)
+
+
+# --- changes --------------------------------------------------------------------------
+
+def all_changes() -> list[Change]:
+    multipath = route4("eth0", "eth1")
+    changes: list[Change] = [
+        *plan.loose({"all": 1, "default": 1, "eth0": 1}),
+        *plan.one_default(routing(multipath, route6("eth0"), route6("eth1")), None),
+        SetRpFilter("eth1", 2, 1),
+    ]
+    assert {type(c) for c in changes} == {SetRpFilter, DeleteRoute, AddRoute}
+    return changes
+
+
+@pytest.mark.parametrize("change", all_changes(), ids=str)
+def test_change_inverse_and_str(change: Change) -> None:
+    assert change.inverse().inverse() == change
+    assert change.inverse() != change
+    assert_one_line(str(change))
+    assert_one_line(str(change.inverse()))
+
+
+@pytest.mark.parametrize(("change", "text"), [
+    (SetRpFilter("eth0", 1, 2), "rp_filter eth0 1->2"),
+    (DeleteRoute(route4("eth1")), "delete IPv4 default via 198.18.11.1 dev eth1 metric 100"),
+    (AddRoute(route6("eth0")), "add IPv6 default via fd18:10::1 dev eth0 metric 1024"),
+    (DeleteRoute(route4("eth0", "eth1", metric=5)),
+     "delete IPv4 default via 198.18.10.1 dev eth0 via 198.18.11.1 dev eth1 metric 5"),
+])
+def test_change_str(change: Change, text: str) -> None:
+    assert str(change) == text
+
+
+def test_inverse_types() -> None:
+    route = route4("eth0")
+    assert DeleteRoute(route).inverse() == AddRoute(route)
+    assert AddRoute(route).inverse() == DeleteRoute(route)
+    assert SetRpFilter("eth0", 1, 2).inverse() == SetRpFilter("eth0", 2, 1)
+
+
+# --- natural_key ---------------------------------------------------------------------
+
+def test_natural_key_sorts_numbers_by_value() -> None:
+    names = ["eth10", "veth1", "eth2", "br-lan.10", "eth1", "br-lan.9", "eth0", "lo"]
+    assert sorted(names, key=plan.natural_key) == [
+        "br-lan.9", "br-lan.10", "eth0", "eth1", "eth2", "eth10", "lo", "veth1"]
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ("eth2", "eth10"),
+    ("eth9", "eth10"),
+    ("eth1", "eth1a"),
+    ("eth1a", "eth1b"),
+    ("eth1.2", "eth1.10"),
+    ("0", "a"),  # digits and letters compare without a TypeError
+    ("a0", "aa"),
+])
+def test_natural_key_order(first: str, second: str) -> None:
+    assert plan.natural_key(first) < plan.natural_key(second)
+
+
+@pytest.mark.parametrize("name", ["", "eth٣", "eth1²", "²"])
+def test_natural_key_accepts_any_name(name: str) -> None:
+    # Kernel interface names may hold any non-blank character but '/' and ':'.
+    assert isinstance(plan.natural_key(name), tuple)
