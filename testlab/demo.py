@@ -26,22 +26,22 @@ def show(c: lab.Container) -> None:
 def main() -> int:
     results: list[tuple[str, float, float]] = []
     print("Host: rp_filter all/default = 1 (strict, the RHEL default), for this demo only.")
-    with lab.podman_env() as podman, lab.host_sysctls(lab.STRICT_RP_FILTER), lab.far_host():
-        with lab.networks(podman, SUBNETS) as nets:
-            hooks = podman.hooks_dir()
-            print(f"Networks {', '.join(SUBNETS)}; far host {lab.FAR_HOST} behind the host.\n")
-            for mode in (None, *MODES):
-                annotations = {} if mode is None else {"io.multihome.mode": mode}
-                title = "no annotation (the bug)" if mode is None else f"io.multihome.mode={mode}"
-                start = time.monotonic()
-                with podman.container(nets, annotations, hooks) as c:
-                    started = time.monotonic() - start
-                    print(f"== podman run --network {nets[0]} --network {nets[1]} "
-                          f"({title}), started in {started:.2f} s")
-                    show(c)
-                    loss = c.loss()
-                    print(f"    ping {lab.FAR_HOST} x40: {loss:.0f}% loss\n")
-                    results.append((title, loss, started))
+    with (lab.podman_env() as podman, lab.host_sysctls(lab.STRICT_RP_FILTER), lab.far_host(),
+          lab.networks(podman, SUBNETS) as nets):
+        hooks = podman.hooks_dir()
+        print(f"Networks {', '.join(SUBNETS)}; far host {lab.FAR_HOST} behind the host.\n")
+        for mode in (None, *MODES):
+            annotations = {} if mode is None else {"io.multihome.mode": mode}
+            title = "no annotation (the bug)" if mode is None else f"io.multihome.mode={mode}"
+            start = time.monotonic()
+            with podman.container(nets, annotations, hooks) as c:
+                started = time.monotonic() - start
+                print(f"== podman run --network {nets[0]} --network {nets[1]} "
+                      f"({title}), started in {started:.2f} s")
+                show(c)
+                loss = c.loss()
+                print(f"    ping {lab.FAR_HOST} x40: {loss:.0f}% loss\n")
+                results.append((title, loss, started))
     print("Summary (40 pings each, neighbours aged fast so the kernel keeps re-deciding):")
     for title, loss, started in results:
         print(f"  {title:<36} {loss:5.1f}% loss   podman run -d: {started:.2f} s")
