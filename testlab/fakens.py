@@ -6,7 +6,10 @@ no traffic is needed to check what the hook reads and writes.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .lab import run
@@ -36,16 +39,16 @@ class Namespace:
         return int(run("ip", "netns", "exec", self.name, "cat", path).stdout)
 
 
-# (interface, IPv4 network prefix, IPv6 prefix): like podman's eth0/eth1.
-NETWORKS = (("eth0", "198.18.20", "fd18:20"), ("eth1", "198.18.21", "fd18:21"),
-            ("eth2", "198.18.22", "fd18:22"))
+def network(i: int) -> tuple[str, str, str]:
+    """(interface, IPv4 /24 prefix, IPv6 /64 prefix) of network i, like podman's."""
+    return f"eth{i}", f"198.18.{20 + i}", f"fd18:{20 + i}"
 
 
 def build(name: str, count: int, metric: int = 100) -> Namespace:
     run("ip", "netns", "add", name)
     ns = Namespace(name, 0)
     ns.ip("link", "set", "lo", "up")
-    for ifname, v4, v6 in NETWORKS[:count]:
+    for ifname, v4, v6 in map(network, range(count)):
         ns.ip("link", "add", ifname, "type", "veth", "peer", "name", f"peer-{ifname}")
         ns.ip("link", "set", f"peer-{ifname}", "up")
         ns.ip("addr", "add", f"{v4}.2/24", "dev", ifname)
@@ -56,3 +59,24 @@ def build(name: str, count: int, metric: int = 100) -> Namespace:
         ns.ip("-6", "route", "append", "default", "via", f"{v6}::1", "dev", ifname,
               "metric", str(metric))
     return ns
+
+
+@contextlib.contextmanager
+def fake_container(name: str, count: int) -> Iterator[Namespace]:
+    """A namespace with `count` networks and a process living in it."""
+    sleeper = None
+    try:
+        ns = build(name, count)
+        sleeper = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "600"])
+        ns.pid = sleeper.pid
+        # `ip netns exec` enters the namespace, then execs: wait for the exec.
+        deadline = time.monotonic() + 5
+        while run("cat", f"/proc/{ns.pid}/comm").stdout.strip() != "sleep":
+            assert time.monotonic() < deadline, "sleeper never started"
+            time.sleep(0.01)
+        yield ns
+    finally:
+        if sleeper:
+            sleeper.kill()
+            sleeper.wait()
+        run("ip", "netns", "del", name, check=False)

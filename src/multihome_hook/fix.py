@@ -6,13 +6,18 @@ never disagree about what a mode does.
 
 from __future__ import annotations
 
-from . import apply, netlink, plan, snapshot
+from typing import TYPE_CHECKING
+
+from . import apply, plan, snapshot
 from .errors import HookError
-from .request import Mode, Primary
+
+if TYPE_CHECKING:
+    from .netlink import RouteSocket
+    from .request import Mode, Primary
 
 
 def changes_for(mode: Mode, primary: Primary | None,
-                sock: netlink.RouteSocket | None) -> list[plan.Change]:
+                sock: RouteSocket | None) -> list[plan.Change]:
     if mode == "loose":
         return plan.loose(snapshot.rp_filter())
     if mode == "one-default":
@@ -30,7 +35,9 @@ def fix(mode: Mode, primary: Primary | None) -> list[plan.Change]:
             changes = changes_for(mode, primary, None)
             apply.apply(changes)
             return changes
-        with netlink.RouteSocket() as sock:
+        from .netlink import RouteSocket
+
+        with RouteSocket() as sock:
             changes = changes_for(mode, primary, sock)
             apply.apply(changes, sock)
             return changes

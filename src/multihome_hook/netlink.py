@@ -17,15 +17,17 @@ import struct
 import sys
 import types
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .snapshot import Route
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
-NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND = 0x100, 0x200, 0x400, 0x800
+NLM_F_CREATE, NLM_F_APPEND = 0x400, 0x800
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_GETADDR = 22
-RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 _HEADER = struct.Struct("=IHHII")
 
 
@@ -40,16 +42,26 @@ def _message_class(module: str, name: str) -> Any:
     return getattr(importlib.import_module(f"pyroute2.netlink.rtnl.{module}"), name)
 
 
-def rtmsg() -> Any:
-    return _message_class("rtmsg", "rtmsg")
-
-
-def ifaddrmsg() -> Any:
-    return _message_class("ifaddrmsg", "ifaddrmsg")
-
-
-def fibmsg() -> Any:
-    return _message_class("fibmsg", "fibmsg")
+def _route_message(route: Route) -> Any:
+    msg = _message_class("rtmsg", "rtmsg")()
+    msg["family"], msg["dst_len"] = route.family, 0
+    msg["table"] = route.table if route.table < 256 else 252  # RT_TABLE_COMPAT
+    msg["proto"], msg["scope"], msg["type"] = route.protocol, route.scope, route.kind
+    attrs: list[tuple[str, Any]] = [("RTA_TABLE", route.table), ("RTA_PRIORITY", route.metric)]
+    if len(route.nexthops) == 1:
+        (hop,) = route.nexthops
+        attrs.append(("RTA_OIF", hop.ifindex))
+        if hop.gateway:
+            attrs.append(("RTA_GATEWAY", hop.gateway))
+    else:
+        attrs.append(("RTA_MULTIPATH", [
+            {"oif": hop.ifindex, "hops": 0,
+             "attrs": [("RTA_GATEWAY", hop.gateway)] if hop.gateway else []}
+            for hop in route.nexthops]))
+    if route.pref is not None:
+        attrs.append(("RTA_PREF", route.pref))
+    msg["attrs"] = attrs
+    return msg
 
 
 class RouteSocket:
@@ -100,7 +112,7 @@ class RouteSocket:
                     return
                 yield msg_type, message
 
-    def dump(self, cls: Any, msg_type: int, family: int) -> list[Any]:
+    def _dump(self, cls: Any, msg_type: int, family: int) -> list[Any]:
         request = cls()
         request["family"] = family
         seq = self._send(request, msg_type, NLM_F_REQUEST | NLM_F_DUMP)
@@ -111,6 +123,26 @@ class RouteSocket:
             replies.append(reply)
         return replies
 
-    def request(self, msg: Any, msg_type: int, flags: int = 0) -> None:
+    def _request(self, msg: Any, msg_type: int, flags: int = 0) -> None:
         for _ in self._replies(self._send(msg, msg_type, NLM_F_REQUEST | NLM_F_ACK | flags)):
             pass
+
+    def links(self) -> dict[int, str]:
+        """Interface index -> name."""
+        return dict(socket.if_nameindex())
+
+    def addresses(self) -> list[Any]:
+        """pyroute2 ifaddrmsg of every address, both families."""
+        return self._dump(_message_class("ifaddrmsg", "ifaddrmsg"), RTM_GETADDR, socket.AF_UNSPEC)
+
+    def routes(self) -> list[Any]:
+        """pyroute2 rtmsg of every route of every table, both families."""
+        return self._dump(_message_class("rtmsg", "rtmsg"), RTM_GETROUTE, socket.AF_UNSPEC)
+
+    def delete_route(self, route: Route) -> None:
+        self._request(_route_message(route), RTM_DELROUTE)
+
+    def add_route(self, route: Route) -> None:
+        # APPEND: an IPv6 nexthop rejoins its multipath route, an IPv4 route
+        # sits beside another default route of the same metric.
+        self._request(_route_message(route), RTM_NEWROUTE, NLM_F_CREATE | NLM_F_APPEND)

@@ -3,15 +3,17 @@
 The state is a handful of fields, checked here with the standard library:
 building pydantic models costs 56 ms (pydantic 1.10) to 140 ms (2.x) at
 start-up, more than everything else the hook does, on every `podman run`.
+Records are NamedTuples for the same reason (`dataclasses` costs ~12 ms).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
+
+if TYPE_CHECKING:
+    import ipaddress
 
 from .errors import HookError
 
@@ -27,24 +29,21 @@ _IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 _CONTAINER_ID = re.compile(r"[A-Za-z0-9_+.-]{1,1024}")
 
 
-@dataclass(frozen=True)
-class Interface:
+class Interface(NamedTuple):
     name: str
 
     def __str__(self) -> str:
         return f"interface {self.name}"
 
 
-@dataclass(frozen=True)
-class Subnet:
+class Subnet(NamedTuple):
     network: ipaddress.IPv4Network | ipaddress.IPv6Network
 
     def __str__(self) -> str:
         return f"subnet {self.network}"
 
 
-@dataclass(frozen=True)
-class Gateway:
+class Gateway(NamedTuple):
     address: ipaddress.IPv4Address | ipaddress.IPv6Address
 
     def __str__(self) -> str:
@@ -54,8 +53,7 @@ class Gateway:
 Primary = Interface | Subnet | Gateway
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     container_id: str
     pid: int
     mode: Mode
@@ -76,6 +74,8 @@ def parse_mode(value: str) -> Mode:
 
 def parse_primary(value: str) -> Primary:
     """An interface name, a subnet in CIDR form, or a gateway address."""
+    import ipaddress  # ~6 ms: only when a primary is given
+
     try:
         return Gateway(ipaddress.ip_address(value))
     except ValueError:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 
 import pytest
 
@@ -174,7 +173,7 @@ def test_ipv4_multipath_is_rebuilt_with_the_kept_nexthop(primary: Primary | None
                                                          kept: str) -> None:
     multipath = route4("eth0", "eth1", metric=50, protocol=RTPROT_STATIC)
     changes = plan.one_default(routing(multipath), primary)
-    rebuilt = replace(multipath, nexthops=(hop(kept),))
+    rebuilt = multipath._replace(nexthops=(hop(kept),))
     assert changes == [DeleteRoute(multipath), AddRoute(rebuilt)]
     assert rebuilt.protocol == RTPROT_STATIC and rebuilt.metric == 50
 
@@ -188,7 +187,7 @@ def test_ipv4_multipath_holding_the_primary_loses_its_other_nexthops() -> None:
     single, multipath = route4("eth0", metric=50), route4("eth1", "eth2", metric=100)
     changes = plan.one_default(routing(single, multipath), Interface("eth2"))
     assert changes == [DeleteRoute(single), DeleteRoute(multipath),
-                       AddRoute(replace(multipath, nexthops=(hop("eth2"),)))]
+                       AddRoute(multipath._replace(nexthops=(hop("eth2"),)))]
 
 
 # --- one_default: primary -----------------------------------------------------------

@@ -1,0 +1,50 @@
+"""Regression guard for the hook's start-up cost: what each mode imports.
+
+Not a timing test (timings belong to `make bench`): the set of modules the
+hook process loads, beyond a bare interpreter, must not grow unnoticed.
+Every module is start-up time paid by every annotated `podman run`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from testlab.fakens import Namespace
+
+# Measured with Python 3.11, pyroute2 0.7.2 and 0.9.7: 37, 47, 79 modules.
+BUDGET = {"off": 40, "loose": 50, "one-default": 85}
+# Never on the hook's path: each costs 10-200 ms.
+FORBIDDEN = ("pydantic", "asyncio", "dataclasses", "inspect", "ipaddress", "unittest",
+             "pyroute2.iproute", "pyroute2.ndb", "pyroute2.ipdb", "pyroute2.nslink")
+
+_PROBE = """
+import sys
+before = set(sys.modules)
+from multihome_hook.hook import main
+code = main()
+print(" ".join(sorted(set(sys.modules) - before)))
+raise SystemExit(code)
+"""
+
+
+def loaded_modules(state: dict[str, object]) -> set[str]:
+    proc = subprocess.run([sys.executable, "-I", "-c", _PROBE], input=json.dumps(state),
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.split())
+
+
+@pytest.mark.parametrize("mode", list(BUDGET))
+def test_import_set_stays_small(make_ns: Callable[..., Namespace], mode: str) -> None:
+    ns = make_ns(2)
+    modules = loaded_modules({"ociVersion": "1.0.2", "id": "c" * 64, "pid": ns.pid,
+                              "annotations": {"io.multihome.mode": mode}})
+    heavy = sorted(m for m in modules
+                   if any(m == f or m.startswith(f + ".") for f in FORBIDDEN))
+    assert not heavy, f"mode {mode} imports {heavy}"
+    assert len(modules) <= BUDGET[mode], f"mode {mode}: {len(modules)} modules: {sorted(modules)}"
