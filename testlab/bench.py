@@ -1,0 +1,138 @@
+"""What the hook costs: `make bench`.
+
+1. `podman run --rm` of a busybox rootfs on two test networks, without the
+   hook and with each mode, interleaved in one session (each round runs every
+   variant, in a rotating order), so that drift hits all of them alike.
+2. The hook alone on a prepared OCI state: wall time and peak RSS, for fake
+   containers with 2, 8 and 32 networks.
+
+Writes bench/latest.json and prints a table. Run as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import fakens, lab
+
+MODES = ("loose", "one-default")
+TARGETS = {"loose": 1.05, "one-default": 1.10}
+SUBNETS = ("198.18.10.0/24", "198.18.11.0/24")
+RESULTS = lab.REPO / "bench" / "latest.json"
+
+
+def summary(samples: Sequence[float]) -> dict[str, float]:
+    """Median and spread (10th-90th percentile) in milliseconds."""
+    deciles = statistics.quantiles(samples, n=10)
+    return {"median_ms": round(statistics.median(samples) * 1000, 1),
+            "p10_ms": round(deciles[0] * 1000, 1), "p90_ms": round(deciles[-1] * 1000, 1),
+            "runs": len(samples)}
+
+
+def bench_podman(runs: int) -> dict[str, dict[str, float]]:
+    samples: dict[str, list[float]] = {"plain": [], **{m: [] for m in MODES}}
+    with (lab.podman_env() as podman, lab.host_sysctls(lab.STRICT_RP_FILTER),
+          lab.networks(podman, SUBNETS) as nets):
+        hooks = podman.hooks_dir()
+        no_hooks = podman.workdir / "no-hooks"
+        no_hooks.mkdir()
+        argvs = {"plain": podman.run_argv(nets, {}, no_hooks, ["--rm"])}
+        for mode in MODES:
+            argvs[mode] = podman.run_argv(nets, {"io.multihome.mode": mode}, hooks, ["--rm"])
+        names = list(argvs)
+        podman(*argvs["plain"], "true")  # warm-up: caches, first-run set-up
+        for i in range(runs):
+            for name in names[i % len(names):] + names[:i % len(names)]:
+                start = time.perf_counter()
+                podman(*argvs[name], "true")
+                samples[name].append(time.perf_counter() - start)
+    plain = statistics.median(samples["plain"])
+    return {name: {**summary(s), "ratio": round(statistics.median(s) / plain, 3)}
+            for name, s in samples.items()}
+
+
+def _timed(argv: Sequence[str], stdin: Path) -> tuple[float, int]:
+    """Wall time (s) and peak RSS (KiB) of one process."""
+    with stdin.open("rb") as state:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=state, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: tell Popen
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} < {stdin} exited {proc.returncode}")
+    return elapsed, usage.ru_maxrss
+
+
+def bench_hook(runs: int, sizes: Sequence[int]) -> dict[str, dict[str, float]]:
+    hook = str(lab.hook_binary())
+    results: dict[str, dict[str, float]] = {}
+    state = lab.REPO / "bench" / ".state.json"
+    state.parent.mkdir(exist_ok=True)
+    bare = [_timed([sys.executable, "-I", "-c", "pass"], Path("/dev/null")) for _ in range(runs)]
+    results["python -I -c pass"] = {**summary([t for t, _ in bare]),
+                                    "peak_rss_kib": max(r for _, r in bare)}
+    for size in sizes:
+        with fakens.fake_container(f"mhbench{os.getpid()}n{size}", size) as ns:
+            for mode in MODES:
+                state.write_text(json.dumps({"ociVersion": "1.0.2", "id": "b" * 64, "pid": ns.pid,
+                                             "annotations": {"io.multihome.mode": mode}}))
+                measured = [_timed([hook], state) for _ in range(runs)]
+                results[f"{mode}, {size} networks"] = {
+                    **summary([t for t, _ in measured]),
+                    "peak_rss_kib": max(r for _, r in measured)}
+    state.unlink()
+    return results
+
+
+def table(title: str, rows: dict[str, dict[str, float]], extra: str) -> str:
+    lines = [title, f"  {'':<28} {'median':>8} {'p10':>8} {'p90':>8} {extra:>10}"]
+    for name, row in rows.items():
+        lines.append(f"  {name:<28} {row['median_ms']:>6.1f}ms {row['p10_ms']:>6.1f}ms "
+                     f"{row['p90_ms']:>6.1f}ms {row.get(extra, ''):>10}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=20, help="runs per variant (default 20)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    podman_rows = bench_podman(args.runs)
+    hook_rows = bench_hook(args.runs, (2, 8, 32))
+    result = {
+        "schema": 1,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"kernel": platform.release(), "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "podman": lab.run("podman", "--version").stdout.split()[-1]},
+        "hook": str(lab.hook_binary()),
+        "podman_run_two_networks": podman_rows,
+        "hook_alone": hook_rows,
+        "targets": {m: {"ratio_max": r, "met": podman_rows[m]["ratio"] <= r}
+                    for m, r in TARGETS.items()},
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(f"podman run --rm, two networks, {args.runs} interleaved runs each:",
+                podman_rows, "ratio"))
+    print(table("\nthe hook alone (OCI state on stdin):", hook_rows, "peak_rss_kib"))
+    print("\ntargets: " + ", ".join(
+        f"{m} <= {r}: {'met' if podman_rows[m]['ratio'] <= r else 'MISSED'}"
+        for m, r in TARGETS.items()))
+    print(f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
