@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .errors import HookError
-from .plan import Change, DeleteRoute, SetRpFilter
+from .plan import AddRoute, AddRule, Change, DeleteRoute, DeleteRule, SetRpFilter
 from .snapshot import IPV4_CONF
 
 if TYPE_CHECKING:
@@ -31,11 +31,15 @@ def _apply_one(change: Change, sock: RouteSocket | None) -> None:
     if isinstance(change, SetRpFilter):
         _write_rp_filter(change)
         return
-    assert sock is not None, "route changes need a netlink socket"
+    assert sock is not None, "route and rule changes need a netlink socket"
     if isinstance(change, DeleteRoute):
         sock.delete_route(change.route)
-    else:
+    elif isinstance(change, AddRoute):
         sock.add_route(change.route)
+    elif isinstance(change, AddRule):
+        sock.add_rule(change.rule)
+    elif isinstance(change, DeleteRule):
+        sock.delete_rule(change.rule)
 
 
 def apply(changes: Sequence[Change], sock: RouteSocket | None = None) -> None:

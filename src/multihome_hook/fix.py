@@ -23,9 +23,10 @@ def changes_for(mode: Mode, primary: Primary | None,
     if mode == "one-default":
         assert sock is not None
         return plan.one_default(snapshot.routing(sock), primary)
-    if mode == "off":
-        return []
-    raise HookError(f"mode {mode} is not implemented yet")
+    if mode == "source-routing":
+        assert sock is not None
+        return plan.source_routing(snapshot.routing(sock, rules=True), primary)
+    return []  # off
 
 
 def fix(mode: Mode, primary: Primary | None) -> list[plan.Change]:

@@ -3,8 +3,9 @@
 `import pyroute2` costs ~200 ms and ~370 modules on every `podman run`
 (asyncio, ndb, conntrack...), because the package `__init__` imports all of
 it. The hook needs only the message classes for routes, addresses and rules
-(~40 modules, ~30 ms), so pyroute2 is registered as a bare package and just
-those are imported; the socket and its request/reply loop are the stdlib's.
+(~40 modules, ~30 ms, a third of it `logging`, which pyroute2.netlink
+imports), so pyroute2 is registered as a bare package and just those are
+imported; the socket and its request/reply loop are the stdlib's.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .snapshot import Route
+    from .snapshot import Route, Rule
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
-NLM_F_CREATE, NLM_F_APPEND = 0x400, 0x800
+NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND = 0x200, 0x400, 0x800
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_GETADDR = 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
 _HEADER = struct.Struct("=IHHII")
 
 
@@ -42,12 +44,30 @@ def _message_class(module: str, name: str) -> Any:
     return getattr(importlib.import_module(f"pyroute2.netlink.rtnl.{module}"), name)
 
 
+def _rule_message(rule: Rule) -> Any:
+    msg = _message_class("fibmsg", "fibmsg")()
+    msg["family"], msg["action"], msg["src_len"] = rule.family, 1, rule.src_len  # FR_ACT_TO_TBL
+    msg["table"] = rule.table if rule.table < 256 else 252
+    attrs: list[tuple[str, Any]] = [("FRA_TABLE", rule.table), ("FRA_PRIORITY", rule.priority)]
+    if rule.src:
+        attrs.append(("FRA_SRC", rule.src))
+    if rule.oif:
+        attrs.append(("FRA_OIFNAME", rule.oif))
+    msg["attrs"] = attrs
+    return msg
+
+
 def _route_message(route: Route) -> Any:
     msg = _message_class("rtmsg", "rtmsg")()
     msg["family"], msg["dst_len"] = route.family, 0
     msg["table"] = route.table if route.table < 256 else 252  # RT_TABLE_COMPAT
     msg["proto"], msg["scope"], msg["type"] = route.protocol, route.scope, route.kind
     attrs: list[tuple[str, Any]] = [("RTA_TABLE", route.table), ("RTA_PRIORITY", route.metric)]
+    if route.dst_len:
+        msg["dst_len"] = route.dst_len
+        attrs.append(("RTA_DST", route.dst))
+    if route.prefsrc:
+        attrs.append(("RTA_PREFSRC", route.prefsrc))
     if len(route.nexthops) == 1:
         (hop,) = route.nexthops
         attrs.append(("RTA_OIF", hop.ifindex))
@@ -138,6 +158,16 @@ class RouteSocket:
     def routes(self) -> list[Any]:
         """pyroute2 rtmsg of every route of every table, both families."""
         return self._dump(_message_class("rtmsg", "rtmsg"), RTM_GETROUTE, socket.AF_UNSPEC)
+
+    def rules(self) -> list[Any]:
+        """pyroute2 fibmsg of every policy rule, both families."""
+        return self._dump(_message_class("fibmsg", "fibmsg"), RTM_GETRULE, socket.AF_UNSPEC)
+
+    def add_rule(self, rule: Rule) -> None:
+        self._request(_rule_message(rule), RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL)
+
+    def delete_rule(self, rule: Rule) -> None:
+        self._request(_rule_message(rule), RTM_DELRULE)
 
     def delete_route(self, route: Route) -> None:
         self._request(_route_message(route), RTM_DELROUTE)

@@ -10,9 +10,26 @@ from collections.abc import Mapping, Sequence
 
 from .errors import HookError
 from .request import Gateway, Interface, Primary, Subnet
-from .snapshot import AF_INET, AF_INET6, ALL, DEFAULT, Nexthop, Route, Routing
+from .snapshot import (
+    AF_INET,
+    AF_INET6,
+    ALL,
+    DEFAULT,
+    RT_TABLE_MAIN,
+    RTN_UNICAST,
+    Nexthop,
+    Route,
+    Routing,
+    Rule,
+)
 
 STRICT, LOOSE = 1, 2
+# source-routing: interface N's table is TABLE_BASE + N (its ifindex). The
+# rules sit just before the main table's rule (32766), so that every rule an
+# admin numbered lower keeps precedence.
+TABLE_BASE = 2000
+FROM_PRIORITY, OIF_PRIORITY = 32700, 32701
+_LINK_LOCAL_SCOPE = 253
 
 
 class _Value:
@@ -74,7 +91,33 @@ class AddRoute(_Value):
         return f"add {self.route}"
 
 
-Change = SetRpFilter | DeleteRoute | AddRoute
+class AddRule(_Value):
+    __slots__ = ("rule",)
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+
+    def inverse(self) -> DeleteRule:
+        return DeleteRule(self.rule)
+
+    def __str__(self) -> str:
+        return f"add {self.rule}"
+
+
+class DeleteRule(_Value):
+    __slots__ = ("rule",)
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+
+    def inverse(self) -> AddRule:
+        return AddRule(self.rule)
+
+    def __str__(self) -> str:
+        return f"delete {self.rule}"
+
+
+Change = SetRpFilter | DeleteRoute | AddRoute | AddRule | DeleteRule
 
 
 def loose(rp_filter: Mapping[str, int]) -> list[Change]:
@@ -102,7 +145,7 @@ def _primary_ifindex(routing: Routing, primary: Primary) -> int:
                         if ipaddress.ip_address(a.address) in primary.network})
     else:
         assert isinstance(primary, Gateway)
-        found = sorted({nh.ifindex for route in routing.defaults for nh in route.nexthops
+        found = sorted({nh.ifindex for route in routing.defaults() for nh in route.nexthops
                         if nh.gateway and ipaddress.ip_address(nh.gateway) == primary.address})
     if not found:
         raise HookError(f"primary {primary} matches no interface of the container")
@@ -110,7 +153,7 @@ def _primary_ifindex(routing: Routing, primary: Primary) -> int:
         names = ", ".join(routing.links.get(i, str(i)) for i in found)
         raise HookError(f"primary {primary} is ambiguous: it matches {names}")
     index = found[0]
-    if not any(nh.ifindex == index for route in routing.defaults for nh in route.nexthops):
+    if not any(nh.ifindex == index for route in routing.defaults() for nh in route.nexthops):
         raise HookError(f"primary {primary} ({routing.links.get(index, index)}) "
                         "has no default route")
     return index
@@ -129,7 +172,7 @@ def one_default(routing: Routing, primary: Primary | None) -> list[Change]:
     ifindex = None if primary is None else _primary_ifindex(routing, primary)
     changes: list[Change] = []
     for family in (AF_INET, AF_INET6):
-        routes = [r for r in routing.defaults if r.family == family]
+        routes = [r for r in routing.defaults() if r.family == family]
         candidates = [(r, nh) for r in routes for nh in r.nexthops]
         if len(candidates) < 2:
             continue
@@ -140,3 +183,65 @@ def one_default(routing: Routing, primary: Primary | None) -> list[Change]:
             elif len(route.nexthops) > 1:  # an IPv4 multipath route: rebuild it
                 changes += [DeleteRoute(route), AddRoute(route._replace(nexthops=(kept_hop,)))]
     return changes
+
+
+def _uplinks(routing: Routing) -> dict[int, list[Route]]:
+    """Interface -> its default routes, wherever they are now: in main, or
+    (after an earlier run deleted them there) in its own table."""
+    found: dict[int, list[Route]] = {}
+    for route in routing.routes:
+        if not (route.is_default and route.kind == RTN_UNICAST and len(route.nexthops) == 1):
+            continue
+        (hop,) = route.nexthops
+        if route.table in (RT_TABLE_MAIN, TABLE_BASE + hop.ifindex):
+            as_main = route._replace(table=RT_TABLE_MAIN)
+            if as_main not in found.setdefault(hop.ifindex, []):
+                found[hop.ifindex].append(as_main)
+    return found
+
+
+def _table_for(routing: Routing, ifindex: int, defaults: list[Route]) -> list[Route]:
+    """What interface `ifindex`'s table holds: its default routes and its
+    link routes, copied from main."""
+    table = TABLE_BASE + ifindex
+    links = [r for r in routing.routes
+             if r.table == RT_TABLE_MAIN and not r.is_default and r.kind == RTN_UNICAST
+             and len(r.nexthops) == 1 and r.nexthops[0].ifindex == ifindex
+             and not r.nexthops[0].gateway]
+    return [r._replace(table=table) for r in (*defaults, *links)]
+
+
+def _rules_for(routing: Routing, ifindex: int, defaults: list[Route]) -> list[Rule]:
+    table, name = TABLE_BASE + ifindex, routing.links[ifindex]
+    rules = [Rule(a.family, FROM_PRIORITY, table, a.address, 32 if a.family == AF_INET else 128)
+             for a in routing.addresses
+             if a.ifindex == ifindex and a.scope != _LINK_LOCAL_SCOPE]
+    families = sorted({r.family for r in defaults})
+    return rules + [Rule(family, OIF_PRIORITY, table, oif=name) for family in families]
+
+
+def source_routing(routing: Routing, primary: Primary | None) -> list[Change]:
+    """A table and rules per uplink, so that each source address and each
+    bound device leaves through its own interface; main keeps one default
+    per family (as one-default) for everything else. rp_filter stays."""
+    uplinks = _uplinks(routing)
+    if len(uplinks) < 2:
+        return []
+    routes: list[Route] = []
+    rules: list[Rule] = []
+    for ifindex in sorted(uplinks, key=lambda i: natural_key(routing.links.get(i, ""))):
+        routes += _table_for(routing, ifindex, uplinks[ifindex])
+        rules += _rules_for(routing, ifindex, uplinks[ifindex])
+    tables = {TABLE_BASE + i for i in uplinks}
+    # Check, don't assume: our tables and rule priorities hold nothing else.
+    for route in routing.routes:
+        if route.table in tables and route not in routes:
+            raise HookError(f"routing table {route.table} is already in use ({route}): "
+                            "refusing to change it")
+    for rule in routing.rules:
+        if rule.priority in (FROM_PRIORITY, OIF_PRIORITY) and rule not in rules:
+            raise HookError(f"rule priority {rule.priority} is already in use ({rule}): "
+                            "refusing to change it")
+    changes: list[Change] = [AddRoute(r) for r in routes if r not in routing.routes]
+    changes += [AddRule(r) for r in rules if r not in routing.rules]
+    return changes + one_default(routing, primary)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .netlink import RouteSocket
@@ -17,8 +17,9 @@ AF_INET, AF_INET6 = 2, 10  # Linux ABI; spares `import socket` on the sysctl-onl
 IPV4_CONF = "/proc/sys/net/ipv4/conf"
 # Not interfaces: the namespace-wide knob, and the template for new interfaces.
 ALL, DEFAULT = "all", "default"
-RT_TABLE_MAIN = 254
+RT_TABLE_MAIN, RT_TABLE_LOCAL = 254, 255
 RTN_UNICAST = 1
+FR_ACT_TO_TBL = 1
 
 
 class Nexthop(NamedTuple):
@@ -31,8 +32,8 @@ class Nexthop(NamedTuple):
 
 
 class Route(NamedTuple):
-    """A default route. IPv6 multipath routes are split into one Route per
-    nexthop, which is how the kernel stores (and deletes) them."""
+    """A route. IPv6 multipath routes are split into one Route per nexthop,
+    which is how the kernel stores (and deletes) them."""
 
     family: int
     metric: int
@@ -42,10 +43,40 @@ class Route(NamedTuple):
     scope: int = 0
     kind: int = RTN_UNICAST
     pref: int | None = None
+    dst: str | None = None  # None: the default route
+    dst_len: int = 0
+    prefsrc: str | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self.dst_len == 0
 
     def __str__(self) -> str:
-        family = "IPv6" if self.family == AF_INET6 else "IPv4"
-        return f"{family} default {' '.join(map(str, self.nexthops))} metric {self.metric}"
+        where = "default" if self.is_default else f"{self.dst}/{self.dst_len}"
+        text = f"{family_name(self.family)} {where} {' '.join(map(str, self.nexthops))}"
+        if self.prefsrc:
+            text += f" src {self.prefsrc}"
+        text += f" metric {self.metric}"
+        return text if self.table == RT_TABLE_MAIN else f"{text} table {self.table}"
+
+
+class Rule(NamedTuple):
+    """A policy routing rule of the kinds this hook makes: `from ADDR` or
+    `oif DEV`, then `lookup TABLE`. Anything else is `foreign`."""
+
+    family: int
+    priority: int
+    table: int
+    src: str | None = None
+    src_len: int = 0
+    oif: str | None = None
+    foreign: bool = False
+
+    def __str__(self) -> str:
+        match = f"from {self.src}/{self.src_len}" if self.src else ""
+        match += f" oif {self.oif}" if self.oif else ""
+        text = f"{family_name(self.family)} rule {self.priority}: {match.strip() or 'all'}"
+        return text + (" (other selectors)" if self.foreign else f" lookup {self.table}")
 
 
 class Address(NamedTuple):
@@ -53,12 +84,23 @@ class Address(NamedTuple):
     family: int
     address: str
     prefixlen: int
+    scope: int = 0
 
 
 class Routing(NamedTuple):
     links: Mapping[int, str]
     addresses: tuple[Address, ...]
-    defaults: tuple[Route, ...]
+    routes: tuple[Route, ...]  # every table but `local`
+    rules: tuple[Rule, ...] = ()
+
+    def defaults(self) -> list[Route]:
+        """The main table's unicast default routes."""
+        return [r for r in self.routes
+                if r.is_default and r.table == RT_TABLE_MAIN and r.kind == RTN_UNICAST]
+
+
+def family_name(family: int) -> str:
+    return "IPv6" if family == AF_INET6 else "IPv4"
 
 
 def interfaces() -> list[str]:
@@ -75,8 +117,8 @@ def rp_filter() -> dict[str, int]:
     return values
 
 
-def _nexthops(msg: object, links: Mapping[int, str]) -> tuple[Nexthop, ...]:
-    get_attr = msg.get_attr  # type: ignore[attr-defined]
+def _nexthops(msg: Any, links: Mapping[int, str]) -> tuple[Nexthop, ...]:
+    get_attr = msg.get_attr
     hops = get_attr("RTA_MULTIPATH")
     if hops:
         pairs = [(nh["oif"], nh.get_attr("RTA_GATEWAY")) for nh in hops]
@@ -86,26 +128,37 @@ def _nexthops(msg: object, links: Mapping[int, str]) -> tuple[Nexthop, ...]:
                  for index, gateway in pairs if index)
 
 
-def routing(sock: RouteSocket) -> Routing:
-    """Links, addresses and the main table's default routes."""
+def routing(sock: RouteSocket, rules: bool = False) -> Routing:
+    """Links, addresses, routes (and policy rules when asked for)."""
     links = sock.links()
     addresses = []
     for msg in sock.addresses():
         address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
         if address and links.get(msg["index"]) != "lo":
-            addresses.append(Address(msg["index"], msg["family"], address, msg["prefixlen"]))
-    defaults = []
+            addresses.append(Address(msg["index"], msg["family"], address, msg["prefixlen"],
+                                     msg["scope"]))
+    routes = []
     for msg in sock.routes():
         table = msg.get_attr("RTA_TABLE") or msg["table"]
-        if msg["dst_len"] or table != RT_TABLE_MAIN or msg["type"] != RTN_UNICAST:
-            continue
-        if msg["family"] not in (AF_INET, AF_INET6):
+        if table == RT_TABLE_LOCAL or msg["family"] not in (AF_INET, AF_INET6):
             continue
         nexthops = _nexthops(msg, links)
         split = msg["family"] == AF_INET6
-        for group in ([(nh,) for nh in nexthops] if split else [nexthops]):
-            defaults.append(Route(family=msg["family"], metric=msg.get_attr("RTA_PRIORITY") or 0,
-                                  nexthops=group, table=table, protocol=msg["proto"],
-                                  scope=msg["scope"], kind=msg["type"],
-                                  pref=msg.get_attr("RTA_PREF")))
-    return Routing(links=links, addresses=tuple(addresses), defaults=tuple(defaults))
+        for group in ([(nh,) for nh in nexthops] if split and nexthops else [nexthops]):
+            routes.append(Route(family=msg["family"], metric=msg.get_attr("RTA_PRIORITY") or 0,
+                                nexthops=group, table=table, protocol=msg["proto"],
+                                scope=msg["scope"], kind=msg["type"],
+                                pref=msg.get_attr("RTA_PREF"), dst=msg.get_attr("RTA_DST"),
+                                dst_len=msg["dst_len"], prefsrc=msg.get_attr("RTA_PREFSRC")))
+    return Routing(links=links, addresses=tuple(addresses), routes=tuple(routes),
+                   rules=tuple(map(_rule, sock.rules())) if rules else ())
+
+
+def _rule(msg: Any) -> Rule:
+    selectors = ("FRA_IIFNAME", "FRA_FWMARK", "FRA_DST", "FRA_L3MDEV", "FRA_UID_RANGE",
+                 "FRA_IP_PROTO", "FRA_SPORT_RANGE", "FRA_DPORT_RANGE", "FRA_GOTO")
+    foreign = (msg["action"] != FR_ACT_TO_TBL or bool(msg["tos"]) or bool(msg["flags"])
+               or any(msg.get_attr(name) is not None for name in selectors))
+    return Rule(family=msg["family"], priority=msg.get_attr("FRA_PRIORITY") or 0,
+                table=msg.get_attr("FRA_TABLE") or msg["table"], src=msg.get_attr("FRA_SRC"),
+                src_len=msg["src_len"], oif=msg.get_attr("FRA_OIFNAME"), foreign=foreign)

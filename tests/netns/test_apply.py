@@ -10,12 +10,13 @@ from collections.abc import Callable
 
 import pytest
 
-from multihome_hook import netlink, netns, snapshot
+from multihome_hook import netlink, netns, plan, snapshot
 from multihome_hook.apply import apply
 from multihome_hook.errors import HookError
 from multihome_hook.fix import fix
-from multihome_hook.plan import Change, DeleteRoute, SetRpFilter
+from multihome_hook.plan import AddRoute, AddRule, Change, DeleteRoute, SetRpFilter
 from multihome_hook.request import Interface
+from multihome_hook.snapshot import Nexthop
 from testlab.fakens import Namespace
 from testlab.lab import hook_binary
 
@@ -32,12 +33,12 @@ def test_snapshot_splits_ipv6_multipath(make_ns: MakeNs) -> None:
     assert len(defaults(ns, 6)) == 1 and len(defaults(ns, 6)[0]["nexthops"]) == 2  # type: ignore[arg-type]
     with netns.entered(ns.pid), netlink.RouteSocket() as sock:
         routing = snapshot.routing(sock)
-    by_family = {f: [r for r in routing.defaults if r.family == f]
+    by_family = {f: [r for r in routing.defaults() if r.family == f]
                  for f in (socket.AF_INET, socket.AF_INET6)}
     assert sorted(r.nexthops[0].dev for r in by_family[socket.AF_INET]) == ["eth0", "eth1"]
     assert sorted(r.nexthops[0].gateway or "" for r in by_family[socket.AF_INET6]) == [
         "fd18:20::1", "fd18:21::1"]
-    assert all(r.metric == 100 and len(r.nexthops) == 1 for r in routing.defaults)
+    assert all(r.metric == 100 and len(r.nexthops) == 1 for r in routing.defaults())
     assert {a.address for a in routing.addresses} >= {"198.18.20.2", "fd18:21::2"}
 
 
@@ -80,7 +81,7 @@ def test_failure_rolls_everything_back(make_ns: MakeNs) -> None:
     ns.sysctl("eth0", 1)
     before = ns.state()
     with netns.entered(ns.pid), netlink.RouteSocket() as sock:
-        routes = snapshot.routing(sock).defaults
+        routes = snapshot.routing(sock).defaults()
         plan: list[Change] = [DeleteRoute(r) for r in routes if r.nexthops[0].dev == "eth1"]
         assert len(plan) == 2  # the IPv4 route and the IPv6 nexthop
         plan += [SetRpFilter("eth0", 1, 2), SetRpFilter("nosuchif0", 1, 2)]
@@ -142,3 +143,58 @@ def test_hook_is_not_run_by_hand() -> None:
     proc = subprocess.run([str(hook_binary()), "--help"], capture_output=True, text=True,
                           timeout=30, stdin=subprocess.DEVNULL)
     assert proc.returncode == 2 and "usage" in proc.stderr
+
+
+def test_source_routing_builds_a_table_and_rules_per_uplink(make_ns: MakeNs) -> None:
+    ns = make_ns(2)
+    with netns.entered(ns.pid):
+        fix("source-routing", None)
+    rules4 = ns.ip("-4", "rule", "show").stdout
+    rules6 = ns.ip("-6", "rule", "show").stdout
+    index = {name: json.loads(ns.ip("-j", "link", "show", name).stdout)[0]["ifindex"]
+             for name in ("eth0", "eth1")}
+    for n, name in enumerate(("eth0", "eth1")):
+        table = 2000 + index[name]
+        assert f"32700:\tfrom 198.18.2{n}.2 lookup {table}" in rules4
+        assert f"32701:\tfrom all oif {name} lookup {table}" in rules4
+        assert f"32700:\tfrom fd18:2{n}::2 lookup {table}" in rules6
+        v4 = ns.ip("-4", "route", "show", "table", str(table)).stdout
+        assert f"default via 198.18.2{n}.1 dev {name}" in v4
+        assert f"198.18.2{n}.0/24 dev {name} proto kernel scope link src 198.18.2{n}.2" in v4
+        v6 = ns.ip("-6", "route", "show", "table", str(table)).stdout
+        assert f"default via fd18:2{n}::1 dev {name}" in v6
+    # main: one default per family, the rest of main untouched
+    assert len(defaults(ns, 4)) == 1 and len(defaults(ns, 6)) == 1
+    assert "nexthops" not in defaults(ns, 6)[0]
+    # idempotent: a second run finds nothing to do and changes nothing
+    after = ns.state()
+    with netns.entered(ns.pid):
+        assert fix("source-routing", None) == []
+    assert ns.state() == after
+
+
+def test_source_routing_refuses_a_table_in_use(make_ns: MakeNs) -> None:
+    ns = make_ns(2)
+    eth1 = json.loads(ns.ip("-j", "link", "show", "eth1").stdout)[0]["ifindex"]
+    ns.ip("route", "add", "198.18.30.0/24", "dev", "eth1", "table", str(2000 + eth1))
+    before = ns.state()
+    with pytest.raises(HookError, match=f"routing table {2000 + eth1} is already in use"), \
+            netns.entered(ns.pid):
+        fix("source-routing", None)
+    assert ns.state() == before
+
+
+def test_source_routing_failure_mid_way_leaves_nothing(make_ns: MakeNs) -> None:
+    ns = make_ns(2)
+    before = ns.state()
+    with netns.entered(ns.pid), netlink.RouteSocket() as sock:
+        changes = plan.source_routing(snapshot.routing(sock, rules=True), None)
+        # from + oif rules, IPv4 + IPv6, two uplinks
+        assert sum(isinstance(c, AddRule) for c in changes) == 8
+        first = changes[0]
+        assert isinstance(first, AddRoute)
+        # A route through an interface that does not exist: the kernel refuses it.
+        bogus = first.route._replace(nexthops=(Nexthop(9999, "nosuch", None),))
+        with pytest.raises(HookError, match=r"rolled back \d+ change\(s\), nothing changed"):
+            apply([*changes, AddRoute(bogus)], sock)
+    assert ns.state() == before

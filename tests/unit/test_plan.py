@@ -67,7 +67,7 @@ def routing(*routes: Route, devs: Iterable[str] = ()) -> Routing:
     links: dict[int, str] = {1: "lo"} | {ifindex(d): d for d in ordered}
     return Routing(links=links,
                    addresses=tuple(a for d in ordered for a in addresses(d)),
-                   defaults=routes)
+                   routes=routes)
 
 
 def deleted(*routes: Route) -> list[Change]:
