@@ -93,9 +93,15 @@ class Container:
                 return name
         raise LookupError(prefix)
 
+    def tx_packets(self, dev: str) -> int:
+        (link,) = json.loads(self.ns("ip", "-j", "-s", "link", "show", dev).stdout)
+        return int(link["stats64"]["tx"]["packets"])
+
     def loss(self, target: str = FAR_HOST, count: int = 40, bind: str | None = None) -> float:
         """Percentage of pings lost, with gateway neighbours aged fast so that
-        the kernel keeps re-evaluating its choice of default route."""
+        the kernel keeps re-evaluating its choice of default route.
+
+        `bind` is a device or a source address (iputils `ping -I`)."""
         for iface in self.interfaces():
             for key, value in (("base_reachable_time_ms", "100"), ("delay_first_probe_time", "1")):
                 for fam in ("ipv4", "ipv6"):
@@ -103,11 +109,13 @@ class Container:
         argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.25", "-W", "1"]
         if bind:
             argv += ["-I", bind]
-        out = self.ns(*argv, target, check=False).stdout
-        match = re.search(r"([\d.]+)% packet loss", out)
-        if not match:
-            raise RuntimeError(f"no ping summary in {out!r}")
-        return float(match.group(1))
+        proc = self.ns(*argv, target, check=False)
+        match = re.search(r"([\d.]+)% packet loss", proc.stdout)
+        if match:
+            return float(match.group(1))
+        if "unreachable" in proc.stderr:  # not even sent: no route that way
+            return 100.0
+        raise RuntimeError(f"ping {target}: no summary: {proc.stdout!r} {proc.stderr!r}")
 
 
 class Podman:
@@ -184,13 +192,13 @@ def podman_env() -> Iterator[Podman]:
 
 
 @contextlib.contextmanager
-def networks(podman: Podman, subnets: Sequence[str],
-             ipv6: Sequence[str | None] = ()) -> Iterator[list[str]]:
+def networks(podman: Podman, subnets: Sequence[str], ipv6: Sequence[str | None] = (),
+             prefix: str = "mhtest") -> Iterator[list[str]]:
     """Podman networks on the given subnets (optionally dual-stack)."""
     names: list[str] = []
     try:
         for i, subnet in enumerate(subnets):
-            name = f"mhtest{os.getpid()}n{i}"
+            name = f"{prefix}{os.getpid()}n{i}"
             argv = ["network", "create", "--subnet", subnet]
             v6 = ipv6[i] if i < len(ipv6) else None
             if v6:

@@ -36,3 +36,14 @@ def nets(podman: lab.Podman) -> Iterator[list[str]]:
 @pytest.fixture(scope="session")
 def hooks(podman: lab.Podman) -> Path:
     return podman.hooks_dir()
+
+
+DUAL_STACK = (("198.18.13.0/24", "fd18:13::/64"), ("198.18.14.0/24", "fd18:14::/64"))
+
+
+@pytest.fixture(scope="session")
+def dual_nets(podman: lab.Podman) -> Iterator[list[str]]:
+    """Two dual-stack networks: IPv6 defaults become one multipath route."""
+    with lab.networks(podman, [v4 for v4, _ in DUAL_STACK], [v6 for _, v6 in DUAL_STACK],
+                      prefix="mhdual") as names:
+        yield names

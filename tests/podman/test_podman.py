@@ -13,6 +13,7 @@ MODE, PRIMARY = "io.multihome.mode", "io.multihome.primary"
 
 def test_without_annotation_the_bug_shows(podman: lab.Podman, nets: list[str],
                                           hooks: Path) -> None:
+    """The hooks dir is there, but without the annotation the hook never runs."""
     with podman.container(nets[:2], hooks=hooks) as c:
         assert len(c.default_routes()) == 2  # the hook did not run
         assert c.sysctl("ipv4/conf/all/rp_filter") == 1
@@ -84,3 +85,64 @@ def test_mode_off_changes_nothing(podman: lab.Podman, nets: list[str], hooks: Pa
     with podman.container(nets[:2], {MODE: "off"}, hooks) as c:
         assert len(c.default_routes()) == 2
         assert c.sysctl("ipv4/conf/all/rp_filter") == 1
+
+
+def bound_losses(c: lab.Container, count: int = 8) -> dict[str, float]:
+    """Loss per binding (each device and each of its addresses, v4 and v6),
+    after checking that the pings left through that binding's own device."""
+    losses = {}
+    for dev, addresses in c.interfaces().items():
+        for bind, target in ((dev, lab.FAR_HOST), (dev, lab.FAR_HOST6),
+                             *((a, lab.FAR_HOST6 if ":" in a else lab.FAR_HOST)
+                               for a in addresses)):
+            sent = c.tx_packets(dev)
+            losses[f"{bind}->{target}"] = loss = c.loss(target, count, bind)
+            if loss == 0:
+                assert c.tx_packets(dev) - sent >= count, f"{bind} did not leave via {dev}"
+    return losses
+
+
+def test_without_hook_pings_bound_to_one_uplink_are_dropped(
+        podman: lab.Podman, dual_nets: list[str], hooks: Path) -> None:
+    with podman.container(dual_nets, {}, hooks) as c:
+        v4_devices = [c.loss(lab.FAR_HOST, 8, dev) for dev in c.interfaces()]
+        assert max(v4_devices) == 100, v4_devices
+
+
+def test_one_default_cannot_use_the_second_uplink(podman: lab.Podman, dual_nets: list[str],
+                                                  hooks: Path) -> None:
+    with podman.container(dual_nets, {MODE: "one-default", PRIMARY: "198.18.13.0/24"},
+                          hooks) as c:
+        other = c.interface_in("198.18.14.")
+        (v6,) = c.default_routes(6)
+        assert "nexthops" not in v6 and v6["gateway"] == "fd18:13::1"
+        assert c.loss(lab.FAR_HOST, 8, other) == 100
+        assert c.loss(lab.FAR_HOST6, 8, other) == 100
+
+
+def test_source_routing_keeps_every_uplink_working(podman: lab.Podman, dual_nets: list[str],
+                                                   hooks: Path) -> None:
+    with podman.container(dual_nets, {MODE: "source-routing"}, hooks) as c:
+        assert c.sysctl("ipv4/conf/all/rp_filter") == 1  # strict stays on
+        assert len(c.default_routes(4)) == 1 and len(c.default_routes(6)) == 1
+        rules = c.ns("ip", "rule").stdout + c.ns("ip", "-6", "rule").stdout
+        for dev, addresses in c.interfaces().items():
+            assert f"oif {dev} lookup" in rules
+            for address in addresses:
+                assert f"from {address} lookup" in rules
+        losses = bound_losses(c)
+        assert len(losses) == 8 and set(losses.values()) == {0}, losses
+        assert c.loss() == 0
+        assert c.loss(lab.FAR_HOST6, 8) == 0
+
+
+def test_source_routing_with_three_networks_and_a_primary(
+        podman: lab.Podman, nets: list[str], hooks: Path) -> None:
+    with podman.container(nets, {MODE: "source-routing", PRIMARY: "198.18.12.1"}, hooks) as c:
+        (route,) = c.default_routes()
+        assert route["gateway"] == "198.18.12.1"
+        tables = {line.split("lookup ")[1] for line in c.ns("ip", "rule").stdout.splitlines()
+                  if "lookup 2" in line}
+        assert len(tables) == 3
+        for dev in c.interfaces():
+            assert c.loss(lab.FAR_HOST, 8, dev) == 0, dev
