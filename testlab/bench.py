@@ -24,8 +24,8 @@ from pathlib import Path
 
 from . import fakens, lab
 
-MODES = ("loose", "one-default")
-TARGETS = {"loose": 1.05, "one-default": 1.10}
+MODES = ("loose", "one-default", "source-routing")
+TARGETS = {"loose": 1.05, "one-default": 1.10, "source-routing": 1.10}
 SUBNETS = ("198.18.10.0/24", "198.18.11.0/24")
 RESULTS = lab.REPO / "bench" / "latest.json"
 
