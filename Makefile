@@ -7,7 +7,7 @@ APT_PACKAGES := podman runc netavark aardvark-dns iptables busybox-static iputil
 	iproute2 util-linux python3-venv
 STAMP := $(VENV)/.installed
 
-.PHONY: all system venv demo test lint unit clean
+.PHONY: all system venv demo test lint unit bench clean
 
 all: test
 
@@ -47,5 +47,62 @@ test: lint
 demo: venv
 	$(VENV)/bin/python -m testlab.demo
 
+# Timings of podman run with and without the hook; writes bench/latest.json.
+bench: venv
+	$(VENV)/bin/python -m testlab.bench
+
 clean:
 	rm -rf $(VENV) $(OLDEST) build dist src/*.egg-info
+
+# --- Distribution packages (packaging/) --------------------------------------
+# `make deb` / `make rpm` build into dist/ from a copy of the working tree; the
+# version is pyproject.toml's. `make lint-packages` builds both and runs
+# lintian and rpmlint on them.
+DEB_BUILD_DEPS := build-essential dpkg-dev debhelper dh-python python3-all \
+	python3-setuptools pybuild-plugin-pyproject
+# Debian's rpm has rpmbuild; the spec's fallback macros use pip and setuptools.
+RPM_BUILD_DEPS := rpm python3-pip python3-setuptools python3-wheel
+LINT_PACKAGES_DEPS := lintian rpmlint
+
+# $(call apt-ensure,PACKAGES): apt-get install those not installed yet (as
+# `system`). Elsewhere (Fedora: `make rpm` there) it does nothing, and
+# rpmbuild itself names the missing BuildRequires.
+apt-ensure = if ! command -v apt-get >/dev/null; then \
+		echo "no apt-get: not installing $(1)"; exit 0; fi; \
+	missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+		| grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+.PHONY: deb rpm packages lint-packages deb-deps rpm-deps lint-packages-deps
+
+deb-deps:
+	@$(call apt-ensure,$(DEB_BUILD_DEPS))
+
+rpm-deps:
+	@$(call apt-ensure,$(RPM_BUILD_DEPS))
+
+lint-packages-deps:
+	@$(call apt-ensure,$(LINT_PACKAGES_DEPS))
+
+deb: deb-deps
+	packaging/build.sh deb
+
+rpm: rpm-deps
+	packaging/build.sh rpm
+
+packages: deb rpm
+
+# Fails on any lintian error or warning and any rpmlint error or warning; the
+# accepted exceptions are in packaging/debian/*.lintian-overrides and
+# packaging/rpm/oci-multihome-hook.rpmlintrc, each with its reason
+# (packaging/rpm/rpmlint.toml stands in for a distribution's rpmlint config).
+lint-packages: packages lint-packages-deps
+	lintian --fail-on error,warning --info --pedantic dist/oci-multihome-hook_*.changes
+	@dir=$$(mktemp -d); \
+	packaging/build.sh spec $$dir/oci-multihome-hook.spec && \
+	rpmlint -c packaging/rpm/rpmlint.toml -r packaging/rpm/oci-multihome-hook.rpmlintrc \
+		$$dir/oci-multihome-hook.spec dist/oci-multihome-hook-*.rpm; \
+	rc=$$?; rm -rf $$dir; exit $$rc
