@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml | system
 	# The oldest supported libraries (Debian 12's), for the same tests.
 	$(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/pip install -q --upgrade pip
-	$(OLDEST)/bin/pip install -q -e '.[test]' 'pyroute2==0.7.2'
+	$(OLDEST)/bin/pip install -q -e '.[test]' 'pyroute2==0.7.2' 'pydantic==1.10.4'
 	touch $@
 
 venv: $(STAMP)

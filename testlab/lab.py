@@ -17,6 +17,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,15 @@ class Container:
             if any(a.startswith(prefix) for a in addrs):
                 return name
         raise LookupError(prefix)
+
+    def settle(self, timeout: float = 5) -> None:
+        """Wait for IPv6 duplicate address detection, after which the kernel
+        stops adding link-local routes on its own."""
+        deadline = time.monotonic() + timeout
+        while self.ns("ip", "-6", "addr", "show", "tentative").stdout.strip():
+            if time.monotonic() > deadline:
+                raise TimeoutError("IPv6 addresses still tentative")
+            time.sleep(0.1)
 
     def tx_packets(self, dev: str) -> int:
         (link,) = json.loads(self.ns("ip", "-j", "-s", "link", "show", dev).stdout)

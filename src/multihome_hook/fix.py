@@ -29,18 +29,21 @@ def changes_for(mode: Mode, primary: Primary | None,
     return []  # off
 
 
-def fix(mode: Mode, primary: Primary | None) -> list[plan.Change]:
-    """Apply `mode` to the current namespace; return what was changed."""
+def fix(mode: Mode, primary: Primary | None, dry_run: bool = False) -> list[plan.Change]:
+    """Apply `mode` to the current namespace (unless `dry_run`); return the
+    changes made (or that would be made)."""
     try:
         if mode == "loose":  # sysctls only: no netlink, no pyroute2 import
             changes = changes_for(mode, primary, None)
-            apply.apply(changes)
+            if not dry_run:
+                apply.apply(changes)
             return changes
         from .netlink import RouteSocket
 
         with RouteSocket() as sock:
             changes = changes_for(mode, primary, sock)
-            apply.apply(changes, sock)
+            if not dry_run:
+                apply.apply(changes, sock)
             return changes
     except OSError as exc:  # reading the snapshot: nothing was changed yet
         raise HookError(f"cannot read the network namespace: {exc.strerror or exc}") from None

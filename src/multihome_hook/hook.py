@@ -1,5 +1,7 @@
 """The OCI hook: podman runs it at createRuntime with the state on stdin.
 
+With arguments, the same program is the operator's CLI (cli.py).
+
 Exit status 0 lets the container start; anything else stops it, which is what
 we want whenever its network could not be made right. Imports stay lean: this
 runs before every annotated container.
@@ -22,6 +24,7 @@ def _run(raw: bytes) -> str:
         return f"container {cid}: mode off, nothing changed"
     from . import netns, snapshot
     from .fix import fix
+    from .plan import describe
 
     try:
         with netns.entered(request.pid):
@@ -32,15 +35,14 @@ def _run(raw: bytes) -> str:
             changes = fix(request.mode, request.primary)
     except HookError as exc:
         raise HookError(f"container {cid}: {exc}") from None
-    done = "; ".join(map(str, changes)) or "nothing to change"
-    return f"container {cid}: mode {request.mode}: {done}"
+    return f"container {cid}: mode {request.mode}: {describe(changes)}"
 
 
 def main() -> int:
-    if sys.argv[1:]:
-        print("usage: oci-multihome-hook < STATE  (run by podman as an OCI hook, "
-              "see oci-hooks.d/oci-multihome-hook.json)", file=sys.stderr)
-        return 2
+    if sys.argv[1:]:  # an operator, not podman
+        from .cli import main as cli
+
+        return cli(sys.argv[1:])
     try:
         log.info(_run(sys.stdin.buffer.read(MAX_STATE_BYTES + 1)))
     except HookError as exc:

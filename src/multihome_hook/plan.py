@@ -120,6 +120,11 @@ class DeleteRule(_Value):
 Change = SetRpFilter | DeleteRoute | AddRoute | AddRule | DeleteRule
 
 
+def describe(changes: Sequence[Change]) -> str:
+    """A plan on one line, for logs and terminals."""
+    return "; ".join(map(str, changes)) or "nothing to change"
+
+
 def loose(rp_filter: Mapping[str, int]) -> list[Change]:
     """rp_filter 2 wherever it is 1: on `all` (the effective value is
     max(all, interface)), `default` (interfaces added later) and every
@@ -202,12 +207,12 @@ def _uplinks(routing: Routing) -> dict[int, list[Route]]:
 
 def _table_for(routing: Routing, ifindex: int, defaults: list[Route]) -> list[Route]:
     """What interface `ifindex`'s table holds: its default routes and its
-    link routes, copied from main."""
-    table = TABLE_BASE + ifindex
+    link routes (of the families it has a default route in), copied from main."""
+    table, families = TABLE_BASE + ifindex, {r.family for r in defaults}
     links = [r for r in routing.routes
              if r.table == RT_TABLE_MAIN and not r.is_default and r.kind == RTN_UNICAST
-             and len(r.nexthops) == 1 and r.nexthops[0].ifindex == ifindex
-             and not r.nexthops[0].gateway]
+             and r.family in families and len(r.nexthops) == 1
+             and r.nexthops[0].ifindex == ifindex and not r.nexthops[0].gateway]
     return [r._replace(table=table) for r in (*defaults, *links)]
 
 

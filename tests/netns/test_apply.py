@@ -139,10 +139,13 @@ def test_hook_rejects_malformed_state_in_one_line(stdin: bytes) -> None:
     assert len(lines) == 1 and lines[0].startswith("oci-multihome-hook: "), lines
 
 
-def test_hook_is_not_run_by_hand() -> None:
+def test_with_arguments_it_is_the_cli() -> None:
     proc = subprocess.run([str(hook_binary()), "--help"], capture_output=True, text=True,
                           timeout=30, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 2 and "usage" in proc.stderr
+    assert proc.returncode == 0 and "diagnose" in proc.stdout
+    proc = subprocess.run([str(hook_binary()), "frobnicate"], capture_output=True, text=True,
+                          timeout=30, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and "invalid choice: 'frobnicate'" in proc.stderr
 
 
 def test_source_routing_builds_a_table_and_rules_per_uplink(make_ns: MakeNs) -> None:

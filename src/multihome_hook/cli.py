@@ -1,0 +1,166 @@
+"""The operator's commands: diagnose, apply, watch.
+
+`oci-multihome-hook` with arguments lands here; without, it is the OCI hook
+(hook.py), whose start-up never pays for argparse or pydantic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from collections.abc import Callable, Sequence
+
+from . import containers, diagnosis, log, netns, snapshot
+from .errors import HookError
+from .fix import changes_for, fix
+from .models import ContainerReport, DiagnoseReport, InterfaceReport, RouteReport, to_json
+from .netlink import RouteSocket
+from .plan import describe
+from .request import MODES, Mode, Primary, parse_mode, parse_primary
+from .snapshot import AF_INET6
+
+FIX_MODES: tuple[Mode, ...] = ("loose", "one-default", "source-routing")
+HEALTHY, PROBLEM, ERROR = 0, 1, 2
+
+
+def _primary(target: containers.Target, given: str | None) -> Primary | None:
+    value = given if given is not None else target.primary
+    return None if value is None else parse_primary(value)
+
+
+def _report(target: containers.Target) -> ContainerReport:
+    with netns.entered(target.pid), RouteSocket() as sock:
+        routing = snapshot.routing(sock, rules=True)
+        rp_filter = snapshot.rp_filter()
+        fixes: dict[str, list[str]] = {}
+        try:
+            primary = _primary(target, None)
+        except HookError as exc:
+            primary, fixes["error"] = None, [str(exc)]
+        for mode in FIX_MODES:
+            try:
+                fixes[mode] = [str(c) for c in changes_for(mode, primary, sock)]
+            except HookError as exc:
+                fixes[mode] = [f"cannot: {exc}"]
+    problems, notes = diagnosis.verdict(routing, rp_filter)
+    interfaces = [
+        InterfaceReport(name=name, rp_filter=rp_filter.get(name, 0),
+                        effective_rp_filter=diagnosis.effective_rp_filter(rp_filter, name),
+                        addresses=[f"{a.address}/{a.prefixlen}" for a in routing.addresses
+                                   if a.ifindex == index])
+        for index, name in sorted(routing.links.items()) if name != "lo"]
+    routes = [RouteReport(family="ipv6" if r.family == AF_INET6 else "ipv4", dev=nh.dev,
+                          gateway=nh.gateway, metric=r.metric)
+              for r in routing.defaults() for nh in r.nexthops]
+    return ContainerReport(container=target.ref, id=target.id, pid=target.pid,
+                           mode_annotation=target.mode, interfaces=interfaces,
+                           rp_filter_all=rp_filter.get(snapshot.ALL, 0), default_routes=routes,
+                           healthy=not problems, problems=problems, notes=notes, fixes=fixes)
+
+
+def _print_report(report: ContainerReport) -> None:
+    target = report.container + (f" ({report.id[:12]})" if report.id else "")
+    state = "healthy" if report.healthy else "PROBLEM"
+    print(f"{target}, pid {report.pid}: {state}")
+    for iface in report.interfaces:
+        print(f"  {iface.name:<10} rp_filter {iface.effective_rp_filter}  "
+              f"{' '.join(iface.addresses) or '-'}")
+    for route in report.default_routes:
+        via = f"via {route.gateway} " if route.gateway else ""
+        print(f"  {route.family} default {via}dev {route.dev} metric {route.metric}")
+    for problem in report.problems:
+        print(f"  problem: {problem}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    if report.problems:
+        for mode, changes in report.fixes.items():
+            print(f"  fix with --mode {mode}: {'; '.join(changes) or 'nothing to change'}")
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    refs = [*args.containers, *(containers.running() if args.all else [])]
+    if not refs:
+        raise HookError("nothing to diagnose: name containers (or pid:N), or use --all")
+    reports = [_report(containers.resolve(ref)) for ref in refs]
+    if args.json:
+        print(to_json(DiagnoseReport(containers=reports)))
+    else:
+        for report in reports:
+            _print_report(report)
+    return HEALTHY if all(r.healthy for r in reports) else PROBLEM
+
+
+def _apply(args: argparse.Namespace) -> int:
+    mode = parse_mode(args.mode)
+    for ref in args.containers:
+        target = containers.resolve(ref)
+        primary = _primary(target, args.primary)
+        with netns.entered(target.pid):
+            changes = fix(mode, primary, dry_run=args.dry_run)
+        verb = "would change" if args.dry_run else "changed"
+        print(f"{target}: mode {mode}: {verb}: {describe(changes)}")
+    return HEALTHY
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(HEALTHY)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    # SIGTERM (systemctl stop) unwinds like ^C, so `podman events` is stopped too.
+    signal.signal(signal.SIGTERM, _stop)
+    log.info("watching podman events: re-applying io.multihome.mode on network connect")
+    try:
+        for container_id in containers.network_connects():
+            try:
+                target = containers.resolve(container_id)
+                if target.mode is None or target.mode == "off":
+                    continue
+                mode = parse_mode(target.mode)
+                with netns.entered(target.pid):
+                    changes = fix(mode, _primary(target, None))
+                line = (f"container {container_id[:12]}: network connected, mode {mode}: "
+                        f"{describe(changes)}")
+                print(line, flush=True)
+                log.info(line)
+            except HookError as exc:  # one container's trouble must not stop the watch
+                log.error(f"container {container_id[:12]}: {exc}")
+    except KeyboardInterrupt:
+        return HEALTHY
+    return HEALTHY
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oci-multihome-hook",
+        description="Diagnose and fix multi-homed containers whose replies vanish under "
+                    "strict rp_filter. Without arguments: the OCI hook (state on stdin).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    diagnose = commands.add_parser("diagnose", help="explain what drops packets, and the fix")
+    diagnose.add_argument("containers", nargs="*", metavar="CONTAINER",
+                          help="podman name or id, or pid:N")
+    diagnose.add_argument("--all", action="store_true", help="every running podman container")
+    diagnose.add_argument("--json", action="store_true", help="machine-readable (schema 1)")
+    diagnose.set_defaults(run=_diagnose)
+    apply = commands.add_parser("apply", help="apply a mode to running containers")
+    apply.add_argument("containers", nargs="+", metavar="CONTAINER",
+                       help="podman name or id, or pid:N")
+    apply.add_argument("--mode", required=True, choices=[m for m in MODES if m != "off"])
+    apply.add_argument("--primary", help="interface, subnet or gateway (default: the "
+                       "container's io.multihome.primary, else the automatic rule)")
+    apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    apply.set_defaults(run=_apply)
+    watch = commands.add_parser("watch", help="re-apply io.multihome.mode when podman "
+                                "network connect adds an interface")
+    watch.set_defaults(run=_watch)
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except HookError as exc:
+        log.error(str(exc))
+        return ERROR

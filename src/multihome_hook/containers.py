@@ -1,0 +1,86 @@
+"""Find running containers: podman names and ids, or `pid:N`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import NamedTuple
+
+from .errors import HookError
+from .models import PodmanContainer, PodmanEvent, parse
+from .request import MODE_KEY, PRIMARY_KEY
+
+
+class Target(NamedTuple):
+    ref: str  # as the user gave it
+    pid: int
+    id: str | None = None
+    annotations: Mapping[str, str] = MappingProxyType({})
+
+    @property
+    def mode(self) -> str | None:
+        return self.annotations.get(MODE_KEY)
+
+    @property
+    def primary(self) -> str | None:
+        return self.annotations.get(PRIMARY_KEY)
+
+    def __str__(self) -> str:
+        return self.ref if self.id is None else f"{self.ref} ({self.id[:12]})"
+
+
+def _podman(*argv: str) -> str:
+    try:
+        proc = subprocess.run(["podman", *argv], capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise HookError("podman is not installed") from None
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        raise HookError(f"podman {argv[0]}: {lines[-1] if lines else f'exit {proc.returncode}'}")
+    return proc.stdout
+
+
+def resolve(ref: str) -> Target:
+    """A container by podman name or id, or a process by `pid:N`."""
+    if ref.startswith("pid:"):
+        pid = ref[4:]
+        if not pid.isdecimal() or int(pid) <= 0:
+            raise HookError(f"invalid {ref!r}: expected pid:NUMBER")
+        return Target(ref, int(pid))
+    try:
+        (raw,) = json.loads(_podman("inspect", "--type", "container", "--format", "json", ref))
+        container = parse(PodmanContainer, raw)
+    except HookError:
+        raise HookError(f"no such container: {ref}") from None
+    except ValueError as exc:  # also pydantic's ValidationError
+        raise HookError(f"unexpected podman inspect output for {ref}: {exc}") from None
+    if not container.state.running or container.state.pid <= 0:
+        raise HookError(f"container {ref} is not running")
+    return Target(ref, container.state.pid, container.id, container.config.annotations or {})
+
+
+def running() -> list[str]:
+    """Names of every running container."""
+    return _podman("ps", "--format", "{{.Names}}").split()
+
+
+def network_connects() -> Iterator[str]:
+    """Ids of containers as they get a network connected (runs until podman stops)."""
+    proc = subprocess.Popen(["podman", "events", "--format", "json", "--filter", "type=network"],
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                event = parse(PodmanEvent, json.loads(line))
+            except ValueError:
+                continue
+            if event.type == "network" and event.status == "connect" and event.id:
+                yield event.id
+    finally:  # `podman events` never ends by itself
+        proc.terminate()
+        proc.wait(timeout=10)
+    raise HookError(f"podman events exited with status {proc.returncode}")

@@ -1,0 +1,94 @@
+"""pydantic models for what the CLI reads (podman's JSON) and writes (--json).
+
+Works with pydantic 1.10 (Debian 12, Ubuntu 24.04) and 2.x. Never imported
+by the hook itself: building these models costs 50-140 ms.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+import pydantic
+from pydantic import BaseModel, Field
+
+_V2 = pydantic.VERSION.startswith("2")
+M = TypeVar("M", bound=BaseModel)
+SCHEMA_VERSION = 1
+
+
+def parse(cls: type[M], data: object) -> M:
+    """Validate `data` into `cls` (raises pydantic.ValidationError)."""
+    return cls.model_validate(data) if _V2 else cls.parse_obj(data)
+
+
+def to_json(model: BaseModel) -> str:
+    return model.model_dump_json(indent=2) if _V2 else model.json(indent=2)
+
+
+# --- podman's JSON (only the fields we use; the rest is ignored) -----------
+
+
+# Field names are podman's, through aliases: `Config` would clash with
+# pydantic 1's model configuration class.
+
+
+class PodmanState(BaseModel):
+    pid: int = Field(alias="Pid")
+    running: bool = Field(alias="Running")
+
+
+class PodmanConfig(BaseModel):
+    annotations: dict[str, str] | None = Field(None, alias="Annotations")
+
+
+class PodmanContainer(BaseModel):
+    """One element of `podman inspect --type container`."""
+
+    id: str = Field(alias="Id")
+    name: str = Field(alias="Name")
+    state: PodmanState = Field(alias="State")
+    config: PodmanConfig = Field(alias="Config")
+
+
+class PodmanEvent(BaseModel):
+    """One line of `podman events --format json`."""
+
+    id: str = Field("", alias="ID")
+    type: str = Field("", alias="Type")
+    status: str = Field("", alias="Status")
+
+
+# --- `diagnose --json`: schema version 1 ------------------------------------
+
+
+class InterfaceReport(BaseModel):
+    name: str
+    addresses: list[str]
+    rp_filter: int
+    effective_rp_filter: int  # max(all, interface): what the kernel applies
+
+
+class RouteReport(BaseModel):
+    family: Literal["ipv4", "ipv6"]
+    dev: str
+    gateway: str | None
+    metric: int
+
+
+class ContainerReport(BaseModel):
+    container: str  # as given on the command line
+    id: str | None
+    pid: int
+    mode_annotation: str | None
+    interfaces: list[InterfaceReport]
+    rp_filter_all: int
+    default_routes: list[RouteReport]
+    healthy: bool
+    problems: list[str]
+    notes: list[str]
+    fixes: dict[str, list[str]]  # mode -> the changes it would make now
+
+
+class DiagnoseReport(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    containers: list[ContainerReport]
