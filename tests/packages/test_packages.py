@@ -1,0 +1,116 @@
+"""The packages, built from this tree and installed like an admin would.
+
+The deb is installed with apt (pulling Debian's own python3-pyroute2 and
+python3-pydantic), exercised through podman's DEFAULT hook directories (no
+--hooks-dir), then purged. The RPM is built and inspected.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testlab import lab
+from testlab.policy import require
+
+NAME = "oci-multihome-hook"
+LAUNCHER = Path("/usr/libexec/oci/hooks.d/oci-multihome-hook")
+HOOK_JSON = Path("/usr/share/containers/oci/hooks.d/oci-multihome-hook.json")
+UNIT = Path("/usr/lib/systemd/system/oci-multihome-hook-watch.service")
+SYSTEM_PACKAGE = Path("/usr/lib/python3/dist-packages/multihome_hook")
+INSTALLED = (LAUNCHER, HOOK_JSON, UNIT, Path("/usr/bin/oci-multihome-hook"),
+             SYSTEM_PACKAGE / "hook.py", Path("/usr/share/man/man8/oci-multihome-hook.8.gz"),
+             Path("/usr/share/doc/oci-multihome-hook/copyright"))
+MODE = "io.multihome.mode"
+
+
+def apt(*argv: str) -> None:
+    lab.run("apt-get", "-y", "-q", *argv, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
+def purge() -> None:
+    if lab.run("dpkg-query", "-W", NAME, check=False).returncode == 0:
+        apt("purge", "--autoremove", NAME)
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    require(os.geteuid() == 0, "needs root")
+    require(shutil.which("apt-get") is not None, "needs apt-get (Debian)")
+    lab.run("make", "-C", str(lab.REPO), "deb", "rpm")
+    return lab.REPO / "dist"
+
+
+@pytest.fixture(scope="module")
+def installed(built: Path, podman: lab.Podman) -> Iterator[None]:
+    (deb,) = built.glob(f"{NAME}_*_all.deb")
+    purge()  # a run that died earlier may have left it
+    try:
+        apt("install", str(deb))
+        yield
+    finally:
+        purge()
+
+
+def test_deb_installs_every_file_and_debian_dependencies(installed: None) -> None:
+    for path in INSTALLED:
+        assert path.exists(), path
+    assert LAUNCHER.read_text().startswith("#!/usr/bin/python3 -I\n")
+    assert os.access(LAUNCHER, os.X_OK)
+    versions = lab.run("dpkg-query", "-W", "python3-pyroute2", "python3-pydantic").stdout
+    assert "python3-pyroute2\t0.7" in versions and "python3-pydantic\t1.10" in versions
+    # The system Python in isolated mode, from /: nothing of the checkout can leak in.
+    where = lab.run("env", "-i", "sh", "-c", "cd / && /usr/bin/python3 -I -c "
+                    "'import multihome_hook, pyroute2; print(multihome_hook.__file__)'").stdout
+    assert where.startswith(str(SYSTEM_PACKAGE)), where
+    proc = lab.run("env", "-i", str(LAUNCHER), check=False, stdin="")
+    assert proc.returncode == 1 and proc.stderr.startswith("oci-multihome-hook: empty OCI state")
+
+
+def test_installed_hook_fixes_containers_without_hooks_dir(installed: None, podman: lab.Podman,
+                                                           nets: list[str]) -> None:
+    with podman.container(nets[:2], {MODE: "one-default"}) as c:
+        assert len(c.default_routes()) == 1
+        assert c.loss() == 0
+    with podman.container(nets[:2], {MODE: "loose"}) as c:
+        assert c.sysctl("ipv4/conf/all/rp_filter") == 2
+    refused = podman(*podman.run_argv(nets[:2], {MODE: "bogus"}, None, ["--rm"]), "true",
+                     check=False)
+    assert refused.returncode != 0 and "unknown io.multihome.mode 'bogus'" in refused.stderr
+    with podman.container(nets[:2]) as c:
+        assert len(c.default_routes()) == 2  # not annotated: untouched
+        report = lab.run("/usr/bin/oci-multihome-hook", "diagnose", c.name, check=False,
+                         env=podman.env)
+        assert report.returncode == 1 and "problem: 2 IPv4 default routes" in report.stdout
+
+
+def test_purge_leaves_nothing_and_containers_still_start(built: Path, podman: lab.Podman,
+                                                         nets: list[str]) -> None:
+    (deb,) = built.glob(f"{NAME}_*_all.deb")
+    apt("install", str(deb))
+    purge()
+    assert lab.run("dpkg-query", "-W", NAME, check=False).returncode != 0
+    for path in (*INSTALLED, SYSTEM_PACKAGE):
+        assert not path.exists(), path
+    with podman.container(nets[:2], {MODE: "one-default"}) as c:
+        assert len(c.default_routes()) == 2  # the hook is gone, the container runs
+
+
+def test_rpm_files_and_dependencies(built: Path) -> None:
+    require(shutil.which("rpm") is not None, "needs rpm (make rpm installs it)")
+    (rpm,) = built.glob(f"{NAME}-*.noarch.rpm")
+    files = set(lab.run("rpm", "-qlp", str(rpm)).stdout.split())
+    for path in (LAUNCHER, HOOK_JSON, UNIT, Path("/usr/bin/oci-multihome-hook"),
+                 Path("/usr/share/man/man8/oci-multihome-hook.8.gz")):
+        assert str(path) in files, path
+    assert any(f.endswith("/site-packages/multihome_hook/hook.py") for f in files)
+    assert any(f.endswith("/LICENSE") for f in files)
+    requires = lab.run("rpm", "-qp", "--requires", str(rpm)).stdout.splitlines()
+    for dependency in ("python3-pyroute2 >= 0.7.2", "python3-pydantic >= 1.10",
+                       "(podman or containers-common)"):
+        assert dependency in requires, requires
+    assert not any("pip" in r.lower() for r in requires)
