@@ -15,7 +15,7 @@ from .errors import HookError
 from .fix import changes_for, fix
 from .models import ContainerReport, DiagnoseReport, InterfaceReport, RouteReport, to_json
 from .netlink import RouteSocket
-from .plan import describe
+from .plan import describe, natural_key
 from .request import MODES, Mode, Primary, parse_mode, parse_primary
 from .snapshot import AF_INET6
 
@@ -48,7 +48,8 @@ def _report(target: containers.Target) -> ContainerReport:
                         effective_rp_filter=diagnosis.effective_rp_filter(rp_filter, name),
                         addresses=[f"{a.address}/{a.prefixlen}" for a in routing.addresses
                                    if a.ifindex == index])
-        for index, name in sorted(routing.links.items()) if name != "lo"]
+        for index, name in sorted(routing.links.items(), key=lambda item: natural_key(item[1]))
+        if name != "lo"]
     routes = [RouteReport(family="ipv6" if r.family == AF_INET6 else "ipv4", dev=nh.dev,
                           gateway=nh.gateway, metric=r.metric)
               for r in routing.defaults() for nh in r.nexthops]
@@ -74,7 +75,13 @@ def _print_report(report: ContainerReport) -> None:
         print(f"  note: {note}")
     if report.problems:
         for mode, changes in report.fixes.items():
-            print(f"  fix with --mode {mode}: {'; '.join(changes) or 'nothing to change'}")
+            _print_changes(f"  fix with --mode {mode}", changes)
+
+
+def _print_changes(title: str, changes: Sequence[object]) -> None:
+    print(f"{title}: {len(changes)} change(s)" if changes else f"{title}: nothing to change")
+    for change in changes:
+        print(f"      {change}")
 
 
 def _diagnose(args: argparse.Namespace) -> int:
@@ -97,8 +104,7 @@ def _apply(args: argparse.Namespace) -> int:
         primary = _primary(target, args.primary)
         with netns.entered(target.pid):
             changes = fix(mode, primary, dry_run=args.dry_run)
-        verb = "would change" if args.dry_run else "changed"
-        print(f"{target}: mode {mode}: {verb}: {describe(changes)}")
+        _print_changes(f"{target}: mode {mode}{', dry run' if args.dry_run else ''}", changes)
     return HEALTHY
 
 

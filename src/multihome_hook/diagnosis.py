@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .plan import STRICT, natural_key
+from .plan import FROM_PRIORITY, OIF_PRIORITY, STRICT, natural_key
 from .snapshot import AF_INET, AF_INET6, ALL, Routing
 
 
@@ -32,6 +32,10 @@ def verdict(routing: Routing, rp_filter: Mapping[str, int]) -> tuple[list[str], 
         else:
             notes.append(f"{len(hops)} IPv4 default routes, rp_filter not strict on "
                          f"{', '.join(devices)}: replies are accepted on every uplink")
+    ours = [r for r in routing.rules if r.priority in (FROM_PRIORITY, OIF_PRIORITY)]
+    if ours:
+        notes.append(f"source routing in place: {len(ours)} rules at priorities "
+                     f"{FROM_PRIORITY}/{OIF_PRIORITY}")
     v6 = {nh.dev for r in routing.defaults() if r.family == AF_INET6 for nh in r.nexthops}
     if len(v6) > 1:
         notes.append(f"IPv6 default route spread over {', '.join(sorted(v6, key=natural_key))} "

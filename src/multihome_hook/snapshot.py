@@ -56,7 +56,7 @@ class Route(NamedTuple):
         text = f"{family_name(self.family)} {where} {' '.join(map(str, self.nexthops))}"
         if self.prefsrc:
             text += f" src {self.prefsrc}"
-        text += f" metric {self.metric}"
+        text += f" metric {self.metric}" if self.metric else ""
         return text if self.table == RT_TABLE_MAIN else f"{text} table {self.table}"
 
 
