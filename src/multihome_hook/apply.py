@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from .errors import HookError
 from .plan import AddRoute, AddRule, Change, DeleteRoute, DeleteRule, SetRpFilter
 from .snapshot import IPV4_CONF
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .netlink import RouteSocket
 

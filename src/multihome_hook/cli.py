@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import signal
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from . import containers, diagnosis, log, netns, snapshot
 from .errors import HookError
@@ -16,8 +17,11 @@ from .fix import changes_for, fix
 from .models import ContainerReport, DiagnoseReport, InterfaceReport, RouteReport, to_json
 from .netlink import RouteSocket
 from .plan import describe, natural_key
-from .request import MODES, Mode, Primary, parse_mode, parse_primary
+from .request import MODES, parse_mode, parse_primary
 from .snapshot import AF_INET6
+
+if TYPE_CHECKING:
+    from .request import Mode, Primary
 
 FIX_MODES: tuple[Mode, ...] = ("loose", "one-default", "source-routing")
 HEALTHY, PROBLEM, ERROR = 0, 1, 2

@@ -6,11 +6,10 @@ never disagree about what a mode does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from . import apply, plan, snapshot
 from .errors import HookError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .netlink import RouteSocket
     from .request import Mode, Primary

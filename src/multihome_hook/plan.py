@@ -9,7 +9,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 from .errors import HookError
-from .request import Gateway, Interface, Primary, Subnet
+from .records import Record
+from .request import Gateway, Interface, Subnet
 from .snapshot import (
     AF_INET,
     AF_INET6,
@@ -23,6 +24,10 @@ from .snapshot import (
     Rule,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .request import Primary
+
 STRICT, LOOSE = 1, 2
 # source-routing: interface N's table is TABLE_BASE + N (its ifindex). The
 # rules sit just before the main table's rule (32766), so that every rule an
@@ -32,27 +37,7 @@ FROM_PRIORITY, OIF_PRIORITY = 32700, 32701
 _LINK_LOCAL_SCOPE = 253
 
 
-class _Value:
-    """Equality, hashing and repr from __slots__. Changes are not NamedTuples
-    because AddRoute(r) and DeleteRoute(r) must not compare equal, and not
-    dataclasses because `dataclasses` costs ~12 ms of start-up per run."""
-
-    __slots__: tuple[str, ...] = ()
-
-    def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._key() == self._key()
-
-    def __hash__(self) -> int:
-        return hash((type(self), self._key()))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}{self._key()!r}"
-
-
-class SetRpFilter(_Value):
+class SetRpFilter(Record):
     __slots__ = ("interface", "new", "old")
 
     def __init__(self, interface: str, old: int, new: int) -> None:
@@ -65,7 +50,7 @@ class SetRpFilter(_Value):
         return f"rp_filter {self.interface} {self.old}->{self.new}"
 
 
-class DeleteRoute(_Value):
+class DeleteRoute(Record):
     __slots__ = ("route",)
 
     def __init__(self, route: Route) -> None:
@@ -78,7 +63,7 @@ class DeleteRoute(_Value):
         return f"delete {self.route}"
 
 
-class AddRoute(_Value):
+class AddRoute(Record):
     __slots__ = ("route",)
 
     def __init__(self, route: Route) -> None:
@@ -91,7 +76,7 @@ class AddRoute(_Value):
         return f"add {self.route}"
 
 
-class AddRule(_Value):
+class AddRule(Record):
     __slots__ = ("rule",)
 
     def __init__(self, rule: Rule) -> None:
@@ -104,7 +89,7 @@ class AddRule(_Value):
         return f"add {self.rule}"
 
 
-class DeleteRule(_Value):
+class DeleteRule(Record):
     __slots__ = ("rule",)
 
     def __init__(self, rule: Rule) -> None:
@@ -186,7 +171,7 @@ def one_default(routing: Routing, primary: Primary | None) -> list[Change]:
             if route is not kept_route:
                 changes.append(DeleteRoute(route))
             elif len(route.nexthops) > 1:  # an IPv4 multipath route: rebuild it
-                changes += [DeleteRoute(route), AddRoute(route._replace(nexthops=(kept_hop,)))]
+                changes += [DeleteRoute(route), AddRoute(route.replace(nexthops=(kept_hop,)))]
     return changes
 
 
@@ -199,7 +184,7 @@ def _uplinks(routing: Routing) -> dict[int, list[Route]]:
             continue
         (hop,) = route.nexthops
         if route.table in (RT_TABLE_MAIN, TABLE_BASE + hop.ifindex):
-            as_main = route._replace(table=RT_TABLE_MAIN)
+            as_main = route.replace(table=RT_TABLE_MAIN)
             if as_main not in found.setdefault(hop.ifindex, []):
                 found[hop.ifindex].append(as_main)
     return found
@@ -213,7 +198,7 @@ def _table_for(routing: Routing, ifindex: int, defaults: list[Route]) -> list[Ro
              if r.table == RT_TABLE_MAIN and not r.is_default and r.kind == RTN_UNICAST
              and r.family in families and len(r.nexthops) == 1
              and r.nexthops[0].ifindex == ifindex and not r.nexthops[0].gateway]
-    return [r._replace(table=table) for r in (*defaults, *links)]
+    return [r.replace(table=table) for r in (*defaults, *links)]
 
 
 def _rules_for(routing: Routing, ifindex: int, defaults: list[Route]) -> list[Rule]:

@@ -3,24 +3,27 @@
 The state is a handful of fields, checked here with the standard library:
 building pydantic models costs 56 ms (pydantic 1.10) to 140 ms (2.x) at
 start-up, more than everything else the hook does, on every `podman run`.
-Records are NamedTuples for the same reason (`dataclasses` costs ~12 ms).
+Nothing here imports `typing` at run time, for the same reason (records.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
-
-if TYPE_CHECKING:
-    import ipaddress
 
 from .errors import HookError
+from .records import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ipaddress
+    from typing import Literal
+
+    Mode = Literal["loose", "one-default", "source-routing", "off"]
 
 MODE_KEY = "io.multihome.mode"
 PRIMARY_KEY = "io.multihome.primary"
-Mode = Literal["loose", "one-default", "source-routing", "off"]
-MODES: tuple[Mode, ...] = get_args(Mode)
+MODES: tuple[Mode, ...] = ("loose", "one-default", "source-routing", "off")
 MAX_STATE_BYTES = 1 << 20
 # Kernel names are at most 15 bytes and never contain '/'; we accept the
 # conventional subset so that nothing odd ever reaches a message or a path.
@@ -29,35 +32,45 @@ _IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 _CONTAINER_ID = re.compile(r"[A-Za-z0-9_+.-]{1,1024}")
 
 
-class Interface(NamedTuple):
-    name: str
+class Interface(Record):
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __str__(self) -> str:
         return f"interface {self.name}"
 
 
-class Subnet(NamedTuple):
-    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+class Subnet(Record):
+    __slots__ = ("network",)
+
+    def __init__(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
+        self.network = network
 
     def __str__(self) -> str:
         return f"subnet {self.network}"
 
 
-class Gateway(NamedTuple):
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+class Gateway(Record):
+    __slots__ = ("address",)
+
+    def __init__(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+        self.address = address
 
     def __str__(self) -> str:
         return f"gateway {self.address}"
 
 
-Primary = Interface | Subnet | Gateway
+if TYPE_CHECKING:
+    Primary = Interface | Subnet | Gateway
 
 
-class Request(NamedTuple):
-    container_id: str
-    pid: int
-    mode: Mode
-    primary: Primary | None
+class Request(Record):
+    __slots__ = ("container_id", "mode", "pid", "primary")
+
+    def __init__(self, container_id: str, pid: int, mode: Mode, primary: Primary | None) -> None:
+        self.container_id, self.pid, self.mode, self.primary = container_id, pid, mode, primary
 
 
 def shown(value: str) -> str:

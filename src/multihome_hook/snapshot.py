@@ -1,16 +1,19 @@
 """Read the current network namespace into plain, immutable data.
 
 Everything here reads the namespace of the calling thread; nothing writes.
-Records are NamedTuples: `dataclasses` imports `inspect`, ~12 ms on every run.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .records import Record
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from .netlink import RouteSocket
 
 AF_INET, AF_INET6 = 2, 10  # Linux ABI; spares `import socket` on the sysctl-only path
@@ -22,30 +25,42 @@ RTN_UNICAST = 1
 FR_ACT_TO_TBL = 1
 
 
-class Nexthop(NamedTuple):
-    ifindex: int
-    dev: str
-    gateway: str | None
+class Nexthop(Record):
+    __slots__ = ("dev", "gateway", "ifindex")
+
+    def __init__(self, ifindex: int, dev: str, gateway: str | None) -> None:
+        self.ifindex, self.dev, self.gateway = ifindex, dev, gateway
 
     def __str__(self) -> str:
         return f"via {self.gateway} dev {self.dev}" if self.gateway else f"dev {self.dev}"
 
 
-class Route(NamedTuple):
+class Route(Record):
     """A route. IPv6 multipath routes are split into one Route per nexthop,
     which is how the kernel stores (and deletes) them."""
 
-    family: int
-    metric: int
-    nexthops: tuple[Nexthop, ...]
-    table: int = RT_TABLE_MAIN
-    protocol: int = 0
-    scope: int = 0
-    kind: int = RTN_UNICAST
-    pref: int | None = None
-    dst: str | None = None  # None: the default route
-    dst_len: int = 0
-    prefsrc: str | None = None
+    __slots__ = (
+        "dst",
+        "dst_len",
+        "family",
+        "kind",
+        "metric",
+        "nexthops",
+        "pref",
+        "prefsrc",
+        "protocol",
+        "scope",
+        "table",
+    )
+
+    def __init__(self, family: int, metric: int, nexthops: tuple[Nexthop, ...],
+                 table: int = RT_TABLE_MAIN, protocol: int = 0, scope: int = 0,
+                 kind: int = RTN_UNICAST, pref: int | None = None,
+                 dst: str | None = None,  # None: the default route
+                 dst_len: int = 0, prefsrc: str | None = None) -> None:
+        self.family, self.metric, self.nexthops, self.table = family, metric, nexthops, table
+        self.protocol, self.scope, self.kind, self.pref = protocol, scope, kind, pref
+        self.dst, self.dst_len, self.prefsrc = dst, dst_len, prefsrc
 
     @property
     def is_default(self) -> bool:
@@ -60,17 +75,16 @@ class Route(NamedTuple):
         return text if self.table == RT_TABLE_MAIN else f"{text} table {self.table}"
 
 
-class Rule(NamedTuple):
+class Rule(Record):
     """A policy routing rule of the kinds this hook makes: `from ADDR` or
     `oif DEV`, then `lookup TABLE`. Anything else is `foreign`."""
 
-    family: int
-    priority: int
-    table: int
-    src: str | None = None
-    src_len: int = 0
-    oif: str | None = None
-    foreign: bool = False
+    __slots__ = ("family", "foreign", "oif", "priority", "src", "src_len", "table")
+
+    def __init__(self, family: int, priority: int, table: int, src: str | None = None,
+                 src_len: int = 0, oif: str | None = None, foreign: bool = False) -> None:
+        self.family, self.priority, self.table = family, priority, table
+        self.src, self.src_len, self.oif, self.foreign = src, src_len, oif, foreign
 
     def __str__(self) -> str:
         match = f"from {self.src}/{self.src_len}" if self.src else ""
@@ -79,19 +93,22 @@ class Rule(NamedTuple):
         return text + (" (other selectors)" if self.foreign else f" lookup {self.table}")
 
 
-class Address(NamedTuple):
-    ifindex: int
-    family: int
-    address: str
-    prefixlen: int
-    scope: int = 0
+class Address(Record):
+    __slots__ = ("address", "family", "ifindex", "prefixlen", "scope")
+
+    def __init__(self, ifindex: int, family: int, address: str, prefixlen: int,
+                 scope: int = 0) -> None:
+        self.ifindex, self.family, self.address = ifindex, family, address
+        self.prefixlen, self.scope = prefixlen, scope
 
 
-class Routing(NamedTuple):
-    links: Mapping[int, str]
-    addresses: tuple[Address, ...]
-    routes: tuple[Route, ...]  # every table but `local`
-    rules: tuple[Rule, ...] = ()
+class Routing(Record):
+    __slots__ = ("addresses", "links", "routes", "rules")
+
+    def __init__(self, links: Mapping[int, str], addresses: tuple[Address, ...],
+                 routes: tuple[Route, ...],  # every table but `local`
+                 rules: tuple[Rule, ...] = ()) -> None:
+        self.links, self.addresses, self.routes, self.rules = links, addresses, routes, rules
 
     def defaults(self) -> list[Route]:
         """The main table's unicast default routes."""

@@ -197,7 +197,7 @@ def test_source_routing_failure_mid_way_leaves_nothing(make_ns: MakeNs) -> None:
         first = changes[0]
         assert isinstance(first, AddRoute)
         # A route through an interface that does not exist: the kernel refuses it.
-        bogus = first.route._replace(nexthops=(Nexthop(9999, "nosuch", None),))
+        bogus = first.route.replace(nexthops=(Nexthop(9999, "nosuch", None),))
         with pytest.raises(HookError, match=r"rolled back \d+ change\(s\), nothing changed"):
             apply([*changes, AddRoute(bogus)], sock)
     assert ns.state() == before

@@ -10,14 +10,18 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import pytest
 
 from multihome_hook import plan
 from multihome_hook.errors import HookError
 from multihome_hook.plan import AddRoute, Change, DeleteRoute, SetRpFilter
-from multihome_hook.request import Gateway, Interface, Primary, Subnet
+from multihome_hook.request import Gateway, Interface, Subnet
 from multihome_hook.snapshot import Address, Nexthop, Route, Routing
+
+if TYPE_CHECKING:
+    from multihome_hook.request import Primary
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 RTPROT_STATIC = 4
@@ -173,7 +177,7 @@ def test_ipv4_multipath_is_rebuilt_with_the_kept_nexthop(primary: Primary | None
                                                          kept: str) -> None:
     multipath = route4("eth0", "eth1", metric=50, protocol=RTPROT_STATIC)
     changes = plan.one_default(routing(multipath), primary)
-    rebuilt = multipath._replace(nexthops=(hop(kept),))
+    rebuilt = multipath.replace(nexthops=(hop(kept),))
     assert changes == [DeleteRoute(multipath), AddRoute(rebuilt)]
     assert rebuilt.protocol == RTPROT_STATIC and rebuilt.metric == 50
 
@@ -187,7 +191,7 @@ def test_ipv4_multipath_holding_the_primary_loses_its_other_nexthops() -> None:
     single, multipath = route4("eth0", metric=50), route4("eth1", "eth2", metric=100)
     changes = plan.one_default(routing(single, multipath), Interface("eth2"))
     assert changes == [DeleteRoute(single), DeleteRoute(multipath),
-                       AddRoute(multipath._replace(nexthops=(hop("eth2"),)))]
+                       AddRoute(multipath.replace(nexthops=(hop("eth2"),)))]
 
 
 # --- one_default: primary -----------------------------------------------------------

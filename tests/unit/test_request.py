@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,10 +17,12 @@ from multihome_hook.request import (
     PRIMARY_KEY,
     Gateway,
     Interface,
-    Primary,
     Request,
     Subnet,
 )
+
+if TYPE_CHECKING:
+    from multihome_hook.request import Primary
 
 CONTAINER_ID = "3f1c2e9a7b6d" + "0" * 52
 PID = 4242
