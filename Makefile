@@ -4,7 +4,7 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 OLDEST := .venv-oldest
 APT_PACKAGES := podman runc netavark aardvark-dns iptables busybox-static iputils-ping \
-	iproute2 util-linux python3-venv
+	iproute2 util-linux python3-venv time
 STAMP := $(VENV)/.installed
 
 .PHONY: all system venv demo test lint unit bench clean
