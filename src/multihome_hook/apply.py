@@ -6,8 +6,8 @@ import os
 from collections.abc import Sequence
 
 from .errors import HookError
-from .plan import AddRoute, AddRule, Change, DeleteRoute, DeleteRule, SetRpFilter
-from .snapshot import IPV4_CONF
+from .plan import Add, Change, SetRpFilter
+from .snapshot import IPV4_CONF, Route
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,14 +32,16 @@ def _apply_one(change: Change, sock: RouteSocket | None) -> None:
         _write_rp_filter(change)
         return
     assert sock is not None, "route and rule changes need a netlink socket"
-    if isinstance(change, DeleteRoute):
-        sock.delete_route(change.route)
-    elif isinstance(change, AddRoute):
-        sock.add_route(change.route)
-    elif isinstance(change, AddRule):
-        sock.add_rule(change.rule)
-    elif isinstance(change, DeleteRule):
-        sock.delete_rule(change.rule)
+    item, add = change.item, isinstance(change, Add)
+    if isinstance(item, Route):
+        if add:
+            sock.add_route(item)
+        else:
+            sock.delete_route(item)
+    elif add:
+        sock.add_rule(item)
+    else:
+        sock.delete_rule(item)
 
 
 def apply(changes: Sequence[Change], sock: RouteSocket | None = None) -> None:

@@ -50,59 +50,37 @@ class SetRpFilter(Record):
         return f"rp_filter {self.interface} {self.old}->{self.new}"
 
 
-class DeleteRoute(Record):
-    __slots__ = ("route",)
+class Add(Record):
+    """Add a route or a policy rule."""
 
-    def __init__(self, route: Route) -> None:
-        self.route = route
+    __slots__ = ("item",)
 
-    def inverse(self) -> AddRoute:
-        return AddRoute(self.route)
+    def __init__(self, item: Route | Rule) -> None:
+        self.item = item
 
-    def __str__(self) -> str:
-        return f"delete {self.route}"
-
-
-class AddRoute(Record):
-    __slots__ = ("route",)
-
-    def __init__(self, route: Route) -> None:
-        self.route = route
-
-    def inverse(self) -> DeleteRoute:
-        return DeleteRoute(self.route)
+    def inverse(self) -> Delete:
+        return Delete(self.item)
 
     def __str__(self) -> str:
-        return f"add {self.route}"
+        return f"add {self.item}"
 
 
-class AddRule(Record):
-    __slots__ = ("rule",)
+class Delete(Record):
+    """Delete a route (an IPv6 one: one nexthop) or a policy rule."""
 
-    def __init__(self, rule: Rule) -> None:
-        self.rule = rule
+    __slots__ = ("item",)
 
-    def inverse(self) -> DeleteRule:
-        return DeleteRule(self.rule)
+    def __init__(self, item: Route | Rule) -> None:
+        self.item = item
 
-    def __str__(self) -> str:
-        return f"add {self.rule}"
-
-
-class DeleteRule(Record):
-    __slots__ = ("rule",)
-
-    def __init__(self, rule: Rule) -> None:
-        self.rule = rule
-
-    def inverse(self) -> AddRule:
-        return AddRule(self.rule)
+    def inverse(self) -> Add:
+        return Add(self.item)
 
     def __str__(self) -> str:
-        return f"delete {self.rule}"
+        return f"delete {self.item}"
 
 
-Change = SetRpFilter | DeleteRoute | AddRoute | AddRule | DeleteRule
+Change = SetRpFilter | Add | Delete
 
 
 def describe(changes: Sequence[Change]) -> str:
@@ -169,9 +147,9 @@ def one_default(routing: Routing, primary: Primary | None) -> list[Change]:
         kept_route, kept_hop = _keep(candidates, ifindex)
         for route in routes:
             if route is not kept_route:
-                changes.append(DeleteRoute(route))
+                changes.append(Delete(route))
             elif len(route.nexthops) > 1:  # an IPv4 multipath route: rebuild it
-                changes += [DeleteRoute(route), AddRoute(route.replace(nexthops=(kept_hop,)))]
+                changes += [Delete(route), Add(route.replace(nexthops=(kept_hop,)))]
     return changes
 
 
@@ -232,6 +210,6 @@ def source_routing(routing: Routing, primary: Primary | None) -> list[Change]:
         if rule.priority in (FROM_PRIORITY, OIF_PRIORITY) and rule not in rules:
             raise HookError(f"rule priority {rule.priority} is already in use ({rule}): "
                             "refusing to change it")
-    changes: list[Change] = [AddRoute(r) for r in routes if r not in routing.routes]
-    changes += [AddRule(r) for r in rules if r not in routing.rules]
+    changes: list[Change] = [Add(r) for r in routes if r not in routing.routes]
+    changes += [Add(r) for r in rules if r not in routing.rules]
     return changes + one_default(routing, primary)

@@ -14,7 +14,7 @@ from multihome_hook import netlink, netns, plan, snapshot
 from multihome_hook.apply import apply
 from multihome_hook.errors import HookError
 from multihome_hook.fix import fix
-from multihome_hook.plan import AddRoute, AddRule, Change, DeleteRoute, SetRpFilter
+from multihome_hook.plan import Add, Change, Delete, SetRpFilter
 from multihome_hook.request import Interface
 from multihome_hook.snapshot import Nexthop
 from testlab.fakens import Namespace
@@ -82,7 +82,7 @@ def test_failure_rolls_everything_back(make_ns: MakeNs) -> None:
     before = ns.state()
     with netns.entered(ns.pid), netlink.RouteSocket() as sock:
         routes = snapshot.routing(sock).defaults()
-        plan: list[Change] = [DeleteRoute(r) for r in routes if r.nexthops[0].dev == "eth1"]
+        plan: list[Change] = [Delete(r) for r in routes if r.nexthops[0].dev == "eth1"]
         assert len(plan) == 2  # the IPv4 route and the IPv6 nexthop
         plan += [SetRpFilter("eth0", 1, 2), SetRpFilter("nosuchif0", 1, 2)]
         with pytest.raises(HookError, match=r"nosuchif0.*rolled back 3 change\(s\)"):
@@ -193,11 +193,11 @@ def test_source_routing_failure_mid_way_leaves_nothing(make_ns: MakeNs) -> None:
     with netns.entered(ns.pid), netlink.RouteSocket() as sock:
         changes = plan.source_routing(snapshot.routing(sock, rules=True), None)
         # from + oif rules, IPv4 + IPv6, two uplinks
-        assert sum(isinstance(c, AddRule) for c in changes) == 8
+        assert sum(isinstance(c, Add) for c in changes) == 8
         first = changes[0]
-        assert isinstance(first, AddRoute)
+        assert isinstance(first, Add)
         # A route through an interface that does not exist: the kernel refuses it.
-        bogus = first.route.replace(nexthops=(Nexthop(9999, "nosuch", None),))
+        bogus = first.item.replace(nexthops=(Nexthop(9999, "nosuch", None),))
         with pytest.raises(HookError, match=r"rolled back \d+ change\(s\), nothing changed"):
-            apply([*changes, AddRoute(bogus)], sock)
+            apply([*changes, Add(bogus)], sock)
     assert ns.state() == before

@@ -16,7 +16,7 @@ import pytest
 
 from multihome_hook import plan
 from multihome_hook.errors import HookError
-from multihome_hook.plan import AddRoute, Change, DeleteRoute, SetRpFilter
+from multihome_hook.plan import Add, Change, Delete, SetRpFilter
 from multihome_hook.request import Gateway, Interface, Subnet
 from multihome_hook.snapshot import Address, Nexthop, Route, Routing
 
@@ -75,7 +75,7 @@ def routing(*routes: Route, devs: Iterable[str] = ()) -> Routing:
 
 
 def deleted(*routes: Route) -> list[Change]:
-    return [DeleteRoute(r) for r in routes]
+    return [Delete(r) for r in routes]
 
 
 def net(text: str) -> Primary:
@@ -178,7 +178,7 @@ def test_ipv4_multipath_is_rebuilt_with_the_kept_nexthop(primary: Primary | None
     multipath = route4("eth0", "eth1", metric=50, protocol=RTPROT_STATIC)
     changes = plan.one_default(routing(multipath), primary)
     rebuilt = multipath.replace(nexthops=(hop(kept),))
-    assert changes == [DeleteRoute(multipath), AddRoute(rebuilt)]
+    assert changes == [Delete(multipath), Add(rebuilt)]
     assert rebuilt.protocol == RTPROT_STATIC and rebuilt.metric == 50
 
 
@@ -190,8 +190,8 @@ def test_ipv4_multipath_losing_to_another_route_is_deleted_whole() -> None:
 def test_ipv4_multipath_holding_the_primary_loses_its_other_nexthops() -> None:
     single, multipath = route4("eth0", metric=50), route4("eth1", "eth2", metric=100)
     changes = plan.one_default(routing(single, multipath), Interface("eth2"))
-    assert changes == [DeleteRoute(single), DeleteRoute(multipath),
-                       AddRoute(multipath.replace(nexthops=(hop("eth2"),)))]
+    assert changes == [Delete(single), Delete(multipath),
+                       Add(multipath.replace(nexthops=(hop("eth2"),)))]
 
 
 # --- one_default: primary -----------------------------------------------------------
@@ -252,7 +252,7 @@ def all_changes() -> list[Change]:
         *plan.one_default(routing(multipath, route6("eth0"), route6("eth1")), None),
         SetRpFilter("eth1", 2, 1),
     ]
-    assert {type(c) for c in changes} == {SetRpFilter, DeleteRoute, AddRoute}
+    assert {type(c) for c in changes} == {SetRpFilter, Delete, Add}
     return changes
 
 
@@ -266,9 +266,9 @@ def test_change_inverse_and_str(change: Change) -> None:
 
 @pytest.mark.parametrize(("change", "text"), [
     (SetRpFilter("eth0", 1, 2), "rp_filter eth0 1->2"),
-    (DeleteRoute(route4("eth1")), "delete IPv4 default via 198.18.11.1 dev eth1 metric 100"),
-    (AddRoute(route6("eth0")), "add IPv6 default via fd18:10::1 dev eth0 metric 1024"),
-    (DeleteRoute(route4("eth0", "eth1", metric=5)),
+    (Delete(route4("eth1")), "delete IPv4 default via 198.18.11.1 dev eth1 metric 100"),
+    (Add(route6("eth0")), "add IPv6 default via fd18:10::1 dev eth0 metric 1024"),
+    (Delete(route4("eth0", "eth1", metric=5)),
      "delete IPv4 default via 198.18.10.1 dev eth0 via 198.18.11.1 dev eth1 metric 5"),
 ])
 def test_change_str(change: Change, text: str) -> None:
@@ -277,8 +277,8 @@ def test_change_str(change: Change, text: str) -> None:
 
 def test_inverse_types() -> None:
     route = route4("eth0")
-    assert DeleteRoute(route).inverse() == AddRoute(route)
-    assert AddRoute(route).inverse() == DeleteRoute(route)
+    assert Delete(route).inverse() == Add(route)
+    assert Add(route).inverse() == Delete(route)
     assert SetRpFilter("eth0", 1, 2).inverse() == SetRpFilter("eth0", 2, 1)
 
 
