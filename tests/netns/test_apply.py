@@ -16,7 +16,7 @@ from multihome_hook.errors import HookError
 from multihome_hook.fix import fix
 from multihome_hook.plan import Add, Change, Delete, SetRpFilter
 from multihome_hook.request import Interface
-from multihome_hook.snapshot import Nexthop
+from multihome_hook.snapshot import Nexthop, Rule
 from testlab.fakens import Namespace
 from testlab.lab import hook_binary
 
@@ -193,7 +193,7 @@ def test_source_routing_failure_mid_way_leaves_nothing(make_ns: MakeNs) -> None:
     with netns.entered(ns.pid), netlink.RouteSocket() as sock:
         changes = plan.source_routing(snapshot.routing(sock, rules=True), None)
         # from + oif rules, IPv4 + IPv6, two uplinks
-        assert sum(isinstance(c, Add) for c in changes) == 8
+        assert sum(isinstance(c, Add) and isinstance(c.item, Rule) for c in changes) == 8
         first = changes[0]
         assert isinstance(first, Add)
         # A route through an interface that does not exist: the kernel refuses it.
