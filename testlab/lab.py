@@ -157,11 +157,13 @@ class Podman:
         if mode_regex is not None:
             spec["when"]["annotations"] = {"^io\\.multihome\\.mode$": mode_regex}
         hooks = Path(tempfile.mkdtemp(prefix="hooks.", dir=self.workdir))
+        hooks.chmod(0o755)  # rootless podman reads it too
         (hooks / "oci-multihome-hook.json").write_text(json.dumps(spec))
         return hooks
 
     def run_argv(self, networks: Sequence[str], annotations: dict[str, str],
-                 hooks: Path | None, extra: Sequence[str] = ()) -> list[str]:
+                 hooks: Path | None, extra: Sequence[str] = (),
+                 rootfs: Path | None = None) -> list[str]:
         """`podman run` arguments up to and including the rootfs."""
         argv = [] if hooks is None else ["--hooks-dir", str(hooks)]
         argv += ["run", "--cap-add", "NET_RAW", *extra]
@@ -169,7 +171,7 @@ class Podman:
             argv += ["--network", net]
         for key, value in annotations.items():
             argv += ["--annotation", f"{key}={value}"]
-        return [*argv, "--rootfs", str(self.rootfs)]
+        return [*argv, "--rootfs", str(rootfs or self.rootfs)]
 
     @contextlib.contextmanager
     def container(self, networks: Sequence[str], annotations: dict[str, str] | None = None,

@@ -7,8 +7,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from . import containers, diagnosis, log, netns, snapshot
@@ -22,6 +25,7 @@ from .snapshot import AF_INET6
 
 if TYPE_CHECKING:
     from .request import Mode, Primary
+    from .snapshot import Routing
 
 FIX_MODES: tuple[Mode, ...] = ("loose", "one-default", "source-routing")
 HEALTHY, PROBLEM, ERROR = 0, 1, 2
@@ -32,8 +36,10 @@ def _primary(target: containers.Target, given: str | None) -> Primary | None:
     return None if value is None else parse_primary(value)
 
 
-def _report(target: containers.Target) -> ContainerReport:
-    with netns.entered(target.pid), RouteSocket() as sock:
+def _read(target: containers.Target) -> tuple[Routing, dict[str, int], dict[str, list[str]]]:
+    """Inside the container's namespace: its routing, rp_filter, and what
+    each mode would change."""
+    with RouteSocket() as sock:
         routing = snapshot.routing(sock, rules=True)
         rp_filter = snapshot.rp_filter()
         fixes: dict[str, list[str]] = {}
@@ -46,6 +52,11 @@ def _report(target: containers.Target) -> ContainerReport:
                 fixes[mode] = [str(c) for c in changes_for(mode, primary, sock)]
             except HookError as exc:
                 fixes[mode] = [f"cannot: {exc}"]
+    return routing, rp_filter, fixes
+
+
+def _report(target: containers.Target) -> ContainerReport:
+    routing, rp_filter, fixes = netns.run_in(target.pid, partial(_read, target))
     problems, notes = diagnosis.verdict(routing, rp_filter)
     interfaces = [
         InterfaceReport(name=name, rp_filter=rp_filter.get(name, 0),
@@ -106,8 +117,7 @@ def _apply(args: argparse.Namespace) -> int:
     for ref in args.containers:
         target = containers.resolve(ref)
         primary = _primary(target, args.primary)
-        with netns.entered(target.pid):
-            changes = fix(mode, primary, dry_run=args.dry_run)
+        changes = netns.run_in(target.pid, partial(fix, mode, primary, dry_run=args.dry_run))
         _print_changes(f"{target}: mode {mode}{', dry run' if args.dry_run else ''}", changes)
     return HEALTHY
 
@@ -126,9 +136,8 @@ def _watch(args: argparse.Namespace) -> int:
                 target = containers.resolve(container_id)
                 if target.mode is None or target.mode == "off":
                     continue
-                mode = parse_mode(target.mode)
-                with netns.entered(target.pid):
-                    changes = fix(mode, _primary(target, None))
+                mode, primary = parse_mode(target.mode), _primary(target, None)
+                changes = netns.run_in(target.pid, partial(fix, mode, primary))
                 line = (f"container {container_id[:12]}: network connected, mode {mode}: "
                         f"{describe(changes)}")
                 print(line, flush=True)
@@ -166,10 +175,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _join_rootless_podman(argv: Sequence[str]) -> None:
+    """Rootless podman keeps its containers' namespaces inside the user's user
+    namespace, where only `podman unshare` gives the right to enter them: run
+    again in there (podman marks it with _CONTAINERS_USERNS_CONFIGURED)."""
+    if os.geteuid() == 0 or os.environ.get("_CONTAINERS_USERNS_CONFIGURED"):
+        return
+    try:
+        os.execvp("podman", ["podman", "unshare", sys.executable, sys.argv[0], *argv])
+    except OSError as exc:
+        raise HookError("cannot run podman unshare (needed without root): "
+                        f"{exc.strerror}") from None
+
+
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
+        _join_rootless_podman(argv)
         return run(args)
     except HookError as exc:
         log.error(str(exc))

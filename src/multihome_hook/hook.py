@@ -28,12 +28,12 @@ def _run(raw: bytes) -> str:
     from .plan import describe
 
     try:
-        with netns.entered(request.pid):
-            if snapshot.interfaces() == ["lo"]:
-                log.warning(f"container {cid}: no network interface yet (user namespace? "
-                            "podman configures those after the hook): nothing changed")
-                return f"container {cid}: mode {request.mode}: no interface, nothing changed"
-            changes = fix(request.mode, request.primary)
+        netns.enter(request.pid)  # for good: this process ends with this container
+        if snapshot.interfaces() == ["lo"]:
+            log.warning(f"container {cid}: no network interface yet (user namespace? "
+                        "podman configures those after the hook): nothing changed")
+            return f"container {cid}: mode {request.mode}: no interface, nothing changed"
+        changes = fix(request.mode, request.primary)
     except HookError as exc:
         raise HookError(f"container {cid}: {exc}") from None
     return f"container {cid}: mode {request.mode}: {describe(changes)}"

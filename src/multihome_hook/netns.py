@@ -1,17 +1,26 @@
-"""Enter a container's network namespace on the calling thread.
+"""Enter a container's network namespace.
 
 setns(2) moves only the calling thread; sockets keep the namespace they were
-opened in, so open them inside. The namespace is pinned by a file descriptor
-before anything is compared or entered, so a recycled pid cannot swap it.
+opened in, so open them after entering. The namespace is pinned by a file
+descriptor before anything is compared or entered, so a recycled pid cannot
+swap it. Nothing here ever goes back: under rootless podman the way into the
+container's namespace (from its user namespace) is open, the way back to the
+host's is not. The hook enters for good and exits; anything that handles
+several namespaces uses run_in(), one short-lived thread per namespace.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 
 from .errors import HookError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 _CLONE_NEWNET = 0x40000000
 
@@ -28,40 +37,51 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def _open(path: str, what: str) -> int:
-    try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise HookError(f"{what} does not exist (did it exit?)") from None
-    except OSError as exc:
-        raise HookError(f"cannot open {path}: {exc.strerror}") from None
-
-
-@contextlib.contextmanager
-def entered(pid: int) -> Iterator[None]:
-    """Run the body in the network namespace of `pid`, then come back.
+def enter(pid: int) -> None:
+    """Move the calling thread into the network namespace of `pid`, for good.
 
     Refuses the caller's own namespace: a container started with
     `--network host` shares it, and changing it would change the host.
     """
-    target = _open(f"/proc/{pid}/ns/net", f"process {pid}")
+    path = f"/proc/{pid}/ns/net"
     try:
-        own = _open("/proc/thread-self/ns/net", "own network namespace")
+        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise HookError(f"process {pid} does not exist (did it exit?)") from None
+    except OSError as exc:
+        raise HookError(f"cannot open {path}: {exc.strerror}") from None
+    try:
+        mine, theirs = os.stat("/proc/thread-self/ns/net"), os.fstat(target)
+        if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
+            raise HookError(f"process {pid} shares the hook's network namespace "
+                            "(--network host?): refusing to change the host")
         try:
-            mine, theirs = os.fstat(own), os.fstat(target)
-            if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
-                raise HookError(f"process {pid} shares the hook's network namespace "
-                                "(--network host?): refusing to change the host")
-            try:
-                _setns(target)
-            except OSError as exc:
-                raise HookError(f"cannot enter the network namespace of process {pid}: "
-                                f"{exc.strerror}") from None
-            try:
-                yield
-            finally:
-                _setns(own)
-        finally:
-            os.close(own)
+            _setns(target)
+        except OSError as exc:
+            raise HookError(f"cannot enter the network namespace of process {pid}: "
+                            f"{exc.strerror}") from None
     finally:
         os.close(target)
+
+
+def run_in(pid: int, work: Callable[[], T]) -> T:
+    """`work()` in the network namespace of `pid`, on a thread of its own that
+    ends with it: the caller's thread never changes namespace."""
+    import threading
+
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def thread() -> None:
+        try:
+            enter(pid)
+            outcome.append(work())
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+
+    worker = threading.Thread(target=thread, name=f"netns-{pid}")
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]

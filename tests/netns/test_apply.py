@@ -28,11 +28,15 @@ def defaults(ns: Namespace, family: int) -> list[dict[str, object]]:
     return [r for r in routes if r["dst"] == "default"]
 
 
+def read_routing() -> snapshot.Routing:
+    with netlink.RouteSocket() as sock:
+        return snapshot.routing(sock)
+
+
 def test_snapshot_splits_ipv6_multipath(make_ns: MakeNs) -> None:
     ns = make_ns(2)
     assert len(defaults(ns, 6)) == 1 and len(defaults(ns, 6)[0]["nexthops"]) == 2  # type: ignore[arg-type]
-    with netns.entered(ns.pid), netlink.RouteSocket() as sock:
-        routing = snapshot.routing(sock)
+    routing = netns.run_in(ns.pid, read_routing)
     by_family = {f: [r for r in routing.defaults() if r.family == f]
                  for f in (socket.AF_INET, socket.AF_INET6)}
     assert sorted(r.nexthops[0].dev for r in by_family[socket.AF_INET]) == ["eth0", "eth1"]
@@ -44,8 +48,9 @@ def test_snapshot_splits_ipv6_multipath(make_ns: MakeNs) -> None:
 
 def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> None:
     ns = make_ns(3)
-    with netns.entered(ns.pid):
-        changes = fix("one-default", None)
+    mine = os.stat("/proc/thread-self/ns/net").st_ino
+    changes = netns.run_in(ns.pid, lambda: fix("one-default", None))
+    assert os.stat("/proc/thread-self/ns/net").st_ino == mine  # the caller never moved
     assert len(changes) == 4
     (v4,) = defaults(ns, 4)
     assert (v4["dev"], v4["gateway"]) == ("eth0", "198.18.20.1")
@@ -53,14 +58,12 @@ def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> No
     assert (v6["dev"], v6["gateway"], v6.get("nexthops")) == ("eth0", "fd18:20::1", None)
     # Link routes and addresses are untouched.
     assert "198.18.22.0/24 dev eth2" in ns.ip("route").stdout
-    with netns.entered(ns.pid):
-        assert fix("one-default", None) == []  # idempotent
+    assert netns.run_in(ns.pid, lambda: fix("one-default", None)) == []  # idempotent
 
 
 def test_one_default_honours_primary(make_ns: MakeNs) -> None:
     ns = make_ns(2)
-    with netns.entered(ns.pid):
-        fix("one-default", Interface("eth1"))
+    netns.run_in(ns.pid, lambda: fix("one-default", Interface("eth1")))
     assert [r["dev"] for r in defaults(ns, 4)] == ["eth1"]
     assert [r["dev"] for r in defaults(ns, 6)] == ["eth1"]
 
@@ -71,8 +74,7 @@ def test_loose_never_tightens(make_ns: MakeNs) -> None:
     ns.sysctl("default", 0)
     ns.sysctl("eth0", 1)
     ns.sysctl("eth1", 0)
-    with netns.entered(ns.pid):
-        fix("loose", None)
+    netns.run_in(ns.pid, lambda: fix("loose", None))
     assert [ns.sysctl(k) for k in ("all", "default", "eth0", "eth1")] == [2, 0, 2, 0]
 
 
@@ -80,29 +82,30 @@ def test_failure_rolls_everything_back(make_ns: MakeNs) -> None:
     ns = make_ns(2)
     ns.sysctl("eth0", 1)
     before = ns.state()
-    with netns.entered(ns.pid), netlink.RouteSocket() as sock:
-        routes = snapshot.routing(sock).defaults()
-        plan: list[Change] = [Delete(r) for r in routes if r.nexthops[0].dev == "eth1"]
-        assert len(plan) == 2  # the IPv4 route and the IPv6 nexthop
-        plan += [SetRpFilter("eth0", 1, 2), SetRpFilter("nosuchif0", 1, 2)]
-        with pytest.raises(HookError, match=r"nosuchif0.*rolled back 3 change\(s\)"):
+    def work() -> None:
+        with netlink.RouteSocket() as sock:
+            routes = snapshot.routing(sock).defaults()
+            plan: list[Change] = [Delete(r) for r in routes if r.nexthops[0].dev == "eth1"]
+            assert len(plan) == 2  # the IPv4 route and the IPv6 nexthop
+            plan += [SetRpFilter("eth0", 1, 2), SetRpFilter("nosuchif0", 1, 2)]
             apply(plan, sock)
+
+    with pytest.raises(HookError, match=r"nosuchif0.*rolled back 3 change\(s\)"):
+        netns.run_in(ns.pid, work)
     assert ns.state() == before
     assert len(defaults(ns, 6)[0]["nexthops"]) == 2  # type: ignore[arg-type]
 
 
 def test_host_namespace_is_refused() -> None:
-    with pytest.raises(HookError, match="shares the hook's network namespace"), \
-            netns.entered(os.getpid()):
-        pytest.fail("entered our own namespace")
+    with pytest.raises(HookError, match="shares the hook's network namespace"):
+        netns.run_in(os.getpid(), lambda: pytest.fail("entered our own namespace"))
 
 
 def test_vanished_pid_is_refused() -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
-    with pytest.raises(HookError, match=f"process {gone.pid} does not exist"), \
-            netns.entered(gone.pid):
-        pytest.fail("entered a vanished process")
+    with pytest.raises(HookError, match=f"process {gone.pid} does not exist"):
+        netns.run_in(gone.pid, lambda: pytest.fail("entered a vanished process"))
 
 
 def run_hook(state: dict[str, object]) -> subprocess.CompletedProcess[str]:
@@ -150,8 +153,7 @@ def test_with_arguments_it_is_the_cli() -> None:
 
 def test_source_routing_builds_a_table_and_rules_per_uplink(make_ns: MakeNs) -> None:
     ns = make_ns(2)
-    with netns.entered(ns.pid):
-        fix("source-routing", None)
+    netns.run_in(ns.pid, lambda: fix("source-routing", None))
     rules4 = ns.ip("-4", "rule", "show").stdout
     rules6 = ns.ip("-6", "rule", "show").stdout
     index = {name: json.loads(ns.ip("-j", "link", "show", name).stdout)[0]["ifindex"]
@@ -171,8 +173,7 @@ def test_source_routing_builds_a_table_and_rules_per_uplink(make_ns: MakeNs) -> 
     assert "nexthops" not in defaults(ns, 6)[0]
     # idempotent: a second run finds nothing to do and changes nothing
     after = ns.state()
-    with netns.entered(ns.pid):
-        assert fix("source-routing", None) == []
+    assert netns.run_in(ns.pid, lambda: fix("source-routing", None)) == []
     assert ns.state() == after
 
 
@@ -181,23 +182,25 @@ def test_source_routing_refuses_a_table_in_use(make_ns: MakeNs) -> None:
     eth1 = json.loads(ns.ip("-j", "link", "show", "eth1").stdout)[0]["ifindex"]
     ns.ip("route", "add", "198.18.30.0/24", "dev", "eth1", "table", str(2000 + eth1))
     before = ns.state()
-    with pytest.raises(HookError, match=f"routing table {2000 + eth1} is already in use"), \
-            netns.entered(ns.pid):
-        fix("source-routing", None)
+    with pytest.raises(HookError, match=f"routing table {2000 + eth1} is already in use"):
+        netns.run_in(ns.pid, lambda: fix("source-routing", None))
     assert ns.state() == before
 
 
 def test_source_routing_failure_mid_way_leaves_nothing(make_ns: MakeNs) -> None:
     ns = make_ns(2)
     before = ns.state()
-    with netns.entered(ns.pid), netlink.RouteSocket() as sock:
-        changes = plan.source_routing(snapshot.routing(sock, rules=True), None)
-        # from + oif rules, IPv4 + IPv6, two uplinks
-        assert sum(isinstance(c, Add) and isinstance(c.item, Rule) for c in changes) == 8
-        first = changes[0]
-        assert isinstance(first, Add)
-        # A route through an interface that does not exist: the kernel refuses it.
-        bogus = first.item.replace(nexthops=(Nexthop(9999, "nosuch", None),))
-        with pytest.raises(HookError, match=r"rolled back \d+ change\(s\), nothing changed"):
+    def work() -> None:
+        with netlink.RouteSocket() as sock:
+            changes = plan.source_routing(snapshot.routing(sock, rules=True), None)
+            # from + oif rules, IPv4 + IPv6, two uplinks
+            assert sum(isinstance(c, Add) and isinstance(c.item, Rule) for c in changes) == 8
+            first = changes[0]
+            assert isinstance(first, Add)
+            # A route through an interface that does not exist: the kernel refuses it.
+            bogus = first.item.replace(nexthops=(Nexthop(9999, "nosuch", None),))
             apply([*changes, Add(bogus)], sock)
+
+    with pytest.raises(HookError, match=r"rolled back \d+ change\(s\), nothing changed"):
+        netns.run_in(ns.pid, work)
     assert ns.state() == before

@@ -1,0 +1,61 @@
+"""Rootless podman: the hook as the user's containers get it, and the CLI run
+by that user (not root) on its own containers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from testlab import lab
+from testlab.policy import require
+from testlab.rootless import RootlessUser, rootless_user
+
+MODE = "io.multihome.mode"
+SUBNETS = ("198.18.30.0/24", "198.18.31.0/24")
+
+
+@pytest.fixture(scope="module")
+def user(podman: lab.Podman) -> Iterator[RootlessUser]:
+    for tool in ("useradd", "runuser", "newuidmap", "slirp4netns"):
+        require(shutil.which(tool) is not None, f"needs {tool}")
+    with rootless_user(podman) as made:
+        for i, subnet in enumerate(SUBNETS):
+            made.podman("network", "create", "--subnet", subnet, f"rl{i}")
+        yield made
+
+
+def start(user: RootlessUser, podman: lab.Podman, annotations: dict[str, str],
+          name: str) -> lab.Container:
+    """A running rootless container on both networks (with our hook)."""
+    argv = podman.run_argv(["rl0", "rl1"], annotations, podman.hooks_dir(),
+                           ["-d", "--name", name], user.rootfs)
+    user.podman(*argv, "sleep", "600")
+    (state,) = json.loads(user.podman("inspect", name).stdout)
+    return lab.Container(podman, name, state["State"]["Pid"])
+
+
+def test_rootless_hook_applies_the_mode(user: RootlessUser, podman: lab.Podman) -> None:
+    c = start(user, podman, {MODE: "one-default"}, "rl-hooked")
+    assert len(c.default_routes()) == 1
+    argv = podman.run_argv(["rl0", "rl1"], {MODE: "bogus"}, podman.hooks_dir(), ["--rm"],
+                           user.rootfs)
+    refused = user.podman(*argv, "true", check=False)
+    assert refused.returncode != 0 and "unknown io.multihome.mode 'bogus'" in refused.stderr
+
+
+def test_rootless_cli_on_the_users_own_container(user: RootlessUser,
+                                                 podman: lab.Podman) -> None:
+    c = start(user, podman, {}, "rl-plain")
+    cli = str(lab.hook_binary())
+    sick = user.run(cli, "diagnose", "rl-plain", check=False)
+    assert sick.returncode == 1 and "problem: 2 IPv4 default routes" in sick.stdout, sick
+    applied = user.run(cli, "apply", "--mode", "source-routing", "rl-plain", check=False)
+    assert applied.returncode == 0, applied.stderr
+    rules = c.ns("ip", "rule").stdout
+    assert "32701:\tfrom all oif eth0 lookup" in rules and "oif eth1" in rules
+    healthy = user.run(cli, "diagnose", "--json", "rl-plain", check=False)
+    assert healthy.returncode == 0, healthy.stderr
+    assert json.loads(healthy.stdout)["containers"][0]["healthy"] is True
