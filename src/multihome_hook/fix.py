@@ -28,21 +28,23 @@ def changes_for(mode: Mode, primary: Primary | None,
     return []  # off
 
 
+def _plan_and_apply(mode: Mode, primary: Primary | None, sock: RouteSocket | None,
+                    dry_run: bool) -> list[plan.Change]:
+    changes = changes_for(mode, primary, sock)
+    if not dry_run:
+        apply.apply(changes, sock)
+    return changes
+
+
 def fix(mode: Mode, primary: Primary | None, dry_run: bool = False) -> list[plan.Change]:
     """Apply `mode` to the current namespace (unless `dry_run`); return the
     changes made (or that would be made)."""
     try:
         if mode == "loose":  # sysctls only: no netlink, no pyroute2 import
-            changes = changes_for(mode, primary, None)
-            if not dry_run:
-                apply.apply(changes)
-            return changes
+            return _plan_and_apply(mode, primary, None, dry_run)
         from .netlink import RouteSocket
 
         with RouteSocket() as sock:
-            changes = changes_for(mode, primary, sock)
-            if not dry_run:
-                apply.apply(changes, sock)
-            return changes
-    except OSError as exc:  # reading the snapshot: nothing was changed yet
+            return _plan_and_apply(mode, primary, sock, dry_run)
+    except OSError as exc:  # apply() reports its own: this is reading, nothing changed
         raise HookError(f"cannot read the network namespace: {exc.strerror or exc}") from None

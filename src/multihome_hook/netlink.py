@@ -17,10 +17,12 @@ import socket
 import struct
 import sys
 import types
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
     from .snapshot import Route, Rule
 
 NETLINK_ROUTE = 0
