@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
-from . import containers, diagnosis, log, netns, snapshot
+from . import containers, diagnosis, log, netns, plan, snapshot
 from .errors import HookError
-from .fix import changes_for, fix
+from .fix import fix
 from .models import ContainerReport, DiagnoseReport, InterfaceReport, RouteReport, to_json
 from .netlink import RouteSocket
 from .plan import describe, natural_key
@@ -36,27 +36,31 @@ def _primary(target: containers.Target, given: str | None) -> Primary | None:
     return None if value is None else parse_primary(value)
 
 
-def _read(target: containers.Target) -> tuple[Routing, dict[str, int], dict[str, list[str]]]:
-    """Inside the container's namespace: its routing, rp_filter, and what
-    each mode would change."""
+def _read() -> tuple[Routing, dict[str, int]]:
+    """Everything diagnose needs, read inside the container's namespace."""
     with RouteSocket() as sock:
-        routing = snapshot.routing(sock, rules=True)
-        rp_filter = snapshot.rp_filter()
-        fixes: dict[str, list[str]] = {}
+        return snapshot.routing(sock, rules=True), snapshot.rp_filter()
+
+
+def _fixes(target: containers.Target, routing: Routing,
+           rp_filter: dict[str, int]) -> dict[str, list[str]]:
+    """What each mode would change now."""
+    fixes: dict[str, list[str]] = {}
+    try:
+        primary = _primary(target, None)
+    except HookError as exc:
+        primary, fixes["error"] = None, [str(exc)]
+    for mode in FIX_MODES:
         try:
-            primary = _primary(target, None)
+            fixes[mode] = [str(c) for c in plan.for_mode(mode, primary, rp_filter, routing)]
         except HookError as exc:
-            primary, fixes["error"] = None, [str(exc)]
-        for mode in FIX_MODES:
-            try:
-                fixes[mode] = [str(c) for c in changes_for(mode, primary, sock)]
-            except HookError as exc:
-                fixes[mode] = [f"cannot: {exc}"]
-    return routing, rp_filter, fixes
+            fixes[mode] = [f"cannot: {exc}"]
+    return fixes
 
 
 def _report(target: containers.Target) -> ContainerReport:
-    routing, rp_filter, fixes = netns.run_in(target.pid, partial(_read, target))
+    routing, rp_filter = netns.run_in(target.pid, _read)
+    fixes = _fixes(target, routing, rp_filter)
     problems, notes = diagnosis.verdict(routing, rp_filter)
     interfaces = [
         InterfaceReport(name=name, rp_filter=rp_filter.get(name, 0),

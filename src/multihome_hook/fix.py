@@ -15,17 +15,17 @@ if TYPE_CHECKING:
     from .request import Mode, Primary
 
 
+_NO_ROUTING = snapshot.Routing({}, (), ())
+
+
 def changes_for(mode: Mode, primary: Primary | None,
                 sock: RouteSocket | None) -> list[plan.Change]:
+    """Read what `mode` needs (and only that: this is the hook's path), plan."""
     if mode == "loose":
-        return plan.loose(snapshot.rp_filter())
-    if mode == "one-default":
-        assert sock is not None
-        return plan.one_default(snapshot.routing(sock), primary)
-    if mode == "source-routing":
-        assert sock is not None
-        return plan.source_routing(snapshot.routing(sock, rules=True), primary)
-    return []  # off
+        return plan.for_mode(mode, primary, snapshot.rp_filter(), _NO_ROUTING)
+    assert sock is not None
+    routing = snapshot.routing(sock, rules=mode == "source-routing")
+    return plan.for_mode(mode, primary, {}, routing)
 
 
 def _plan_and_apply(mode: Mode, primary: Primary | None, sock: RouteSocket | None,

@@ -26,7 +26,7 @@ from .snapshot import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .request import Primary
+    from .request import Mode, Primary
 
 STRICT, LOOSE = 1, 2
 # source-routing: interface N's table is TABLE_BASE + N (its ifindex). The
@@ -213,3 +213,15 @@ def source_routing(routing: Routing, primary: Primary | None) -> list[Change]:
     changes: list[Change] = [Add(r) for r in routes if r not in routing.routes]
     changes += [Add(r) for r in rules if r not in routing.rules]
     return changes + one_default(routing, primary)
+
+
+def for_mode(mode: Mode, primary: Primary | None, rp_filter: Mapping[str, int],
+             routing: Routing) -> list[Change]:
+    """The plan of `mode` (rp_filter is all `loose` reads, routing all the others do)."""
+    if mode == "loose":
+        return loose(rp_filter)
+    if mode == "one-default":
+        return one_default(routing, primary)
+    if mode == "source-routing":
+        return source_routing(routing, primary)
+    return []  # off
