@@ -69,12 +69,15 @@ def _hook_env() -> dict[str, str]:
     return dict(entry.split("=", 1) for entry in spec["hook"]["env"])
 
 
+HOOK_ENV = _hook_env()
+
+
 def _timed(argv: Sequence[str], stdin: Path) -> float:
     """Wall time (s) of one process, with the hook's environment."""
     with stdin.open("rb") as state:
         start = time.perf_counter()
         code = subprocess.call(argv, stdin=state, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=_hook_env())
+                               stderr=subprocess.DEVNULL, env=HOOK_ENV)
         elapsed = time.perf_counter() - start
     if code != 0:
         raise RuntimeError(f"{' '.join(argv)} < {stdin} exited {code}")
@@ -87,7 +90,7 @@ def _peak_rss_kib(argv: Sequence[str], stdin: Path) -> int:
     would report this process's RSS, copied at fork."""
     with tempfile.NamedTemporaryFile("r") as report, stdin.open("rb") as state:
         subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name, *argv], stdin=state,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_hook_env(),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=HOOK_ENV,
                        check=True)
         return int(report.read().split()[-1])
 
