@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .plan import FROM_PRIORITY, OIF_PRIORITY, STRICT, natural_key
+from .plan import FROM_PRIORITY, OIF_PRIORITY, STRICT, natural_key, preferred
 from .snapshot import AF_INET, AF_INET6, ALL, Routing
 
 
@@ -17,17 +17,17 @@ def verdict(routing: Routing, rp_filter: Mapping[str, int]) -> tuple[list[str], 
     """(problems, notes). A problem drops packets; a note is worth knowing."""
     problems: list[str] = []
     notes: list[str] = []
-    hops = sorted((r.metric, natural_key(nh.dev), nh.dev) for r in routing.defaults()
-                   if r.family == AF_INET for nh in r.nexthops)
-    devices = sorted({dev for _, _, dev in hops}, key=natural_key)
+    hops = [(r, nh) for r in routing.defaults() if r.family == AF_INET for nh in r.nexthops]
+    devices = sorted({nh.dev for _, nh in hops}, key=natural_key)
     if len(devices) > 1:
-        preferred = hops[0][2]
+        # The route the kernel prefers is the one one-default would keep.
+        routed_via = preferred(hops)[1].dev
         strict = [d for d in devices if effective_rp_filter(rp_filter, d) == STRICT]
-        others = [d for d in strict if d != preferred]
+        others = [d for d in strict if d != routed_via]
         if others:
             problems.append(
                 f"{len(hops)} IPv4 default routes and strict rp_filter on {', '.join(strict)}: "
-                f"replies arriving on {', '.join(others)} for traffic routed via {preferred} "
+                f"replies arriving on {', '.join(others)} for traffic routed via {routed_via} "
                 "are dropped")
         else:
             notes.append(f"{len(hops)} IPv4 default routes, rp_filter not strict on "

@@ -127,8 +127,8 @@ def _primary_ifindex(routing: Routing, primary: Primary) -> int:
     return index
 
 
-def _keep(candidates: Sequence[tuple[Route, Nexthop]],
-          ifindex: int | None) -> tuple[Route, Nexthop]:
+def preferred(candidates: Sequence[tuple[Route, Nexthop]],
+              ifindex: int | None = None) -> tuple[Route, Nexthop]:
     """The primary's default route if it has one in this family, else the
     lowest metric, ties to the interface name that sorts first naturally."""
     preferred = [c for c in candidates if c[1].ifindex == ifindex] or candidates
@@ -144,7 +144,7 @@ def one_default(routing: Routing, primary: Primary | None) -> list[Change]:
         candidates = [(r, nh) for r in routes for nh in r.nexthops]
         if len(candidates) < 2:
             continue
-        kept_route, kept_hop = _keep(candidates, ifindex)
+        kept_route, kept_hop = preferred(candidates, ifindex)
         for route in routes:
             if route is not kept_route:
                 changes.append(Delete(route))
