@@ -38,7 +38,7 @@ _LINK_LOCAL_SCOPE = 253
 
 
 class SetRpFilter(Record):
-    __slots__ = ("interface", "new", "old")
+    __slots__ = ("interface", "old", "new")
 
     def __init__(self, interface: str, old: int, new: int) -> None:
         self.interface, self.old, self.new = interface, old, new
