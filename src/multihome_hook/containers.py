@@ -53,7 +53,9 @@ def resolve(ref: str) -> Target:
     try:
         (raw,) = json.loads(_podman("inspect", "--type", "container", "--format", "json", ref))
         container = parse(PodmanContainer, raw)
-    except HookError:
+    except HookError as exc:
+        if "no such" not in str(exc):  # podman missing, storage broken...: say so
+            raise
         raise HookError(f"no such container: {ref}") from None
     except ValueError as exc:  # also pydantic's ValidationError
         raise HookError(f"unexpected podman inspect output for {ref}: {exc}") from None
