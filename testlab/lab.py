@@ -10,6 +10,7 @@ rp_filter defaults, which a new network namespace copies.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -42,7 +43,11 @@ helper_binaries_dir = ["/usr/lib/podman", "/usr/libexec/podman"]
 
 [containers]
 default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]
+annotations = {annotations}
 """
+
+
+_counter = itertools.count(1)
 
 
 def run(*argv: str, check: bool = True, env: dict[str, str] | None = None,
@@ -131,21 +136,28 @@ class Container:
 class Podman:
     """podman with a private containers.conf and a busybox rootfs."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, annotations: Sequence[str] = ()) -> None:
         self.workdir = workdir
-        self.conf = workdir / "containers.conf"
+        self.conf = workdir / f"containers-{next(_counter)}.conf"
         # Without CAP_SYS_RESOURCE runc cannot raise a limit, and podman's
         # defaults (1048576) are above this machine's hard limits.
         self.conf.write_text(_CONTAINERS_CONF.format(
             nofile=min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 20000),
-            nproc=min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 4096)))
+            nproc=min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 4096),
+            annotations=json.dumps(list(annotations))))
         self.rootfs = workdir / "rootfs"
-        bindir = self.rootfs / "bin"
-        bindir.mkdir(parents=True)
-        shutil.copy2("/bin/busybox", bindir / "busybox")
-        for applet in BUSYBOX_APPLETS:
-            (bindir / applet).symlink_to("busybox")
+        if not self.rootfs.exists():
+            bindir = self.rootfs / "bin"
+            bindir.mkdir(parents=True)
+            shutil.copy2("/bin/busybox", bindir / "busybox")
+            for applet in BUSYBOX_APPLETS:
+                (bindir / applet).symlink_to("busybox")
         self.env = dict(os.environ, CONTAINERS_CONF=str(self.conf))
+
+    def with_default_annotations(self, *annotations: str) -> Podman:
+        """The same lab with containers.conf `annotations = [...]`: what an admin
+        writes to give every container of the host an annotation."""
+        return Podman(self.workdir, annotations)
 
     def __call__(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run("podman", *argv, check=check, env=self.env)
@@ -187,14 +199,6 @@ class Podman:
             self("rm", "-f", "-t", "0", name, check=False)
 
 
-def _counter_gen() -> Iterator[int]:
-    n = 0
-    while True:
-        n += 1
-        yield n
-
-
-_counter = _counter_gen()
 
 
 @contextlib.contextmanager

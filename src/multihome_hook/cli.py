@@ -19,7 +19,7 @@ from .errors import HookError
 from .fix import fix
 from .models import ContainerReport, DiagnoseReport, InterfaceReport, RouteReport, to_json
 from .netlink import RouteSocket
-from .plan import describe, natural_key
+from .plan import natural_key
 from .request import MODES, parse_mode, parse_primary
 from .snapshot import AF_INET6
 
@@ -121,8 +121,12 @@ def _apply(args: argparse.Namespace) -> int:
     for ref in args.containers:
         target = containers.resolve(ref)
         primary = _primary(target, args.primary)
-        changes = netns.run_in(target.pid, partial(fix, mode, primary, dry_run=args.dry_run))
-        _print_changes(f"{target}: mode {mode}{', dry run' if args.dry_run else ''}", changes)
+        outcome = netns.run_in(target.pid, partial(fix, mode, primary, dry_run=args.dry_run))
+        title = f"{target}: mode {mode}{', dry run' if args.dry_run else ''}"
+        if outcome.skipped:
+            print(f"{title}: {outcome.skipped}")
+        else:
+            _print_changes(title, outcome.changes)
     return HEALTHY
 
 
@@ -141,9 +145,8 @@ def _watch(args: argparse.Namespace) -> int:
                 if target.mode is None or target.mode == "off":
                     continue
                 mode, primary = parse_mode(target.mode), _primary(target, None)
-                changes = netns.run_in(target.pid, partial(fix, mode, primary))
-                line = (f"container {container_id[:12]}: network connected, mode {mode}: "
-                        f"{describe(changes)}")
+                outcome = netns.run_in(target.pid, partial(fix, mode, primary))
+                line = f"container {container_id[:12]}: network connected, mode {mode}: {outcome}"
                 print(line, flush=True)
                 log.info(line)
             except HookError as exc:  # one container's trouble must not stop the watch

@@ -1,5 +1,12 @@
-"""The one exception the hook reports to the user (as a single line)."""
+"""The exceptions the hook reports to the user (as a single line)."""
 
 
 class HookError(Exception):
     """An expected failure: bad input, a refused namespace, a kernel error."""
+
+
+class HostNamespace(HookError):
+    """The target shares our own network namespace (`--network host`).
+
+    The hook lets such a container start untouched; a command an operator
+    typed refuses it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import apply, plan, snapshot
 from .errors import HookError
+from .records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,15 +37,45 @@ def _plan_and_apply(mode: Mode, primary: Primary | None, sock: RouteSocket | Non
     return changes
 
 
-def fix(mode: Mode, primary: Primary | None, dry_run: bool = False) -> list[plan.Change]:
-    """Apply `mode` to the current namespace (unless `dry_run`); return the
-    changes made (or that would be made)."""
+class Outcome(Record):
+    """The changes made (or planned), or why none were needed."""
+
+    __slots__ = ("changes", "skipped")
+
+    def __init__(self, changes: list[plan.Change], skipped: str | None = None) -> None:
+        self.changes, self.skipped = changes, skipped
+
+    def __str__(self) -> str:
+        return self.skipped or plan.describe(self.changes)
+
+
+def _too_few_uplinks() -> str | None:
+    """Why a namespace with fewer than two uplinks needs nothing, or None.
+
+    One uplink cannot receive a reply on the "wrong" interface, so every
+    mode would only weaken it (loose) or change nothing: with a host-wide
+    default every single-network container passes here, before any netlink."""
+    found = snapshot.uplinks()
+    if len(found) >= 2:
+        return None
+    if not found:
+        if snapshot.interfaces() == ["lo"]:
+            return "no network interface, nothing to change"
+        return "no default route, nothing to change"
+    return f"one uplink ({found[0]}), nothing to change"
+
+
+def fix(mode: Mode, primary: Primary | None, dry_run: bool = False) -> Outcome:
+    """Apply `mode` to the current namespace (unless `dry_run`)."""
     try:
+        skipped = _too_few_uplinks()
+        if skipped:
+            return Outcome([], skipped)
         if mode == "loose":  # sysctls only: no netlink, no pyroute2 import
-            return _plan_and_apply(mode, primary, None, dry_run)
+            return Outcome(_plan_and_apply(mode, primary, None, dry_run))
         from .netlink import RouteSocket
 
         with RouteSocket() as sock:
-            return _plan_and_apply(mode, primary, sock, dry_run)
+            return Outcome(_plan_and_apply(mode, primary, sock, dry_run))
     except OSError as exc:  # apply() reports its own: this is reading, nothing changed
         raise HookError(f"cannot read the network namespace: {exc.strerror or exc}") from None

@@ -23,20 +23,25 @@ def _run(raw: bytes) -> str:
     cid = request.container_id[:12]
     if request.mode == "off":
         return f"container {cid}: mode off, nothing changed"
-    from . import netns, snapshot
+    from . import netns
+    from .errors import HostNamespace
     from .fix import fix
-    from .plan import describe
 
     try:
         netns.enter(request.pid)  # for good: this process ends with this container
-        if snapshot.interfaces() == ["lo"]:
-            log.warning(f"container {cid}: no network interface yet (user namespace? "
-                        "podman configures those after the hook): nothing changed")
-            return f"container {cid}: mode {request.mode}: no interface, nothing changed"
-        changes = fix(request.mode, request.primary)
+        outcome = fix(request.mode, request.primary)
+    except HostNamespace:
+        # A host-wide default reaches --network host containers too: they
+        # must start, and the host must stay as it is.
+        return (f"container {cid}: mode {request.mode}: shares the host's network namespace "
+                "(--network host), nothing changed")
     except HookError as exc:
         raise HookError(f"container {cid}: {exc}") from None
-    return f"container {cid}: mode {request.mode}: {describe(changes)}"
+    if outcome.skipped and not netns.shares_user_namespace(request.pid):
+        log.warning(f"container {cid} has a user namespace of its own, whose networks podman "
+                    f"connects after this hook ({outcome}): run `oci-multihome-hook apply "
+                    f"--mode {request.mode}` once it runs")
+    return f"container {cid}: mode {request.mode}: {outcome}"
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import HookError
+from .errors import HookError, HostNamespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,8 +40,8 @@ def _setns(fd: int) -> None:
 def enter(pid: int) -> None:
     """Move the calling thread into the network namespace of `pid`, for good.
 
-    Refuses the caller's own namespace: a container started with
-    `--network host` shares it, and changing it would change the host.
+    Refuses the caller's own namespace (HostNamespace): a container started
+    with `--network host` shares it, and changing it would change the host.
     """
     path = f"/proc/{pid}/ns/net"
     try:
@@ -53,8 +53,8 @@ def enter(pid: int) -> None:
     try:
         mine, theirs = os.stat("/proc/thread-self/ns/net"), os.fstat(target)
         if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
-            raise HookError(f"process {pid} shares the hook's network namespace "
-                            "(--network host?): refusing to change the host")
+            raise HostNamespace(f"process {pid} shares the hook's network namespace "
+                                "(--network host?): refusing to change the host")
         try:
             _setns(target)
         except OSError as exc:
@@ -62,6 +62,13 @@ def enter(pid: int) -> None:
                             f"{exc.strerror}") from None
     finally:
         os.close(target)
+
+
+def shares_user_namespace(pid: int) -> bool:
+    """Whether `pid` is in our user namespace (with `--userns`, podman
+    configures the network after the hook has run)."""
+    mine, theirs = os.stat("/proc/self/ns/user"), os.stat(f"/proc/{pid}/ns/user")
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
 def run_in(pid: int, work: Callable[[], T]) -> T:

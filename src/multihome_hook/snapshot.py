@@ -125,6 +125,45 @@ def interfaces() -> list[str]:
     return sorted(name for name in os.listdir(IPV4_CONF) if name not in (ALL, DEFAULT))
 
 
+def uplinks() -> list[str]:
+    """Interfaces that carry a default route, read from /proc: the hook
+    decides "nothing to do" without paying for netlink (pyroute2).
+
+    IPv4 lists the main table only, IPv6 every table: an uplink whose default
+    an earlier run moved to its own table still counts, so the answer never
+    says "fewer than two" when the full snapshot would see two."""
+    texts = []
+    for name in ("route", "ipv6_route"):
+        try:
+            with open(f"/proc/thread-self/net/{name}") as f:
+                texts.append(f.read())
+        except FileNotFoundError:  # IPv6 disabled in the kernel
+            texts.append("")
+    return default_devices(*texts)
+
+
+_RTF_REJECT = 0x0200
+_ANY4, _ANY6 = "00000000", "0" * 32
+
+
+def default_devices(route: str, ipv6_route: str) -> list[str]:
+    """Devices with a default route in /proc/net/route and /proc/net/ipv6_route."""
+    devices = set()
+    for line in route.splitlines()[1:]:  # after the header
+        fields = line.split()
+        # Iface Destination Gateway Flags RefCnt Use Metric Mask ...
+        if len(fields) >= 8 and fields[1] == _ANY4 and fields[7] == _ANY4:
+            devices.add(fields[0])
+    for line in ipv6_route.splitlines():
+        fields = line.split()
+        # dst dst_len src src_len nexthop metric refcnt use flags device
+        if (len(fields) == 10 and fields[0] == _ANY6 and fields[1] == "00"
+                and not int(fields[8], 16) & _RTF_REJECT):
+            devices.add(fields[9])
+    devices.discard("lo")
+    return sorted(devices)
+
+
 def rp_filter() -> dict[str, int]:
     """rp_filter of `all`, `default` and every interface."""
     values = {}

@@ -6,19 +6,21 @@ import json
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 
 import pytest
 
 from multihome_hook import netlink, netns, plan, snapshot
 from multihome_hook.apply import apply
-from multihome_hook.errors import HookError
+from multihome_hook.errors import HookError, HostNamespace
 from multihome_hook.fix import fix
 from multihome_hook.plan import Add, Change, Delete, SetRpFilter
 from multihome_hook.request import Interface
 from multihome_hook.snapshot import Nexthop, Rule
 from testlab.fakens import Namespace
-from testlab.lab import hook_binary
+from testlab.journal import journal
+from testlab.lab import hook_binary, run
 
 MakeNs = Callable[..., Namespace]
 
@@ -49,16 +51,16 @@ def test_snapshot_splits_ipv6_multipath(make_ns: MakeNs) -> None:
 def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> None:
     ns = make_ns(3)
     mine = os.stat("/proc/thread-self/ns/net").st_ino
-    changes = netns.run_in(ns.pid, lambda: fix("one-default", None))
+    outcome = netns.run_in(ns.pid, lambda: fix("one-default", None))
     assert os.stat("/proc/thread-self/ns/net").st_ino == mine  # the caller never moved
-    assert len(changes) == 4
+    assert len(outcome.changes) == 4
     (v4,) = defaults(ns, 4)
     assert (v4["dev"], v4["gateway"]) == ("eth0", "198.18.20.1")
     (v6,) = defaults(ns, 6)
     assert (v6["dev"], v6["gateway"], v6.get("nexthops")) == ("eth0", "fd18:20::1", None)
     # Link routes and addresses are untouched.
     assert "198.18.22.0/24 dev eth2" in ns.ip("route").stdout
-    assert netns.run_in(ns.pid, lambda: fix("one-default", None)) == []  # idempotent
+    assert netns.run_in(ns.pid, lambda: fix("one-default", None)).changes == []  # idempotent
 
 
 def test_one_default_honours_primary(make_ns: MakeNs) -> None:
@@ -97,7 +99,7 @@ def test_failure_rolls_everything_back(make_ns: MakeNs) -> None:
 
 
 def test_host_namespace_is_refused() -> None:
-    with pytest.raises(HookError, match="shares the hook's network namespace"):
+    with pytest.raises(HostNamespace, match="shares the hook's network namespace"):
         netns.run_in(os.getpid(), lambda: pytest.fail("entered our own namespace"))
 
 
@@ -113,14 +115,75 @@ def run_hook(state: dict[str, object]) -> subprocess.CompletedProcess[str]:
                           capture_output=True, timeout=30)
 
 
-def test_hook_warns_on_a_namespace_without_interfaces(make_ns: MakeNs) -> None:
-    ns = make_ns(0)
+MODES = ("loose", "one-default", "source-routing")
+
+
+def state_of(pid: int, mode: str, **annotations: str) -> dict[str, object]:
+    return {"ociVersion": "1.0.2", "id": "a" * 64, "pid": pid,
+            "annotations": {"io.multihome.mode": mode, **annotations}}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("networks", "line"), [
+    (0, "no network interface, nothing to change"),
+    (1, "one uplink (eth0), nothing to change"),
+])
+def test_fewer_than_two_uplinks_change_nothing_and_log_one_line(
+        make_ns: MakeNs, mode: str, networks: int, line: str) -> None:
+    """What a host-wide default meets on every single-network or
+    --network none container: exit 0, nothing touched, one journal line."""
+    ns = make_ns(networks)
+    ns.sysctl("all", 1)
     before = ns.state()
-    proc = run_hook({"ociVersion": "1.0.2", "id": "a" * 64, "pid": ns.pid,
-                     "annotations": {"io.multihome.mode": "one-default"}})
-    assert proc.returncode == 0
-    assert proc.stderr.startswith("oci-multihome-hook: warning: container aaaaaaaaaaaa: no network")
+    with journal() as log:
+        proc = log.run([str(hook_binary())], json.dumps(state_of(ns.pid, mode)))
+        assert (proc.returncode, proc.stderr) == (0, "")
+        assert log.lines("oci-multihome-hook") == [f"container aaaaaaaaaaaa: mode {mode}: {line}"]
     assert ns.state() == before
+
+
+def test_an_internal_network_is_no_second_uplink(make_ns: MakeNs) -> None:
+    ns = make_ns(2)
+    ns.ip("route", "del", "default", "dev", "eth1")
+    ns.ip("-6", "route", "del", "default", "dev", "eth1")
+    before = ns.state()
+    proc = run_hook(state_of(ns.pid, "loose"))
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert ns.state() == before  # rp_filter stays strict: nothing to loosen it for
+
+
+def test_hook_leaves_the_host_namespace_alone(root: None) -> None:
+    """--network host: the container shares the hook's namespace."""
+    before = run("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter; ip rule; "
+                 "ip route show table all").stdout
+    with journal() as log:
+        for mode in MODES:
+            proc = log.run([str(hook_binary())], json.dumps(state_of(os.getpid(), mode)))
+            assert (proc.returncode, proc.stderr) == (0, "")
+            assert log.lines("oci-multihome-hook") == [
+                f"container aaaaaaaaaaaa: mode {mode}: shares the host's network namespace "
+                "(--network host), nothing changed"]
+    assert run("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter; ip rule; "
+               "ip route show table all").stdout == before
+
+
+def test_hook_warns_when_a_user_namespace_has_no_interface_yet(make_ns: MakeNs) -> None:
+    ns = make_ns(0)
+    with subprocess.Popen(["ip", "netns", "exec", ns.name, "unshare", "--user",
+                           "--map-root-user", "sleep", "60"]) as userns:
+        try:
+            deadline = time.monotonic() + 5
+            while os.readlink(f"/proc/{userns.pid}/ns/user") == os.readlink("/proc/self/ns/user"):
+                assert time.monotonic() < deadline, "never entered its user namespace"
+                time.sleep(0.01)
+            proc = run_hook(state_of(userns.pid, "source-routing"))
+        finally:
+            userns.kill()
+    assert proc.returncode == 0
+    assert proc.stderr == (
+        "oci-multihome-hook: warning: container aaaaaaaaaaaa has a user namespace of its own, "
+        "whose networks podman connects after this hook (no network interface, nothing to "
+        "change): run `oci-multihome-hook apply --mode source-routing` once it runs\n")
 
 
 def test_hook_unmatched_primary_changes_nothing(make_ns: MakeNs) -> None:
@@ -173,7 +236,7 @@ def test_source_routing_builds_a_table_and_rules_per_uplink(make_ns: MakeNs) -> 
     assert "nexthops" not in defaults(ns, 6)[0]
     # idempotent: a second run finds nothing to do and changes nothing
     after = ns.state()
-    assert netns.run_in(ns.pid, lambda: fix("source-routing", None)) == []
+    assert netns.run_in(ns.pid, lambda: fix("source-routing", None)).changes == []
     assert ns.state() == after
 
 

@@ -8,6 +8,7 @@ Every module is start-up time paid by every annotated `podman run`.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -45,13 +46,36 @@ def loaded_modules(state: dict[str, object]) -> set[str]:
     return set(proc.stdout.split())
 
 
+def check(modules: set[str], forbidden: tuple[str, ...], budget: int, what: str) -> None:
+    heavy = sorted(m for m in modules
+                   if any(m == f or m.startswith(f + ".") for f in forbidden))
+    assert not heavy, f"{what} imports {heavy}"
+    assert len(modules) <= budget, f"{what}: {len(modules)} modules: {sorted(modules)}"
+
+
+def state(pid: int, mode: str) -> dict[str, object]:
+    return {"ociVersion": "1.0.2", "id": "c" * 64, "pid": pid,
+            "annotations": {"io.multihome.mode": mode}}
+
+
 @pytest.mark.parametrize("mode", list(BUDGET))
 def test_import_set_stays_small(make_ns: Callable[..., Namespace], mode: str) -> None:
     ns = make_ns(2)
-    modules = loaded_modules({"ociVersion": "1.0.2", "id": "c" * 64, "pid": ns.pid,
-                              "annotations": {"io.multihome.mode": mode}})
     forbidden = FORBIDDEN + (("typing",) if mode in WITHOUT_NETLINK else ())
-    heavy = sorted(m for m in modules
-                   if any(m == f or m.startswith(f + ".") for f in forbidden))
-    assert not heavy, f"mode {mode} imports {heavy}"
-    assert len(modules) <= BUDGET[mode], f"mode {mode}: {len(modules)} modules: {sorted(modules)}"
+    check(loaded_modules(state(ns.pid, mode)), forbidden, BUDGET[mode], f"mode {mode}")
+
+
+@pytest.mark.parametrize("mode", [m for m in BUDGET if m != "off"])
+@pytest.mark.parametrize("networks", [0, 1])
+def test_fewer_than_two_uplinks_cost_what_loose_costs(make_ns: Callable[..., Namespace],
+                                                      mode: str, networks: int) -> None:
+    """A host-wide default sends every container through the hook: one that
+    has nothing to fix must not pay for netlink."""
+    ns = make_ns(networks)
+    check(loaded_modules(state(ns.pid, mode)), (*FORBIDDEN, "typing", "pyroute2"),
+          BUDGET["loose"], f"mode {mode} on {networks} network(s)")
+
+
+def test_host_network_costs_what_loose_costs() -> None:
+    check(loaded_modules(state(os.getpid(), "source-routing")),
+          (*FORBIDDEN, "typing", "pyroute2", "ctypes"), BUDGET["loose"], "--network host")

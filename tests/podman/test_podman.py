@@ -72,12 +72,11 @@ def test_bad_annotations_stop_the_container(podman: lab.Podman, nets: list[str],
     assert "oci-multihome-hook: " in proc.stderr and message in proc.stderr, proc.stderr
 
 
-def test_host_network_is_refused_and_untouched(podman: lab.Podman, hooks: Path) -> None:
+def test_host_network_starts_and_the_host_is_untouched(podman: lab.Podman, hooks: Path) -> None:
     before = lab.run("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout
     argv = podman.run_argv(["host"], {MODE: "loose"}, hooks, ["--rm"])
     proc = podman(*argv, "true", check=False)
-    assert proc.returncode != 0
-    assert "shares the hook's network namespace (--network host?)" in proc.stderr, proc.stderr
+    assert (proc.returncode, proc.stderr) == (0, "")
     assert lab.run("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout == before
 
 

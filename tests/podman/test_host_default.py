@@ -1,0 +1,91 @@
+"""A host-wide default: containers.conf `annotations = ["io.multihome.mode=..."]`.
+
+Every container of the host then passes through the hook: the ones with two
+uplinks are fixed, every other one starts exactly as it would without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from testlab import lab
+
+MODE = "io.multihome.mode"
+MODES = ("loose", "one-default", "source-routing")
+
+
+@pytest.fixture(scope="module", params=MODES)
+def default_mode(request: pytest.FixtureRequest) -> str:
+    mode: str = request.param
+    return mode
+
+
+@pytest.fixture(scope="module")
+def host(default_mode: str, podman: lab.Podman) -> lab.Podman:
+    """The lab's podman with the hook switched on for every container."""
+    return podman.with_default_annotations(f"{MODE}={default_mode}")
+
+
+def host_state() -> str:
+    return lab.run("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter; ip rule; "
+                   "ip route show table all; ip -6 route show table all").stdout
+
+
+def test_two_networks_are_fixed(host: lab.Podman, default_mode: str, nets: list[str],
+                                hooks: Path) -> None:
+    with host.container(nets[:2], hooks=hooks) as c:
+        annotation = "{{index .Config.Annotations \"" + MODE + "\"}}"
+        assert host("inspect", "-f", annotation, c.name).stdout.strip() == default_mode
+        assert c.loss() == 0
+        if default_mode == "loose":
+            assert c.sysctl("ipv4/conf/all/rp_filter") == 2
+        else:
+            assert len(c.default_routes()) == 1
+            assert c.sysctl("ipv4/conf/all/rp_filter") == 1
+
+
+def test_a_container_can_opt_out(podman: lab.Podman, nets: list[str], hooks: Path) -> None:
+    """--annotation io.multihome.mode=off wins over the default: the bug is back."""
+    host = podman.with_default_annotations(f"{MODE}=source-routing")
+    with host.container(nets[:2], {MODE: "off"}, hooks) as c:
+        assert len(c.default_routes()) == 2
+        assert c.sysctl("ipv4/conf/all/rp_filter") == 1
+        assert c.loss() > 20
+
+
+def test_a_container_can_choose_another_mode(host: lab.Podman, nets: list[str],
+                                             hooks: Path) -> None:
+    with host.container(nets[:2], {MODE: "one-default"}, hooks) as c:
+        assert len(c.default_routes()) == 1
+        assert c.sysctl("ipv4/conf/all/rp_filter") == 1
+
+
+def test_one_network_is_left_as_it_is(host: lab.Podman, nets: list[str], hooks: Path) -> None:
+    with host.container(nets[:1], hooks=hooks) as c:
+        assert len(c.default_routes()) == 1
+        for conf in ("all", "default", *c.interfaces()):
+            assert c.sysctl(f"ipv4/conf/{conf}/rp_filter") == 1, conf  # strict, not loosened
+        assert c.ns("ip", "rule").stdout.count("lookup") == 3  # local, main, default
+        assert c.loss(count=8) == 0
+
+
+@pytest.mark.parametrize("network", ["none", "host"])
+def test_no_network_and_host_network_start_untouched(host: lab.Podman, hooks: Path,
+                                                     network: str) -> None:
+    before = host_state()
+    proc = host(*host.run_argv([network], {}, hooks, ["--rm"]), "cat",
+                "/proc/sys/net/ipv4/conf/all/rp_filter", check=False)
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    assert proc.stdout.strip() == "1"
+    assert host_state() == before
+
+
+def test_a_misspelt_default_stops_every_container(podman: lab.Podman, nets: list[str],
+                                                  hooks: Path) -> None:
+    host = podman.with_default_annotations(f"{MODE}=source_routing")
+    for networks in (nets[:2], nets[:1], ["host"]):
+        proc = host(*host.run_argv(networks, {}, hooks, ["--rm"]), "true", check=False)
+        assert proc.returncode != 0
+        assert "oci-multihome-hook: unknown io.multihome.mode 'source_routing'" in proc.stderr
