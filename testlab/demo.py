@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from . import lab
 
@@ -53,6 +54,7 @@ def main() -> int:
                 per_device = bound(c)
                 print(f"    ping bound to one uplink, x8 each: {per_device} loss\n")
                 results.append((title, loss, per_device))
+        host_wide_ok = host_wide_default(podman, nets, hooks)
     print("Summary (40 pings each, neighbours aged fast so the kernel keeps re-deciding):")
     print(f"  {'':<36} {'ping x40':>9}   bound to each uplink (x8)")
     for title, loss, per_device in results:
@@ -60,8 +62,36 @@ def main() -> int:
     bug_shown = results[0][1] > 0
     fixed = all(loss == 0 for _, loss, _ in results[1:])
     print("\nbug reproduced: " + ("yes" if bug_shown else "NO") +
-          "; fixed by every mode: " + ("yes" if fixed else "NO"))
-    return 0 if bug_shown and fixed else 1
+          "; fixed by every mode: " + ("yes" if fixed else "NO") +
+          "; host-wide default safe for every container: " + ("yes" if host_wide_ok else "NO"))
+    return 0 if bug_shown and fixed and host_wide_ok else 1
+
+
+def host_wide_default(podman: lab.Podman, nets: list[str], hooks: Path) -> bool:
+    """The hook switched on for every container of the host, as an admin
+    would in containers.conf: only the multi-homed container changes."""
+    default = "io.multihome.mode=source-routing"
+    print(f'== host-wide default: containers.conf [containers] annotations = ["{default}"]')
+    host = podman.with_default_annotations(default)
+    with host.container(nets, hooks=hooks) as c:
+        annotation = host("inspect", "-f", '{{index .Config.Annotations "io.multihome.mode"}}',
+                          c.name).stdout.strip()
+        print(f"  two networks, no --annotation (podman inspect: mode {annotation}):")
+        show(c)
+        two = c.loss()
+        print(f"    ping {lab.FAR_HOST} x40: {two:.0f}% loss")
+    with host.container(nets[:1], hooks=hooks) as c:
+        print("  one network: left as it is (rp_filter stays strict, no rules)")
+        show(c)
+        one = c.loss(count=8)
+        print(f"    ping {lab.FAR_HOST} x8: {one:.0f}% loss")
+    before = lab.run("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter; ip rule").stdout
+    proc = host(*host.run_argv(["host"], {}, hooks, ["--rm"]), "true", check=False)
+    untouched = lab.run("sh", "-c",
+                        "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter; ip rule").stdout == before
+    print(f"  --network host: exit {proc.returncode}, host rp_filter and rules "
+          f"{'untouched' if untouched else 'CHANGED'}\n")
+    return two == 0 and one == 0 and proc.returncode == 0 and untouched
 
 
 if __name__ == "__main__":
