@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,11 +15,14 @@ from multihome_hook import netlink, netns, plan, snapshot
 from multihome_hook.apply import apply
 from multihome_hook.errors import HookError
 from multihome_hook.fix import fix
-from multihome_hook.plan import Add, Change, Delete, SetRpFilter
+from multihome_hook.plan import Add, Delete, SetRpFilter
 from multihome_hook.request import Interface
 from multihome_hook.snapshot import Nexthop, Rule
 from testlab.fakens import Namespace
 from testlab.lab import hook_binary
+
+if TYPE_CHECKING:
+    from multihome_hook.plan import Change
 
 MakeNs = Callable[..., Namespace]
 
