@@ -1,13 +1,46 @@
 # Every target works on a fresh Debian 12 as root: missing system packages
 # are installed on first use.
-PYTHON ?= /usr/bin/python3
-VENV := .venv
-OLDEST := .venv-oldest
 APT_PACKAGES := podman runc netavark aardvark-dns iptables busybox-static iputils-ping \
 	iproute2 util-linux python3-venv time
+
+# $(call find-python,3.X): a Python 3.X interpreter, or nothing. pyenv's
+# (`pyenv root`, else /root/.pyenv: pyenv may be installed but not on PATH),
+# else python3.X on PATH.
+PYENV_ROOT := $(or $(shell pyenv root 2>/dev/null),/root/.pyenv)
+find-python = $(or $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(1)*/bin/python$(1) \
+	/root/.pyenv/versions/$(1)*/bin/python$(1)))),$(shell command -v python$(1) 2>/dev/null))
+
+# .venv: the newest pyroute2 and pydantic on the newest Python found, with
+# the lint tools; its console script is the one the README sets up.
+PYTHON ?= $(or $(firstword $(foreach v,3.14 3.13 3.12,$(call find-python,$(v)))),/usr/bin/python3)
+PYTHON := $(PYTHON)
+VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: all system venv demo test lint unit bench clean
+# The distributions' Python and libraries, each set in .venv-NAME.
+SETS := rhel9 ubuntu2204 debian12
+rhel9_TITLE := RHEL 9 (EPEL)
+rhel9_PYTHON_VERSION := 3.9
+rhel9_PINS := pyroute2==0.5.14 pydantic==1.10.14
+ubuntu2204_TITLE := Ubuntu 22.04
+ubuntu2204_PYTHON_VERSION := 3.10
+ubuntu2204_PINS := pyroute2==0.6.4 pydantic==1.8.2
+debian12_TITLE := Debian 12
+debian12_PYTHON_VERSION := 3.11
+debian12_PINS := pyroute2==0.7.2 pydantic==1.10.4
+rhel9_PYTHON := $(call find-python,3.9)
+ubuntu2204_PYTHON := $(call find-python,3.10)
+debian12_PYTHON := $(or $(wildcard /usr/bin/python3.11),$(call find-python,3.11))
+
+# $(call missing-python,SET,WHAT): a recipe line for WHAT when SET's Python
+# was not found: one line saying WHAT is skipped, or under CI=true a failure.
+missing-python = msg="no Python $($(1)_PYTHON_VERSION) ($(PYENV_ROOT)/versions/$($(1)_PYTHON_VERSION)*, python$($(1)_PYTHON_VERSION) on PATH)"; \
+	if [ "$$CI" = true ]; then echo "$(2): $$msg; CI=true: failing" >&2; exit 1; fi; \
+	echo "skipping $(2): $$msg"
+
+.PHONY: all system venv demo test test-venv lint lint-py39 unit bench clean $(SETS:%=test-%)
+# The test runs share addresses and namespaces' names: one at a time, even under -j.
+.NOTPARALLEL: test
 
 all: test
 
@@ -20,31 +53,61 @@ system:
 	fi
 
 $(STAMP): pyproject.toml | system
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
-	# The oldest supported libraries (Debian 12's), for the same tests.
-	$(PYTHON) -m venv $(OLDEST)
-	$(OLDEST)/bin/pip install -q --upgrade pip
-	$(OLDEST)/bin/pip install -q -e '.[test]' 'pyroute2==0.7.2' 'pydantic==1.10.4'
+	$(VENV)/bin/pip install -q -e '.[test,lint]'
 	touch $@
+
+# Each set: its venv (its Python, the project and pytest, its libraries
+# pinned) and test-NAME, the suite with that venv's console script as the
+# hook under test (the package tests run only with .venv: the installed
+# package uses the system's libraries).
+define set-rules
+ifneq ($($(1)_PYTHON),)
+.venv-$(1)/.installed: pyproject.toml | system
+	$($(1)_PYTHON) -m venv --clear .venv-$(1)
+	.venv-$(1)/bin/pip install -q --upgrade pip
+	.venv-$(1)/bin/pip install -q -e '.[test]' $($(1)_PINS)
+	touch $$@
+
+test-$(1): .venv-$(1)/.installed
+	@echo "== $($(1)_TITLE): $($(1)_PYTHON), $($(1)_PINS)"
+	MULTIHOME_HOOK_BIN=$(CURDIR)/.venv-$(1)/bin/oci-multihome-hook \
+		.venv-$(1)/bin/pytest -v --ignore=tests/packages
+else
+test-$(1):
+	@$$(call missing-python,$(1),the $($(1)_TITLE) set)
+endif
+endef
+$(foreach set,$(SETS),$(eval $(call set-rules,$(set))))
 
 venv: $(STAMP)
 
-lint: venv
+# mypy twice: for the Python it runs on with the newest libraries, and for
+# Python 3.9 with the RHEL 9 set's (the newest pydantic and pytest need 3.10).
+lint: venv lint-py39
 	$(VENV)/bin/ruff check src tests testlab
 	$(VENV)/bin/mypy
+
+ifneq ($(rhel9_PYTHON),)
+lint-py39: venv .venv-rhel9/.installed
+	$(VENV)/bin/mypy --python-version 3.9 --python-executable .venv-rhel9/bin/python
+else
+lint-py39:
+	@$(call missing-python,rhel9,mypy --python-version 3.9)
+endif
 
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit
 
-# Lint, then the whole suite with the newest libraries, then again with the
-# oldest ones (the hook under test is that venv's console script). The
-# package tests run once: the installed package uses the system's libraries.
-test: lint
+# Lint, then the whole suite once per library set, each in its own venv and
+# one pytest process: the newest libraries (.venv), then each distribution's.
+# A set whose Python is missing is skipped, except under CI=true.
+test: lint test-venv $(SETS:%=test-%)
+
+test-venv: venv
+	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI"
 	$(VENV)/bin/pytest -v
-	MULTIHOME_HOOK_BIN=$(CURDIR)/$(OLDEST)/bin/oci-multihome-hook \
-		$(OLDEST)/bin/pytest -v --ignore=tests/packages
 
 demo: venv
 	$(VENV)/bin/python -m testlab.demo
@@ -54,7 +117,7 @@ bench: venv
 	$(VENV)/bin/python -m testlab.bench
 
 clean:
-	rm -rf $(VENV) $(OLDEST) build dist src/*.egg-info
+	rm -rf $(VENV) $(SETS:%=.venv-%) .venv-oldest build dist src/*.egg-info
 
 # --- Distribution packages (packaging/) --------------------------------------
 # `make deb` / `make rpm` build into dist/ from a copy of the working tree; the

@@ -41,8 +41,9 @@ def summary(samples: Sequence[float]) -> dict[str, float]:
 
 def bench_podman(runs: int) -> dict[str, dict[str, float]]:
     samples: dict[str, list[float]] = {"plain": [], **{m: [] for m in MODES}}
-    with (lab.podman_env() as podman, lab.host_sysctls(lab.STRICT_RP_FILTER),
-          lab.networks(podman, SUBNETS) as nets):
+    # Not `with (a, b):` across lines: that needs Python 3.10.
+    with lab.podman_env() as podman, lab.host_sysctls(lab.STRICT_RP_FILTER), \
+            lab.networks(podman, SUBNETS) as nets:
         hooks = podman.hooks_dir()
         no_hooks = podman.workdir / "no-hooks"
         no_hooks.mkdir()

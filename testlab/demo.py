@@ -36,8 +36,9 @@ def bound(c: lab.Container) -> str:
 def main() -> int:
     results: list[tuple[str, float, str]] = []
     print("Host: rp_filter all/default = 1 (strict, the RHEL default), for this demo only.")
-    with (lab.podman_env() as podman, lab.host_sysctls(lab.STRICT_RP_FILTER), lab.far_host(),
-          lab.networks(podman, SUBNETS) as nets):
+    # Not `with (a, b):` across lines: that needs Python 3.10.
+    with lab.podman_env() as podman, lab.host_sysctls(lab.STRICT_RP_FILTER), lab.far_host(), \
+            lab.networks(podman, SUBNETS) as nets:
         hooks = podman.hooks_dir()
         print(f"Networks {', '.join(SUBNETS)}; far host {lab.FAR_HOST} behind the host.\n")
         for mode in (None, *MODES):

@@ -6,12 +6,13 @@ import os
 from collections.abc import Sequence
 
 from .errors import HookError
-from .plan import Add, Change, SetRpFilter
+from .plan import Add, SetRpFilter
 from .snapshot import IPV4_CONF, Route
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .netlink import RouteSocket
+    from .plan import Change
 
 
 def _write_rp_filter(change: SetRpFilter) -> None:

@@ -1,12 +1,15 @@
 """pydantic models for what the CLI reads (podman's JSON) and writes (--json).
 
-Works with pydantic 1.10 (Debian 12, Ubuntu 24.04) and 2.x. Never imported
-by the hook itself: building these models costs 50-140 ms.
+Works with pydantic 1.8.2 (Ubuntu 22.04), 1.10 (RHEL 9, Debian 12) and 2.x.
+Never imported by the hook itself: building these models costs 50-140 ms.
+
+pydantic evaluates the field annotations at run time, so they are written
+for the oldest Python supported (3.9): Optional[X], not `X | None`, and
+without `from __future__ import annotations` (with it, ruff's pyupgrade rules
+would take them for annotations that are never evaluated).
 """
 
-from __future__ import annotations
-
-from typing import Literal, TypeVar
+from typing import Literal, Optional, TypeVar
 
 import pydantic
 from pydantic import BaseModel, Field
@@ -16,13 +19,21 @@ M = TypeVar("M", bound=BaseModel)
 SCHEMA_VERSION = 1
 
 
+# The ignores: `make lint` type-checks for Python 3.9 against pydantic 1.10,
+# which lacks the pydantic 2 names.
+
+
 def parse(cls: type[M], data: object) -> M:
     """Validate `data` into `cls` (raises pydantic.ValidationError)."""
-    return cls.model_validate(data) if _V2 else cls.parse_obj(data)
+    if _V2:
+        return cls.model_validate(data)  # type: ignore[attr-defined,no-any-return,unused-ignore]
+    return cls.parse_obj(data)
 
 
 def to_json(model: BaseModel) -> str:
-    return model.model_dump_json(indent=2) if _V2 else model.json(indent=2)
+    if _V2:
+        return model.model_dump_json(indent=2)  # type: ignore[attr-defined,no-any-return,unused-ignore]
+    return model.json(indent=2)
 
 
 # --- podman's JSON (only the fields we use; the rest is ignored) -----------
@@ -38,7 +49,7 @@ class PodmanState(BaseModel):
 
 
 class PodmanConfig(BaseModel):
-    annotations: dict[str, str] | None = Field(None, alias="Annotations")
+    annotations: Optional[dict[str, str]] = Field(None, alias="Annotations")
 
 
 class PodmanContainer(BaseModel):
@@ -71,15 +82,15 @@ class InterfaceReport(BaseModel):
 class RouteReport(BaseModel):
     family: Literal["ipv4", "ipv6"]
     dev: str
-    gateway: str | None
+    gateway: Optional[str]
     metric: int
 
 
 class ContainerReport(BaseModel):
     container: str  # as given on the command line
-    id: str | None
+    id: Optional[str]
     pid: int
-    mode_annotation: str | None
+    mode_annotation: Optional[str]
     interfaces: list[InterfaceReport]
     rp_filter_all: int
     default_routes: list[RouteReport]

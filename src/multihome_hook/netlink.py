@@ -6,6 +6,10 @@ it. The hook needs only the message classes for routes, addresses and rules
 (~40 modules, ~30 ms, a third of it `logging`, which pyroute2.netlink
 imports), so pyroute2 is registered as a bare package and just those are
 imported; the socket and its request/reply loop are the stdlib's.
+
+pyroute2 0.6 is several distributions whose modules live in the namespace
+package `pr2modules` (its `pyroute2/__init__` only makes aliases): there the
+same classes are imported from `pr2modules.netlink.rtnl`.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ RTM_GETADDR = 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
 _HEADER = struct.Struct("=IHHII")
+_package = "pyroute2"  # "pr2modules" once pyroute2 turns out to be 0.6
 
 
 def _message_class(module: str, name: str) -> Any:
+    global _package
     if "pyroute2" not in sys.modules:
         spec = importlib.util.find_spec("pyroute2")
         if spec is None or spec.submodule_search_locations is None:
@@ -43,7 +49,14 @@ def _message_class(module: str, name: str) -> Any:
         bare = types.ModuleType("pyroute2")
         bare.__path__ = list(spec.submodule_search_locations)
         sys.modules["pyroute2"] = bare
-    return getattr(importlib.import_module(f"pyroute2.netlink.rtnl.{module}"), name)
+    try:
+        found = importlib.import_module(f"{_package}.netlink.rtnl.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name != "pyroute2.netlink":
+            raise
+        _package = "pr2modules"  # pyroute2 0.6
+        found = importlib.import_module(f"{_package}.netlink.rtnl.{module}")
+    return getattr(found, name)
 
 
 def _rule_message(rule: Rule) -> Any:

@@ -80,7 +80,11 @@ class Delete(Record):
         return f"delete {self.item}"
 
 
-Change = SetRpFilter | Add | Delete
+if TYPE_CHECKING:
+    # For annotations only (no `typing` at run time); not `A | B`: Python 3.9.
+    from typing import Union
+
+    Change = Union[SetRpFilter, Add, Delete]
 
 
 def describe(changes: Sequence[Change]) -> str:

@@ -63,7 +63,9 @@ class Gateway(Record):
 
 
 if TYPE_CHECKING:
-    Primary = Interface | Subnet | Gateway
+    from typing import Union
+
+    Primary = Union[Interface, Subnet, Gateway]  # not `A | B`: Python 3.9
 
 
 class Request(Record):

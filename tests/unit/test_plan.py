@@ -16,11 +16,12 @@ import pytest
 
 from multihome_hook import plan
 from multihome_hook.errors import HookError
-from multihome_hook.plan import Add, Change, Delete, SetRpFilter
+from multihome_hook.plan import Add, Delete, SetRpFilter
 from multihome_hook.request import Gateway, Interface, Subnet
 from multihome_hook.snapshot import Address, Nexthop, Route, Routing
 
 if TYPE_CHECKING:
+    from multihome_hook.plan import Change
     from multihome_hook.request import Primary
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
