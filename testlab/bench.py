@@ -1,10 +1,12 @@
 """What the hook costs: `make bench`.
 
-1. `podman run --rm` of a busybox rootfs on two test networks, without the
-   hook and with each mode, interleaved in one session (each round runs every
-   variant, in a rotating order), so that drift hits all of them alike.
-2. The hook alone on a prepared OCI state: wall time and peak RSS, for fake
-   containers with 2, 8 and 32 networks.
+1. `podman run --rm` of a busybox rootfs without the hook and with it,
+   interleaved in one session (each round runs every variant, in a rotating
+   order), so that drift hits all of them alike: two networks with each mode;
+   one network and `--network host` with a host-wide default (containers.conf
+   `annotations`), each compared with its own plain run.
+2. The hook alone on a prepared OCI state: wall time and peak RSS, for
+   `--network host` and for fake containers with 1, 2, 8 and 32 networks.
 
 Writes bench/latest.json and prints a table. Run as root.
 """
@@ -26,7 +28,19 @@ from pathlib import Path
 from . import fakens, lab
 
 MODES = ("loose", "one-default", "source-routing")
-TARGETS = {"loose": 1.05, "one-default": 1.10, "source-routing": 1.10}
+HOST_WIDE = "io.multihome.mode=source-routing"
+# Each variant of `podman run`: (networks, the per-container mode or None,
+# the host-wide default or None, the plain run it is compared with).
+VARIANTS = {
+    "plain": ("two", None, None, "plain"),
+    **{mode: ("two", mode, None, "plain") for mode in MODES},
+    "one network, plain": ("one", None, None, "one network, plain"),
+    "one network, host-wide": ("one", None, HOST_WIDE, "one network, plain"),
+    "host network, plain": ("host", None, None, "host network, plain"),
+    "host network, host-wide": ("host", None, HOST_WIDE, "host network, plain"),
+}
+TARGETS = {"loose": 1.05, "one-default": 1.10, "source-routing": 1.10,
+           "one network, host-wide": 1.03, "host network, host-wide": 1.03}
 SUBNETS = ("198.18.10.0/24", "198.18.11.0/24")
 RESULTS = lab.REPO / "bench" / "latest.json"
 
@@ -40,27 +54,37 @@ def summary(samples: Sequence[float]) -> dict[str, float]:
 
 
 def bench_podman(runs: int) -> dict[str, dict[str, float]]:
-    samples: dict[str, list[float]] = {"plain": [], **{m: [] for m in MODES}}
+    """Every variant, interleaved; ratios to the plain run of its own networks."""
+    samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
     # Not `with (a, b):` across lines: that needs Python 3.10.
     with lab.podman_env() as podman, lab.host_sysctls(lab.STRICT_RP_FILTER), \
             lab.networks(podman, SUBNETS) as nets:
         hooks = podman.hooks_dir()
         no_hooks = podman.workdir / "no-hooks"
         no_hooks.mkdir()
-        argvs = {"plain": podman.run_argv(nets, {}, no_hooks, ["--rm"])}
-        for mode in MODES:
-            argvs[mode] = podman.run_argv(nets, {"io.multihome.mode": mode}, hooks, ["--rm"])
-        names = list(argvs)
-        podman(*argvs["plain"], "true")  # warm-up: caches, first-run set-up
+        host_wide = podman.with_default_annotations(HOST_WIDE)
+        networks = {"two": nets, "one": nets[:1], "host": ["host"]}
+        runners = {}
+        for name, (which, mode, default, _) in VARIANTS.items():
+            runner = podman if default is None else host_wide
+            annotations = {} if mode is None else {"io.multihome.mode": mode}
+            hooks_dir = no_hooks if mode is None and default is None else hooks
+            runners[name] = (runner, runner.run_argv(networks[which], annotations, hooks_dir,
+                                                     ["--rm"]))
+        names = list(runners)
+        podman(*runners["plain"][1], "true")  # warm-up: caches, first-run set-up
         for i in range(runs):
             for name in names[i % len(names):] + names[:i % len(names)]:
+                runner, argv = runners[name]
                 start = time.perf_counter()
-                podman(*argvs[name], "true")
+                runner(*argv, "true")
                 samples[name].append(time.perf_counter() - start)
-    plain = statistics.median(samples["plain"])
-    return {name: {**summary(s), "ratio": round(statistics.median(s) / plain, 3),
-                   "added_ms": round((statistics.median(s) - plain) * 1000, 1)}
-            for name, s in samples.items()}
+    rows = {}
+    for name, s in samples.items():
+        plain = statistics.median(samples[VARIANTS[name][3]])
+        rows[name] = {**summary(s), "ratio": round(statistics.median(s) / plain, 3),
+                      "added_ms": round((statistics.median(s) - plain) * 1000, 1)}
+    return rows
 
 
 def _hook_env() -> dict[str, str]:
@@ -105,12 +129,17 @@ def bench_hook(runs: int, sizes: Sequence[int]) -> dict[str, dict[str, float]]:
     results["python -I -c pass"] = {
         **summary([_timed(bare, Path("/dev/null")) for _ in range(runs)]),
         "peak_rss_kib": _peak_rss_kib(bare, Path("/dev/null"))}
+    state.write_text(json.dumps({"ociVersion": "1.0.2", "id": "b" * 64, "pid": os.getpid(),
+                                 "annotations": {"io.multihome.mode": "source-routing"}}))
+    results["any mode, --network host"] = {
+        **summary([_timed([hook], state) for _ in range(runs)]),
+        "peak_rss_kib": _peak_rss_kib([hook], state)}
     for size in sizes:
         with fakens.fake_container(f"mhbench{os.getpid()}n{size}", size) as ns:
             for mode in MODES:
                 state.write_text(json.dumps({"ociVersion": "1.0.2", "id": "b" * 64, "pid": ns.pid,
                                              "annotations": {"io.multihome.mode": mode}}))
-                results[f"{mode}, {size} networks"] = {
+                results[f"{mode}, {size} network{'s' if size > 1 else ''}"] = {
                     **summary([_timed([hook], state) for _ in range(runs)]),
                     "peak_rss_kib": _peak_rss_kib([hook], state)}
     state.unlink()
@@ -118,10 +147,10 @@ def bench_hook(runs: int, sizes: Sequence[int]) -> dict[str, dict[str, float]]:
 
 
 def table(title: str, rows: dict[str, dict[str, float]], *extra: str) -> str:
-    lines = [title, f"  {'':<28} {'median':>8} {'p10':>8} {'p90':>8}"
+    lines = [title, f"  {'':<30} {'median':>8} {'p10':>8} {'p90':>8}"
              + "".join(f" {e:>12}" for e in extra)]
     for name, row in rows.items():
-        lines.append(f"  {name:<28} {row['median_ms']:>6.1f}ms {row['p10_ms']:>6.1f}ms "
+        lines.append(f"  {name:<30} {row['median_ms']:>6.1f}ms {row['p10_ms']:>6.1f}ms "
                      f"{row['p90_ms']:>6.1f}ms" + "".join(f" {row[e]:>12}" for e in extra))
     return "\n".join(lines)
 
@@ -132,7 +161,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     podman_rows = bench_podman(args.runs)
-    hook_rows = bench_hook(args.runs, (2, 8, 32))
+    hook_rows = bench_hook(args.runs, (1, 2, 8, 32))
     result = {
         "schema": 1,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -140,14 +169,15 @@ def main() -> int:
                     "cpus": os.cpu_count(),
                     "podman": lab.run("podman", "--version").stdout.split()[-1]},
         "hook": str(lab.hook_binary()),
-        "podman_run_two_networks": podman_rows,
+        "podman_run": podman_rows,
         "hook_alone": hook_rows,
         "targets": {m: {"ratio_max": r, "met": podman_rows[m]["ratio"] <= r}
                     for m, r in TARGETS.items()},
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(f"podman run --rm, two networks, {args.runs} interleaved runs each:",
+    print(table(f"podman run --rm, {args.runs} interleaved runs each (two networks unless "
+                f"named; host-wide: containers.conf {HOST_WIDE}):",
                 podman_rows, "ratio", "added_ms"))
     print(table("\nthe hook alone (OCI state on stdin):", hook_rows, "peak_rss_kib"))
     print("\ntargets: " + ", ".join(
