@@ -6,6 +6,7 @@ uplinks are fixed, every other one starts exactly as it would without it.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from testlab import lab
 
 MODE = "io.multihome.mode"
 MODES = ("loose", "one-default", "source-routing")
+DROP_IN = lab.REPO / "packaging" / "examples" / "50-oci-multihome-hook.conf"
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -44,6 +46,15 @@ def test_two_networks_are_fixed(host: lab.Podman, default_mode: str, nets: list[
         else:
             assert len(c.default_routes()) == 1
             assert c.sysctl("ipv4/conf/all/rp_filter") == 1
+
+
+def test_the_shipped_drop_in_sets_source_routing() -> None:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pytest's own dependency there
+        import tomli as tomllib
+    with DROP_IN.open("rb") as f:
+        assert tomllib.load(f) == {"containers": {"annotations": [f"{MODE}=source-routing"]}}
 
 
 def test_a_container_can_opt_out(podman: lab.Podman, nets: list[str], hooks: Path) -> None:
