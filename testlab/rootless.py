@@ -10,10 +10,10 @@ import contextlib
 import os
 import pwd
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .lab import Podman, run
+from .lab import Podman, hook_binary, run
 
 USER = f"mhrootless{os.getpid() % 10000}"
 SUBIDS = "300000-365535"
@@ -38,11 +38,41 @@ class RootlessUser:
         return self.run("podman", *argv, check=check)
 
 
+def _closed_directories(*paths: Path) -> list[Path]:
+    """The directories above `paths` that only their owner may traverse."""
+    found: list[Path] = []
+    for path in paths:
+        for parent in reversed(path.parents):
+            if not parent.stat().st_mode & 0o001 and parent not in found:
+                found.append(parent)
+    return found
+
+
+@contextlib.contextmanager
+def _traversable_by(user: str, paths: Sequence[Path]) -> Iterator[None]:
+    """Let `user` reach `paths` (the hook under test runs as that user: its
+    interpreter may be a pyenv build under root's 0700 home), by an ACL entry
+    for that user only, removed again with every other ACL change."""
+    closed = _closed_directories(*paths)
+    if not closed:
+        yield
+        return
+    saved = run("getfacl", "--absolute-names", *map(str, closed)).stdout
+    try:
+        for directory in closed:
+            run("setfacl", "-m", f"u:{user}:x", str(directory))
+        yield
+    finally:
+        run("setfacl", "--restore=-", stdin=saved)
+
+
 @contextlib.contextmanager
 def rootless_user(podman: Podman) -> Iterator[RootlessUser]:
     tun = Path("/dev/net/tun")
     tun_mode = tun.stat().st_mode & 0o777
     user = None
+    hook = hook_binary()
+    interpreter = Path(hook.read_text().splitlines()[0][2:].split()[0]).resolve()
     try:
         run("useradd", "--create-home", "--shell", "/bin/sh", USER)
         run("usermod", "--add-subuids", SUBIDS, "--add-subgids", SUBIDS, USER)
@@ -54,7 +84,8 @@ def rootless_user(podman: Podman) -> Iterator[RootlessUser]:
         tun.chmod(0o666)
         # The lab's config and rootfs live in a private temporary directory.
         podman.workdir.chmod(0o755)
-        yield user
+        with _traversable_by(USER, [hook, interpreter]):
+            yield user
     finally:
         tun.chmod(tun_mode)
         if user is not None:
