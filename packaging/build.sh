@@ -7,16 +7,17 @@
 #   packaging/build.sh rpm        dist/oci-multihome-hook-VERSION-1.noarch.rpm
 #                                 (+ .src.rpm)
 #   packaging/build.sh version    print the version
-#   packaging/build.sh spec FILE  write the spec, stamped, to FILE (for rpmlint)
 #
-# Environment: PKG_MAINTAINER (the Maintainer and changelog signer, "Name
-# <address>"), DEB_REVISION (default 1), SOURCE_DATE_EPOCH.
+# Environment: PKG_MAINTAINER (the Maintainer and changelog signer of the deb,
+# and the RPM's Packager, "Name <address>"), DEB_REVISION (default 1),
+# SOURCE_DATE_EPOCH.
 #
-# The version comes from pyproject.toml ([project] version) and nowhere else:
-# it is stamped into debian/changelog and the spec at build time. Both builds
-# work on a copy of the working tree (uncommitted changes included) without
-# .git, virtualenvs, caches and build output, in a temporary directory that is
-# removed afterwards.
+# The version comes from pyproject.toml ([project] version): it is stamped
+# into debian/changelog at build time. The RPM spec states it (it builds as
+# it is, with rpmbuild alone): both builds refuse a spec whose Version differs.
+# Both work on a copy of the working tree (uncommitted changes included)
+# without .git, virtualenvs, caches and build output, in a temporary
+# directory that is removed afterwards.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -31,8 +32,21 @@ PYTHON=/usr/bin/python3
 NAME=oci-multihome-hook
 : "${PKG_MAINTAINER:=oci-multihome-hook maintainers <maintainers@users.noreply.r-seed-83837f20.example>}"
 : "${DEB_REVISION:=1}"
+SPEC=packaging/rpm/$NAME.spec
 
 version=$($PYTHON -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+
+# The spec is not stamped, so it is kept in step by hand: fail loudly
+# (before any build, deb included) rather than ship packages whose versions
+# differ.
+check_spec_version() {
+    spec_version=$(sed -n 's/^Version:[[:space:]]*//p' "$SPEC")
+    if [ "$spec_version" != "$version" ]; then
+        echo "build.sh: $SPEC says Version: $spec_version, pyproject.toml says $version" >&2
+        echo "build.sh: set the spec's Version to $version and add a %changelog entry" >&2
+        exit 1
+    fi
+}
 
 # Date of the changelog entries: the last commit's (reproducible builds of a
 # commit), or now outside a git checkout. SOURCE_DATE_EPOCH wins if set.
@@ -41,7 +55,7 @@ if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 fi
 export SOURCE_DATE_EPOCH
 
-# stamp FILE: replace the placeholders of a packaging template, in place.
+# stamp FILE: replace the placeholders of a Debian packaging template, in place.
 # DATE_FORMAT is date(1)'s format for @DATE@.
 stamp() {
     date=$(LC_ALL=C date -u -d "@$SOURCE_DATE_EPOCH" "+$DATE_FORMAT")
@@ -85,12 +99,6 @@ build_deb() {
     ls -l dist/${NAME}_*
 }
 
-write_spec() {
-    cp packaging/rpm/$NAME.spec "$1"
-    DATE_FORMAT='%a %b %d %Y'
-    stamp "$1"
-}
-
 build_rpm() {
     tmp=$(mktemp -d)
     mkdir -p "$tmp/SOURCES" "$tmp/SPECS"
@@ -98,7 +106,7 @@ build_rpm() {
     tar -C "$tmp/stage" --owner=0 --group=0 --numeric-owner \
         --mtime="@$SOURCE_DATE_EPOCH" --sort=name \
         -czf "$tmp/SOURCES/$NAME-$version.tar.gz" "$NAME-$version"
-    write_spec "$tmp/SPECS/$NAME.spec"
+    cp "$SPEC" "$tmp/SPECS/$NAME.spec"
     # On a distribution whose packages are RPMs, rpmbuild checks the build
     # dependencies. Elsewhere (Debian) the rpm database is empty and would
     # refuse every one of them: they were installed with apt-get instead.
@@ -123,9 +131,8 @@ build_rpm() {
 }
 
 case "${1:-}" in
-    deb) build_deb ;;
-    rpm) build_rpm ;;
+    deb) check_spec_version; build_deb ;;
+    rpm) check_spec_version; build_rpm ;;
     version) echo "$version" ;;
-    spec) write_spec "${2:?usage: build.sh spec FILE}" ;;
-    *) echo "usage: $0 deb|rpm|version|spec FILE" >&2; exit 2 ;;
+    *) echo "usage: $0 deb|rpm|version" >&2; exit 2 ;;
 esac

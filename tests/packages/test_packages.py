@@ -8,6 +8,7 @@ python3-pydantic), exercised through podman's DEFAULT hook directories (no
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ INSTALLED = (LAUNCHER, HOOK_JSON, UNIT, Path("/usr/bin/oci-multihome-hook"),
              SYSTEM_PACKAGE / "hook.py", Path("/usr/share/man/man8/oci-multihome-hook.8.gz"),
              Path("/usr/share/doc/oci-multihome-hook/copyright"))
 MODE = "io.multihome.mode"
+SPEC = lab.REPO / "packaging" / "rpm" / f"{NAME}.spec"
 
 
 def apt(*argv: str) -> None:
@@ -114,3 +116,12 @@ def test_rpm_files_and_dependencies(built: Path) -> None:
                        "(podman or containers-common)"):
         assert dependency in requires, requires
     assert not any("pip" in r.lower() for r in requires)
+
+
+def test_spec_builds_as_it_is_with_the_pyproject_version() -> None:
+    spec = SPEC.read_text()
+    assert not re.findall(r"@[A-Z_]+@", spec), "placeholders: the spec must build as it is"
+    (version,) = re.findall(r"^Version:\s*(\S+)$", spec, re.MULTILINE)
+    assert version == lab.run(str(lab.REPO / "packaging" / "build.sh"), "version").stdout.strip()
+    newest = re.search(r"^%changelog\n\*.* - (\S+)$", spec, re.MULTILINE)
+    assert newest is not None and newest.group(1).startswith(f"{version}-"), newest
