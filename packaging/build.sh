@@ -107,23 +107,26 @@ build_rpm() {
         --mtime="@$SOURCE_DATE_EPOCH" --sort=name \
         -czf "$tmp/SOURCES/$NAME-$version.tar.gz" "$NAME-$version"
     cp "$SPEC" "$tmp/SPECS/$NAME.spec"
-    # On a distribution whose packages are RPMs, rpmbuild checks the build
-    # dependencies. Elsewhere (Debian) the rpm database is empty and would
-    # refuse every one of them: they were installed with apt-get instead.
-    # Debian's brp-compress (compresses man pages) says #!/bin/sh but needs
-    # bash (read -d): run it with bash there.
     # The Packager tag comes from the builder, as Fedora wants (never in the
     # spec): PKG_MAINTAINER unless ~/.rpmmacros or the caller sets %%packager.
     packager=$(rpm --eval '%{?packager}')
-    if rpm -q --quiet rpm 2>/dev/null; then
-        rpmbuild -ba --define "_topdir $tmp" --define "packager ${packager:-$PKG_MAINTAINER}" \
-            "$tmp/SPECS/$NAME.spec"
-    else
-        rpmbuild -ba --nodeps --define "_topdir $tmp" \
-            --define "packager ${packager:-$PKG_MAINTAINER}" \
-            --define '__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress %{?_prefix}' \
-            "$tmp/SPECS/$NAME.spec"
+    set -- -ba --define "_topdir $tmp" --define "packager ${packager:-$PKG_MAINTAINER}"
+    if ! rpm -q --quiet rpm 2>/dev/null; then
+        # Debian: the rpm database is empty and would refuse every build
+        # dependency (apt-get installed them), and Debian's rpm has no
+        # Python, pyproject or systemd macros: the fallback stands in for
+        # them.
+        # Debian's brp-compress (compresses man pages) says #!/bin/sh but
+        # needs bash (read -d): run it with bash.
+        # Elsewhere (an RPM distribution) its own macros are used, and
+        # rpmbuild checks (and names) the missing build dependencies.
+        if [ -z "$(rpm --eval '%{?pyproject_wheel:1}')" ]; then
+            set -- --load packaging/rpm/debian-fallback.macros "$@"
+        fi
+        set -- "$@" --nodeps \
+            --define '__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress %{?_prefix}'
     fi
+    rpmbuild "$@" "$tmp/SPECS/$NAME.spec"
     mkdir -p dist
     rm -f dist/$NAME-[0-9]*.rpm
     mv "$tmp"/RPMS/noarch/$NAME-*.rpm "$tmp"/SRPMS/$NAME-*.src.rpm dist/
