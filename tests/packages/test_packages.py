@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,7 +103,7 @@ def test_purge_leaves_nothing_and_containers_still_start(built: Path, podman: la
         assert len(c.default_routes()) == 2  # the hook is gone, the container runs
 
 
-def test_rpm_files_and_dependencies(built: Path) -> None:
+def test_rpm_files_and_dependencies(built: Path, tmp_path: Path) -> None:
     require(shutil.which("rpm") is not None, "needs rpm (make rpm installs it)")
     (rpm,) = built.glob(f"{NAME}-*.noarch.rpm")
     files = set(lab.run("rpm", "-qlp", str(rpm)).stdout.split())
@@ -116,6 +117,11 @@ def test_rpm_files_and_dependencies(built: Path) -> None:
                        "(podman or containers-common)"):
         assert dependency in requires, requires
     assert not any("pip" in r.lower() for r in requires)
+    # The entry point on PATH: the system Python, isolated (no user site).
+    lab.run("sh", "-c", f"cd {shlex.quote(str(tmp_path))} && rpm2cpio {shlex.quote(str(rpm))} "
+            "| cpio -idm --quiet")
+    shebang = (tmp_path / "usr/bin/oci-multihome-hook").read_text().splitlines()[0]
+    assert shebang == "#!/usr/bin/python3 -I", shebang
 
 
 def test_spec_builds_as_it_is_with_the_pyproject_version() -> None:
