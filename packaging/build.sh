@@ -10,7 +10,7 @@
 #
 # Environment: PKG_MAINTAINER (the Maintainer and changelog signer of the deb,
 # and the RPM's Packager, "Name <address>"), DEB_REVISION (default 1),
-# SOURCE_DATE_EPOCH.
+# SOURCE_DATE_EPOCH, DIST_DIR (default dist), RPM_PYTHON (below).
 #
 # The version comes from pyproject.toml ([project] version): it is stamped
 # into debian/changelog at build time. The RPM spec states it (it builds as
@@ -18,10 +18,26 @@
 # Both work on a copy of the working tree (uncommitted changes included)
 # without .git, virtualenvs, caches and build output, in a temporary
 # directory that is removed afterwards.
+#
+# RPM_PYTHON (default /usr/bin/python3) is the Python the RPM is for: its
+# site-packages, python(abi) and byte-code. On Debian, an RPM for a
+# distribution with another Python (RHEL 9: 3.9) is built with that version's
+# interpreter, e.g. pyenv's (it needs pip, not setuptools: see
+# packaging/rpm/debian-fallback.macros). On an RPM distribution the RPM is
+# for its own python3: build it on the release it is for.
 set -eu
 
 cd "$(dirname "$0")/.."
 top=$(pwd)
+
+# Before PATH is reset: RPM_PYTHON may be a name on the caller's PATH, or a
+# pyenv shim, which needs pyenv on PATH. The interpreter's own path works
+# without either.
+RPM_PYTHON=${RPM_PYTHON:-/usr/bin/python3}
+if ! rpm_python=$("$RPM_PYTHON" -c 'import sys; print(sys.executable)'); then
+    echo "build.sh: RPM_PYTHON=$RPM_PYTHON: cannot run it" >&2
+    exit 1
+fi
 
 # The system's tools and Python only: no pyenv shims, no virtualenv from PATH.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -32,6 +48,7 @@ PYTHON=/usr/bin/python3
 NAME=oci-multihome-hook
 : "${PKG_MAINTAINER:=oci-multihome-hook maintainers <maintainers@users.noreply.r-seed-83837f20.example>}"
 : "${DEB_REVISION:=1}"
+: "${DIST_DIR:=dist}"
 SPEC=packaging/rpm/$NAME.spec
 
 version=$($PYTHON -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
@@ -93,10 +110,10 @@ build_deb() {
     # nocheck: see override_dh_auto_test in debian/rules.
     (cd "$src" && DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" \
         dpkg-buildpackage -us -uc -b)
-    mkdir -p dist
-    rm -f dist/${NAME}_*.deb dist/${NAME}_*.changes dist/${NAME}_*.buildinfo
-    mv "$tmp"/${NAME}_*.deb "$tmp"/${NAME}_*.changes "$tmp"/${NAME}_*.buildinfo dist/
-    ls -l dist/${NAME}_*
+    mkdir -p "$DIST_DIR"
+    rm -f "$DIST_DIR"/${NAME}_*.deb "$DIST_DIR"/${NAME}_*.changes "$DIST_DIR"/${NAME}_*.buildinfo
+    mv "$tmp"/${NAME}_*.deb "$tmp"/${NAME}_*.changes "$tmp"/${NAME}_*.buildinfo "$DIST_DIR"/
+    ls -l "$DIST_DIR"/${NAME}_*
 }
 
 build_rpm() {
@@ -115,22 +132,25 @@ build_rpm() {
         # Debian: the rpm database is empty and would refuse every build
         # dependency (apt-get installed them), and Debian's rpm has no
         # Python, pyproject or systemd macros: the fallback stands in for
-        # them.
+        # them (--load before --define: the later definition wins).
         # Debian's brp-compress (compresses man pages) says #!/bin/sh but
         # needs bash (read -d): run it with bash.
-        # Elsewhere (an RPM distribution) its own macros are used, and
-        # rpmbuild checks (and names) the missing build dependencies.
         if [ -z "$(rpm --eval '%{?pyproject_wheel:1}')" ]; then
             set -- --load packaging/rpm/debian-fallback.macros "$@"
         fi
-        set -- "$@" --nodeps \
+        set -- "$@" --nodeps --define "__python3 $rpm_python" \
             --define '__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress %{?_prefix}'
+    elif [ "$rpm_python" != /usr/bin/python3 ]; then
+        # An RPM distribution: its own macros, and rpmbuild checks (and
+        # names) the missing build dependencies. The RPM is for its python3.
+        echo "build.sh: RPM_PYTHON is for builds on Debian; build on the release the RPM is for" >&2
+        exit 1
     fi
     rpmbuild "$@" "$tmp/SPECS/$NAME.spec"
-    mkdir -p dist
-    rm -f dist/$NAME-[0-9]*.rpm
-    mv "$tmp"/RPMS/noarch/$NAME-*.rpm "$tmp"/SRPMS/$NAME-*.src.rpm dist/
-    ls -l dist/$NAME-*.rpm
+    mkdir -p "$DIST_DIR"
+    rm -f "$DIST_DIR"/$NAME-[0-9]*.rpm
+    mv "$tmp"/RPMS/noarch/$NAME-*.rpm "$tmp"/SRPMS/$NAME-*.src.rpm "$DIST_DIR"/
+    ls -l "$DIST_DIR"/$NAME-*.rpm
 }
 
 case "${1:-}" in
