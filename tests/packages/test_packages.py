@@ -2,12 +2,15 @@
 
 The deb is installed with apt (pulling Debian's own python3-pyroute2 and
 python3-pydantic), exercised through podman's DEFAULT hook directories (no
---hooks-dir), then purged. The RPM is built and inspected.
+--hooks-dir), then purged. The RPMs (for the system Python, and for RHEL 9's
+Python 3.9) are built and inspected.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +29,15 @@ INSTALLED = (LAUNCHER, HOOK_JSON, UNIT, Path("/usr/bin/oci-multihome-hook"),
              SYSTEM_PACKAGE / "hook.py", Path("/usr/share/man/man8/oci-multihome-hook.8.gz"),
              Path("/usr/share/doc/oci-multihome-hook/copyright"))
 MODE = "io.multihome.mode"
+SPEC = lab.REPO / "packaging" / "rpm" / f"{NAME}.spec"
+BIN = Path("/usr/bin/oci-multihome-hook")
+# The lowest versions the package accepts, which RHEL 9 (EPEL) and Ubuntu
+# 22.04 must satisfy.
+RPM_REQUIRES = ("python3-pyroute2 >= 0.5.14", "python3-pydantic >= 1.8.2",
+                "(podman or containers-common)")
+# What Ubuntu 22.04 ships (python3 as released), which the deb's Depends must accept.
+UBUNTU_2204 = {"python3": "3.10.4", "python3-pyroute2": "0.6.4", "python3-pydantic": "1.8.2"}
+DPKG_RELATIONS = {">=": "ge", ">>": "gt", "=": "eq", "<=": "le", "<<": "lt"}
 
 
 def apt(*argv: str) -> None:
@@ -100,17 +112,83 @@ def test_purge_leaves_nothing_and_containers_still_start(built: Path, podman: la
         assert len(c.default_routes()) == 2  # the hook is gone, the container runs
 
 
-def test_rpm_files_and_dependencies(built: Path) -> None:
-    require(shutil.which("rpm") is not None, "needs rpm (make rpm installs it)")
-    (rpm,) = built.glob(f"{NAME}-*.noarch.rpm")
+def python39() -> str | None:
+    """RHEL 9's Python, found as the Makefile finds it: pyenv's, else python3.9 on PATH."""
+    pyenv = shutil.which("pyenv")
+    roots = [lab.run(pyenv, "root").stdout.strip()] if pyenv else []
+    found = sorted(str(p) for root in (*roots, "/root/.pyenv")
+                   for p in Path(root).glob("versions/3.9*/bin/python3.9"))
+    return found[-1] if found else shutil.which("python3.9")
+
+
+@pytest.fixture(scope="module")
+def rpm39(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The RPM for RHEL 9: built on Debian, for a Python 3.9 interpreter."""
+    python = python39()
+    require(python is not None, "needs Python 3.9 (pyenv's, or python3.9 on PATH)")
+    assert python is not None
+    out = tmp_path_factory.mktemp("rpm39")
+    lab.run("make", "-C", str(lab.REPO), "rpm", f"RPM_PYTHON={python}", f"DIST_DIR={out}")
+    (rpm,) = out.glob(f"{NAME}-*.noarch.rpm")
+    return rpm
+
+
+def check_rpm(rpm: Path, python: str, tmp: Path) -> None:
+    """The RPM's files and dependencies, for Python `python` (X.Y)."""
+    site = f"/usr/lib/python{python}/site-packages"
     files = set(lab.run("rpm", "-qlp", str(rpm)).stdout.split())
-    for path in (LAUNCHER, HOOK_JSON, UNIT, Path("/usr/bin/oci-multihome-hook"),
+    for path in (LAUNCHER, HOOK_JSON, UNIT, BIN,
                  Path("/usr/share/man/man8/oci-multihome-hook.8.gz")):
         assert str(path) in files, path
-    assert any(f.endswith("/site-packages/multihome_hook/hook.py") for f in files)
-    assert any(f.endswith("/LICENSE") for f in files)
+    tag = "cpython-" + python.replace(".", "")
+    for module in (f"{site}/multihome_hook/hook.py",
+                   f"{site}/multihome_hook/__pycache__/hook.{tag}.pyc"):
+        assert module in files, module
+    assert all(f.startswith(site) for f in files if "-packages/" in f), sorted(files)
+    assert any(f.endswith("/LICENSE") for f in lab.run("rpm", "-qpL", str(rpm)).stdout.split())
     requires = lab.run("rpm", "-qp", "--requires", str(rpm)).stdout.splitlines()
-    for dependency in ("python3-pyroute2 >= 0.7.2", "python3-pydantic >= 1.10",
-                       "(podman or containers-common)"):
+    for dependency in (f"python(abi) = {python}", *RPM_REQUIRES):
         assert dependency in requires, requires
     assert not any("pip" in r.lower() for r in requires)
+    # The entry point on PATH: the system Python, isolated (no user site).
+    lab.run("sh", "-c", f"cd {shlex.quote(str(tmp))} && rpm2cpio {shlex.quote(str(rpm))} "
+            "| cpio -idm --quiet")
+    shebang = (tmp / BIN.relative_to("/")).read_text().splitlines()[0]
+    assert shebang == "#!/usr/bin/python3 -I", shebang
+    assert (tmp / LAUNCHER.relative_to("/")).read_text().startswith("#!/usr/bin/python3 -I\n")
+
+
+def test_rpm_files_and_dependencies(built: Path, tmp_path: Path) -> None:
+    require(shutil.which("rpm") is not None, "needs rpm (make rpm installs it)")
+    (rpm,) = built.glob(f"{NAME}-*.noarch.rpm")
+    system = lab.run("/usr/bin/python3", "-c",
+                     "import sys; print('{0}.{1}'.format(*sys.version_info))").stdout.strip()
+    check_rpm(rpm, system, tmp_path)
+
+
+def test_rpm_for_rhel9_python39(rpm39: Path, tmp_path: Path) -> None:
+    check_rpm(rpm39, "3.9", tmp_path)
+
+
+def test_spec_builds_as_it_is_with_the_pyproject_version() -> None:
+    spec = SPEC.read_text()
+    assert not re.findall(r"@[A-Z_]+@", spec), "placeholders: the spec must build as it is"
+    (version,) = re.findall(r"^Version:\s*(\S+)$", spec, re.MULTILINE)
+    assert version == lab.run(str(lab.REPO / "packaging" / "build.sh"), "version").stdout.strip()
+    newest = re.search(r"^%changelog\n\*.* - (\S+)$", spec, re.MULTILINE)
+    assert newest is not None and newest.group(1).startswith(f"{version}-"), newest
+
+
+def test_deb_depends_fit_ubuntu_2204(built: Path) -> None:
+    (deb,) = built.glob(f"{NAME}_*_all.deb")
+    depends = lab.run("dpkg-deb", "-f", str(deb), "Depends").stdout
+    relations = {m.group(1).removesuffix(":any"): (m.group(2), m.group(3))
+                 for m in re.finditer(r"([\w.+:-]+) \((\S+) ([^)]+)\)", depends)}
+    assert relations["python3-pyroute2"] == (">=", "0.5.14"), depends
+    assert relations["python3-pydantic"] == (">=", "1.8.2"), depends
+    for package, version in UBUNTU_2204.items():
+        if package in relations:
+            op, wanted = relations[package]
+            ok = lab.run("dpkg", "--compare-versions", version, DPKG_RELATIONS[op], wanted,
+                         check=False).returncode == 0
+            assert ok, f"Ubuntu 22.04's {package} {version} does not satisfy {op} {wanted}"
