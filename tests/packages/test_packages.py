@@ -25,9 +25,11 @@ LAUNCHER = Path("/usr/libexec/oci/hooks.d/oci-multihome-hook")
 HOOK_JSON = Path("/usr/share/containers/oci/hooks.d/oci-multihome-hook.json")
 UNIT = Path("/usr/lib/systemd/system/oci-multihome-hook-watch.service")
 SYSTEM_PACKAGE = Path("/usr/lib/python3/dist-packages/multihome_hook")
+# The host-wide default, shipped as documentation: enabled only by copying it.
+DROP_IN_EXAMPLE = Path("/usr/share/doc/oci-multihome-hook/examples/50-oci-multihome-hook.conf")
 INSTALLED = (LAUNCHER, HOOK_JSON, UNIT, Path("/usr/bin/oci-multihome-hook"),
              SYSTEM_PACKAGE / "hook.py", Path("/usr/share/man/man8/oci-multihome-hook.8.gz"),
-             Path("/usr/share/doc/oci-multihome-hook/copyright"))
+             Path("/usr/share/doc/oci-multihome-hook/copyright"), DROP_IN_EXAMPLE)
 MODE = "io.multihome.mode"
 SPEC = lab.REPO / "packaging" / "rpm" / f"{NAME}.spec"
 BIN = Path("/usr/bin/oci-multihome-hook")
@@ -140,6 +142,7 @@ def check_rpm(rpm: Path, python: str, tmp: Path) -> None:
     for path in (LAUNCHER, HOOK_JSON, UNIT, BIN,
                  Path("/usr/share/man/man8/oci-multihome-hook.8.gz")):
         assert str(path) in files, path
+    assert any(f.endswith("/examples/50-oci-multihome-hook.conf") for f in files), sorted(files)
     tag = "cpython-" + python.replace(".", "")
     for module in (f"{site}/multihome_hook/hook.py",
                    f"{site}/multihome_hook/__pycache__/hook.{tag}.pyc"):
