@@ -44,13 +44,20 @@ missing-python = msg="no Python $($(1)_PYTHON_VERSION) ($(PYENV_ROOT)/versions/$
 
 all: test
 
-system:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+# $(call apt-ensure,PACKAGES): apt-get install those not installed yet.
+# Elsewhere (Fedora: `make rpm` there) it does nothing, and rpmbuild itself
+# names the missing BuildRequires.
+apt-ensure = if ! command -v apt-get >/dev/null; then \
+		echo "no apt-get: not installing $(1)"; exit 0; fi; \
+	missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 		| grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+system:
+	@$(call apt-ensure,$(APT_PACKAGES))
 
 $(STAMP): pyproject.toml | system
 	$(PYTHON) -m venv --clear $(VENV)
@@ -136,18 +143,6 @@ DEB_BUILD_DEPS := build-essential dpkg-dev debhelper dh-python python3-all \
 # build.sh loads there) use pip, setuptools and wheel.
 RPM_BUILD_DEPS := rpm python3-pip python3-setuptools python3-wheel
 LINT_PACKAGES_DEPS := lintian rpmlint
-
-# $(call apt-ensure,PACKAGES): apt-get install those not installed yet (as
-# `system`). Elsewhere (Fedora: `make rpm` there) it does nothing, and
-# rpmbuild itself names the missing BuildRequires.
-apt-ensure = if ! command -v apt-get >/dev/null; then \
-		echo "no apt-get: not installing $(1)"; exit 0; fi; \
-	missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-		| grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
 
 .PHONY: deb rpm packages lint-packages deb-deps rpm-deps lint-packages-deps
 

@@ -6,8 +6,8 @@ import os
 from collections.abc import Sequence
 
 from .errors import HookError
+from .kernel import IPV4_CONF, Route
 from .plan import Add, SetRpFilter
-from .snapshot import IPV4_CONF, Route
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -14,20 +14,18 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
-from . import containers, diagnosis, log, netns, plan, snapshot
+from . import containers, diagnosis, log, netns, snapshot
 from .errors import HookError
 from .fix import fix
+from .kernel import AF_INET6, ALL, Snapshot, natural_key
 from .models import ContainerReport, DiagnoseReport, InterfaceReport, RouteReport, to_json
+from .modes import FIXES, OFF, parse_mode
 from .netlink import RouteSocket
-from .plan import natural_key
-from .request import MODES, parse_mode, parse_primary
-from .snapshot import AF_INET6
+from .primary import parse_primary
 
 if TYPE_CHECKING:
-    from .request import Mode, Primary
-    from .snapshot import Routing
+    from .primary import Primary
 
-FIX_MODES: tuple[Mode, ...] = ("loose", "one-default", "source-routing")
 HEALTHY, PROBLEM, ERROR = 0, 1, 2
 
 
@@ -36,31 +34,32 @@ def _primary(target: containers.Target, given: str | None) -> Primary | None:
     return None if value is None else parse_primary(value)
 
 
-def _read() -> tuple[Routing, dict[str, int]]:
-    """Everything diagnose needs, read inside the container's namespace."""
+def _read() -> Snapshot:
+    """Everything diagnose needs (what every mode reads), inside the
+    container's namespace."""
     with RouteSocket() as sock:
-        return snapshot.routing(sock, rules=True), snapshot.rp_filter()
+        return Snapshot(snapshot.read_rp_filter(), snapshot.read_routing(sock, rules=True))
 
 
-def _fixes(target: containers.Target, routing: Routing,
-           rp_filter: dict[str, int]) -> dict[str, list[str]]:
+def _fixes(target: containers.Target, state: Snapshot) -> dict[str, list[str]]:
     """What each mode would change now."""
     fixes: dict[str, list[str]] = {}
     try:
         primary = _primary(target, None)
     except HookError as exc:
         primary, fixes["error"] = None, [str(exc)]
-    for mode in FIX_MODES:
+    for mode in FIXES:
         try:
-            fixes[mode] = [str(c) for c in plan.for_mode(mode, primary, rp_filter, routing)]
+            fixes[mode.name] = [str(c) for c in mode.planner(state, primary)]
         except HookError as exc:
-            fixes[mode] = [f"cannot: {exc}"]
+            fixes[mode.name] = [f"cannot: {exc}"]
     return fixes
 
 
 def _report(target: containers.Target) -> ContainerReport:
-    routing, rp_filter = netns.run_in(target.pid, _read)
-    fixes = _fixes(target, routing, rp_filter)
+    state = netns.run_in(target.pid, _read)
+    routing, rp_filter = state.routing, state.rp_filter
+    fixes = _fixes(target, state)
     problems, notes = diagnosis.verdict(routing, rp_filter)
     interfaces = [
         InterfaceReport(name=name, rp_filter=rp_filter.get(name, 0),
@@ -74,7 +73,7 @@ def _report(target: containers.Target) -> ContainerReport:
               for r in routing.defaults() for nh in r.nexthops]
     return ContainerReport(container=target.ref, id=target.id, pid=target.pid,
                            mode_annotation=target.mode, interfaces=interfaces,
-                           rp_filter_all=rp_filter.get(snapshot.ALL, 0), default_routes=routes,
+                           rp_filter_all=rp_filter.get(ALL, 0), default_routes=routes,
                            healthy=not problems, problems=problems, notes=notes, fixes=fixes)
 
 
@@ -142,9 +141,11 @@ def _watch(args: argparse.Namespace) -> int:
         for container_id in containers.network_connects():
             try:
                 target = containers.resolve(container_id)
-                if target.mode is None or target.mode == "off":
+                if target.mode is None:
                     continue
                 mode, primary = parse_mode(target.mode), _primary(target, None)
+                if mode is OFF:
+                    continue
                 outcome = netns.run_in(target.pid, partial(fix, mode, primary))
                 line = f"container {container_id[:12]}: network connected, mode {mode}: {outcome}"
                 print(line, flush=True)
@@ -171,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", help="apply a mode to running containers")
     apply.add_argument("containers", nargs="+", metavar="CONTAINER",
                        help="podman name or id, or pid:N")
-    apply.add_argument("--mode", required=True, choices=[m for m in MODES if m != "off"])
+    apply.add_argument("--mode", required=True, choices=[m.name for m in FIXES])
     apply.add_argument("--primary", help="interface, subnet or gateway (default: the "
                        "container's io.multihome.primary, else the automatic rule)")
     apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")

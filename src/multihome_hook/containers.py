@@ -10,7 +10,8 @@ from typing import NamedTuple
 
 from .errors import HookError
 from .models import PodmanContainer, PodmanEvent, parse
-from .request import MODE_KEY, PRIMARY_KEY
+from .modes import MODE_KEY
+from .primary import PRIMARY_KEY
 
 
 class Target(NamedTuple):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .plan import FROM_PRIORITY, OIF_PRIORITY, STRICT, natural_key, preferred
-from .snapshot import AF_INET, AF_INET6, ALL, Routing
+from .kernel import AF_INET, AF_INET6, ALL, STRICT, Routing, natural_key
+from .plan import FROM_PRIORITY, OIF_PRIORITY, preferred
 
 
 def effective_rp_filter(rp_filter: Mapping[str, int], interface: str) -> int:
@@ -20,14 +20,16 @@ def verdict(routing: Routing, rp_filter: Mapping[str, int]) -> tuple[list[str], 
     hops = [(r, nh) for r in routing.defaults() if r.family == AF_INET for nh in r.nexthops]
     devices = sorted({nh.dev for _, nh in hops}, key=natural_key)
     if len(devices) > 1:
-        # The route the kernel prefers is the one one-default would keep.
-        routed_via = preferred(hops)[1].dev
+        # The route one-default would keep (lowest metric, then name). The
+        # kernel's own pick among equal routes moves as neighbours age: the
+        # message names this one as an example of where traffic goes.
+        kept = preferred(hops)[1].dev
         strict = [d for d in devices if effective_rp_filter(rp_filter, d) == STRICT]
-        others = [d for d in strict if d != routed_via]
+        others = [d for d in strict if d != kept]
         if others:
             problems.append(
                 f"{len(hops)} IPv4 default routes and strict rp_filter on {', '.join(strict)}: "
-                f"replies arriving on {', '.join(others)} for traffic routed via {routed_via} "
+                f"replies arriving on {', '.join(others)} for traffic routed via {kept} "
                 "are dropped")
         else:
             notes.append(f"{len(hops)} IPv4 default routes, rp_filter not strict on "

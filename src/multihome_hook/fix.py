@@ -12,29 +12,9 @@ from .records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from .modes import Mode
     from .netlink import RouteSocket
-    from .request import Mode, Primary
-
-
-_NO_ROUTING = snapshot.Routing({}, (), ())
-
-
-def changes_for(mode: Mode, primary: Primary | None,
-                sock: RouteSocket | None) -> list[plan.Change]:
-    """Read what `mode` needs (and only that: this is the hook's path), plan."""
-    if mode == "loose":
-        return plan.for_mode(mode, primary, snapshot.rp_filter(), _NO_ROUTING)
-    assert sock is not None
-    routing = snapshot.routing(sock, rules=mode == "source-routing")
-    return plan.for_mode(mode, primary, {}, routing)
-
-
-def _plan_and_apply(mode: Mode, primary: Primary | None, sock: RouteSocket | None,
-                    dry_run: bool) -> list[plan.Change]:
-    changes = changes_for(mode, primary, sock)
-    if not dry_run:
-        apply.apply(changes, sock)
-    return changes
+    from .primary import Primary
 
 
 class Outcome(Record):
@@ -65,13 +45,21 @@ def _too_few_uplinks() -> str | None:
     return f"one uplink ({found[0]}), nothing to change"
 
 
+def _plan_and_apply(mode: Mode, primary: Primary | None, sock: RouteSocket | None,
+                    dry_run: bool) -> list[plan.Change]:
+    changes = mode.planner(snapshot.read(mode, sock), primary)
+    if not dry_run:
+        apply.apply(changes, sock)
+    return changes
+
+
 def fix(mode: Mode, primary: Primary | None, dry_run: bool = False) -> Outcome:
     """Apply `mode` to the current namespace (unless `dry_run`)."""
     try:
         skipped = _too_few_uplinks()
         if skipped:
             return Outcome([], skipped)
-        if mode == "loose":  # sysctls only: no netlink, no pyroute2 import
+        if not mode.routes:  # sysctls only: no netlink, no pyroute2 import
             return Outcome(_plan_and_apply(mode, primary, None, dry_run))
         from .netlink import RouteSocket
 

@@ -14,6 +14,7 @@ import sys
 
 from . import log
 from .errors import HookError
+from .modes import OFF
 from .request import MAX_STATE_BYTES, parse_state
 
 
@@ -21,8 +22,8 @@ def _run(raw: bytes) -> str:
     """Handle one OCI state; return the line to log."""
     request = parse_state(raw)
     cid = request.container_id[:12]
-    if request.mode == "off":
-        return f"container {cid}: mode off, nothing changed"
+    if request.mode is OFF:
+        return f"container {cid}: mode {request.mode}, nothing changed"
     from . import netns
     from .errors import HostNamespace
     from .fix import fix

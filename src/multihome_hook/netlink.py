@@ -1,11 +1,13 @@
-"""A route netlink socket: pyroute2's message classes over a stdlib socket.
+"""The only door to pyroute2: our records (kernel.py) to and from netlink
+messages, over a route netlink socket of the standard library.
 
 `import pyroute2` costs ~200 ms and ~370 modules on every `podman run`
 (asyncio, ndb, conntrack...), because the package `__init__` imports all of
 it. The hook needs only the message classes for routes, addresses and rules
 (~40 modules, ~30 ms, a third of it `logging`, which pyroute2.netlink
-imports), so pyroute2 is registered as a bare package and just those are
-imported; the socket and its request/reply loop are the stdlib's.
+imports), so pyroute2 is registered as a package whose __init__ has not run
+and just those are imported; the socket and its request/reply loop are the
+stdlib's.
 
 pyroute2 0.6 is several distributions whose modules live in the namespace
 package `pr2modules` (its `pyroute2/__init__` only makes aliases): there the
@@ -20,14 +22,13 @@ import os
 import socket
 import struct
 import sys
-import types
+
+from .kernel import AF_INET, AF_INET6, FR_ACT_TO_TBL, Address, Nexthop, Route, Rule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from typing import Any
-
-    from .snapshot import Route, Rule
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
@@ -36,19 +37,35 @@ NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_GETADDR = 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
+RT_TABLE_COMPAT = 252  # the 8-bit table field of a table id above 255
 _HEADER = struct.Struct("=IHHII")
 _package = "pyroute2"  # "pr2modules" once pyroute2 turns out to be 0.6
+
+
+def _hollow_pyroute2() -> None:
+    """Register pyroute2 as a package whose __init__ has not run: its
+    submodules import without it. The first attribute asked of the package
+    (`from pyroute2 import IPRoute` elsewhere in the same process) runs the
+    real __init__ in place, so nothing is left hollow."""
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        raise ImportError("pyroute2 is not installed")
+    package = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+
+    def complete(name: str) -> Any:
+        del package.__getattr__
+        loader.exec_module(package)
+        return getattr(package, name)
+
+    package.__getattr__ = complete  # type: ignore[method-assign]
+    sys.modules["pyroute2"] = package
 
 
 def _message_class(module: str, name: str) -> Any:
     global _package
     if "pyroute2" not in sys.modules:
-        spec = importlib.util.find_spec("pyroute2")
-        if spec is None or spec.submodule_search_locations is None:
-            raise ImportError("pyroute2 is not installed")
-        bare = types.ModuleType("pyroute2")
-        bare.__path__ = list(spec.submodule_search_locations)
-        sys.modules["pyroute2"] = bare
+        _hollow_pyroute2()
     try:
         found = importlib.import_module(f"{_package}.netlink.rtnl.{module}")
     except ModuleNotFoundError as exc:
@@ -59,10 +76,13 @@ def _message_class(module: str, name: str) -> Any:
     return getattr(found, name)
 
 
+# --- encode: our records as pyroute2 messages -------------------------------
+
+
 def _rule_message(rule: Rule) -> Any:
     msg = _message_class("fibmsg", "fibmsg")()
-    msg["family"], msg["action"], msg["src_len"] = rule.family, 1, rule.src_len  # FR_ACT_TO_TBL
-    msg["table"] = rule.table if rule.table < 256 else 252
+    msg["family"], msg["action"], msg["src_len"] = rule.family, FR_ACT_TO_TBL, rule.src_len
+    msg["table"] = rule.table if rule.table < 256 else RT_TABLE_COMPAT
     attrs: list[tuple[str, Any]] = [("FRA_TABLE", rule.table), ("FRA_PRIORITY", rule.priority)]
     if rule.src:
         attrs.append(("FRA_SRC", rule.src))
@@ -75,7 +95,7 @@ def _rule_message(rule: Rule) -> Any:
 def _route_message(route: Route) -> Any:
     msg = _message_class("rtmsg", "rtmsg")()
     msg["family"], msg["dst_len"] = route.family, 0
-    msg["table"] = route.table if route.table < 256 else 252  # RT_TABLE_COMPAT
+    msg["table"] = route.table if route.table < 256 else RT_TABLE_COMPAT
     msg["proto"], msg["scope"], msg["type"] = route.protocol, route.scope, route.kind
     attrs: list[tuple[str, Any]] = [("RTA_TABLE", route.table), ("RTA_PRIORITY", route.metric)]
     if route.dst_len:
@@ -97,6 +117,53 @@ def _route_message(route: Route) -> Any:
         attrs.append(("RTA_PREF", route.pref))
     msg["attrs"] = attrs
     return msg
+
+
+# --- decode: pyroute2 messages as our records -------------------------------
+
+_FOREIGN_SELECTORS = ("FRA_IIFNAME", "FRA_FWMARK", "FRA_DST", "FRA_L3MDEV", "FRA_UID_RANGE",
+                      "FRA_IP_PROTO", "FRA_SPORT_RANGE", "FRA_DPORT_RANGE", "FRA_GOTO")
+
+
+def _nexthops(msg: Any, links: Mapping[int, str]) -> tuple[Nexthop, ...]:
+    get_attr = msg.get_attr
+    hops = get_attr("RTA_MULTIPATH")
+    if hops:
+        pairs = [(nh["oif"], nh.get_attr("RTA_GATEWAY")) for nh in hops]
+    else:
+        pairs = [(get_attr("RTA_OIF"), get_attr("RTA_GATEWAY"))]
+    return tuple(Nexthop(index, links.get(index, f"if{index}"), gateway)
+                 for index, gateway in pairs if index)
+
+
+def _routes(msg: Any, links: Mapping[int, str]) -> list[Route]:
+    """One Route, or for IPv6 multipath one per nexthop (as the kernel keeps them)."""
+    nexthops = _nexthops(msg, links)
+    split = msg["family"] == AF_INET6 and nexthops
+    return [Route(family=msg["family"], metric=msg.get_attr("RTA_PRIORITY") or 0,
+                  nexthops=group, table=msg.get_attr("RTA_TABLE") or msg["table"],
+                  protocol=msg["proto"], scope=msg["scope"], kind=msg["type"],
+                  pref=msg.get_attr("RTA_PREF"), dst=msg.get_attr("RTA_DST"),
+                  dst_len=msg["dst_len"], prefsrc=msg.get_attr("RTA_PREFSRC"))
+            for group in ([(nh,) for nh in nexthops] if split else [nexthops])]
+
+
+def _rule(msg: Any) -> Rule:
+    foreign = (msg["action"] != FR_ACT_TO_TBL or bool(msg["tos"]) or bool(msg["flags"])
+               or any(msg.get_attr(name) is not None for name in _FOREIGN_SELECTORS))
+    return Rule(family=msg["family"], priority=msg.get_attr("FRA_PRIORITY") or 0,
+                table=msg.get_attr("FRA_TABLE") or msg["table"], src=msg.get_attr("FRA_SRC"),
+                src_len=msg["src_len"], oif=msg.get_attr("FRA_OIFNAME"), foreign=foreign)
+
+
+def _address(msg: Any) -> Address | None:
+    address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+    if not address:
+        return None
+    return Address(msg["index"], msg["family"], address, msg["prefixlen"], msg["scope"])
+
+
+# --- the socket ---------------------------------------------------------------
 
 
 class RouteSocket:
@@ -162,21 +229,22 @@ class RouteSocket:
         for _ in self._replies(self._send(msg, msg_type, NLM_F_REQUEST | NLM_F_ACK | flags)):
             pass
 
-    def links(self) -> dict[int, str]:
-        """Interface index -> name."""
-        return dict(socket.if_nameindex())
+    def addresses(self) -> list[Address]:
+        """Every address, both families."""
+        msgs = self._dump(_message_class("ifaddrmsg", "ifaddrmsg"), RTM_GETADDR,
+                          socket.AF_UNSPEC)
+        return [a for a in map(_address, msgs) if a is not None]
 
-    def addresses(self) -> list[Any]:
-        """pyroute2 ifaddrmsg of every address, both families."""
-        return self._dump(_message_class("ifaddrmsg", "ifaddrmsg"), RTM_GETADDR, socket.AF_UNSPEC)
+    def routes(self, links: Mapping[int, str]) -> list[Route]:
+        """Every route of every table, IPv4 and IPv6; `links` names the devices."""
+        msgs = self._dump(_message_class("rtmsg", "rtmsg"), RTM_GETROUTE, socket.AF_UNSPEC)
+        return [route for msg in msgs if msg["family"] in (AF_INET, AF_INET6)
+                for route in _routes(msg, links)]
 
-    def routes(self) -> list[Any]:
-        """pyroute2 rtmsg of every route of every table, both families."""
-        return self._dump(_message_class("rtmsg", "rtmsg"), RTM_GETROUTE, socket.AF_UNSPEC)
-
-    def rules(self) -> list[Any]:
-        """pyroute2 fibmsg of every policy rule, both families."""
-        return self._dump(_message_class("fibmsg", "fibmsg"), RTM_GETRULE, socket.AF_UNSPEC)
+    def rules(self) -> list[Rule]:
+        """Every policy rule, both families."""
+        return [_rule(msg) for msg in self._dump(_message_class("fibmsg", "fibmsg"),
+                                                 RTM_GETRULE, socket.AF_UNSPEC)]
 
     def add_rule(self, rule: Rule) -> None:
         self._request(_rule_message(rule), RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL)

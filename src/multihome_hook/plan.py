@@ -5,36 +5,37 @@ Every change knows its inverse, so undoing a half-applied plan is a loop.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
-
 from .errors import HookError
-from .records import Record
-from .request import Gateway, Interface, Subnet
-from .snapshot import (
+from .kernel import (
     AF_INET,
     AF_INET6,
     ALL,
     DEFAULT,
+    LOOSE,
+    RT_SCOPE_LINK,
     RT_TABLE_MAIN,
     RTN_UNICAST,
-    Nexthop,
+    STRICT,
     Route,
     Routing,
     Rule,
+    natural_key,
 )
+from .primary import primary_ifindex
+from .records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .request import Mode, Primary
+    from collections.abc import Sequence
 
-STRICT, LOOSE = 1, 2
+    from .kernel import Nexthop, Snapshot
+    from .primary import Primary
+
 # source-routing: interface N's table is TABLE_BASE + N (its ifindex). The
 # rules sit just before the main table's rule (32766), so that every rule an
 # admin numbered lower keeps precedence.
 TABLE_BASE = 2000
 FROM_PRIORITY, OIF_PRIORITY = 32700, 32701
-_LINK_LOCAL_SCOPE = 253
 
 
 class SetRpFilter(Record):
@@ -92,43 +93,13 @@ def describe(changes: Sequence[Change]) -> str:
     return "; ".join(map(str, changes)) or "nothing to change"
 
 
-def loose(rp_filter: Mapping[str, int]) -> list[Change]:
+def loose(snapshot: Snapshot, primary: Primary | None) -> list[Change]:
     """rp_filter 2 wherever it is 1: on `all` (the effective value is
     max(all, interface)), `default` (interfaces added later) and every
     interface. Never tighter: 0 stays 0."""
+    rp_filter = snapshot.rp_filter
     order = [ALL, DEFAULT, *sorted(k for k in rp_filter if k not in (ALL, DEFAULT))]
     return [SetRpFilter(name, STRICT, LOOSE) for name in order if rp_filter.get(name) == STRICT]
-
-
-def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key putting eth2 before eth10."""
-    return tuple((0, int(part)) if part.isdecimal() else (1, part)
-                 for part in re.split(r"(\d+)", name) if part)
-
-
-def _primary_ifindex(routing: Routing, primary: Primary) -> int:
-    """The interface (network) the primary selector names."""
-    import ipaddress  # ~6 ms: only when a primary is given
-
-    if isinstance(primary, Interface):
-        found = [i for i, name in routing.links.items() if name == primary.name]
-    elif isinstance(primary, Subnet):
-        found = sorted({a.ifindex for a in routing.addresses
-                        if ipaddress.ip_address(a.address) in primary.network})
-    else:
-        assert isinstance(primary, Gateway)
-        found = sorted({nh.ifindex for route in routing.defaults() for nh in route.nexthops
-                        if nh.gateway and ipaddress.ip_address(nh.gateway) == primary.address})
-    if not found:
-        raise HookError(f"primary {primary} matches no interface of the container")
-    if len(found) > 1:
-        names = ", ".join(routing.links.get(i, str(i)) for i in found)
-        raise HookError(f"primary {primary} is ambiguous: it matches {names}")
-    index = found[0]
-    if not any(nh.ifindex == index for route in routing.defaults() for nh in route.nexthops):
-        raise HookError(f"primary {primary} ({routing.links.get(index, index)}) "
-                        "has no default route")
-    return index
 
 
 def preferred(candidates: Sequence[tuple[Route, Nexthop]],
@@ -139,9 +110,13 @@ def preferred(candidates: Sequence[tuple[Route, Nexthop]],
     return min(preferred, key=lambda c: (c[0].metric, natural_key(c[1].dev), c[1].gateway or ""))
 
 
-def one_default(routing: Routing, primary: Primary | None) -> list[Change]:
+def one_default(snapshot: Snapshot, primary: Primary | None) -> list[Change]:
     """Per family, delete every default route (IPv6: every nexthop) but one."""
-    ifindex = None if primary is None else _primary_ifindex(routing, primary)
+    return _one_default(snapshot.routing, primary)
+
+
+def _one_default(routing: Routing, primary: Primary | None) -> list[Change]:
+    ifindex = None if primary is None else primary_ifindex(routing, primary)
     changes: list[Change] = []
     for family in (AF_INET, AF_INET6):
         routes = [r for r in routing.defaults() if r.family == family]
@@ -187,15 +162,16 @@ def _rules_for(routing: Routing, ifindex: int, defaults: list[Route]) -> list[Ru
     table, name = TABLE_BASE + ifindex, routing.links[ifindex]
     rules = [Rule(a.family, FROM_PRIORITY, table, a.address, 32 if a.family == AF_INET else 128)
              for a in routing.addresses
-             if a.ifindex == ifindex and a.scope != _LINK_LOCAL_SCOPE]
+             if a.ifindex == ifindex and a.scope != RT_SCOPE_LINK]
     families = sorted({r.family for r in defaults})
     return rules + [Rule(family, OIF_PRIORITY, table, oif=name) for family in families]
 
 
-def source_routing(routing: Routing, primary: Primary | None) -> list[Change]:
+def source_routing(snapshot: Snapshot, primary: Primary | None) -> list[Change]:
     """A table and rules per uplink, so that each source address and each
     bound device leaves through its own interface; main keeps one default
     per family (as one-default) for everything else. rp_filter stays."""
+    routing = snapshot.routing
     uplinks = _uplinks(routing)
     if len(uplinks) < 2:
         return []
@@ -216,16 +192,4 @@ def source_routing(routing: Routing, primary: Primary | None) -> list[Change]:
                             "refusing to change it")
     changes: list[Change] = [Add(r) for r in routes if r not in routing.routes]
     changes += [Add(r) for r in rules if r not in routing.rules]
-    return changes + one_default(routing, primary)
-
-
-def for_mode(mode: Mode, primary: Primary | None, rp_filter: Mapping[str, int],
-             routing: Routing) -> list[Change]:
-    """The plan of `mode` (rp_filter is all `loose` reads, routing all the others do)."""
-    if mode == "loose":
-        return loose(rp_filter)
-    if mode == "one-default":
-        return one_default(routing, primary)
-    if mode == "source-routing":
-        return source_routing(routing, primary)
-    return []  # off
+    return changes + _one_default(routing, primary)

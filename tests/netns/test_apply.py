@@ -16,9 +16,10 @@ from multihome_hook import netlink, netns, plan, snapshot
 from multihome_hook.apply import apply
 from multihome_hook.errors import HookError, HostNamespace
 from multihome_hook.fix import fix
+from multihome_hook.kernel import Nexthop, Route, Routing, Rule
+from multihome_hook.modes import LOOSE, ONE_DEFAULT, SOURCE_ROUTING
 from multihome_hook.plan import Add, Delete, SetRpFilter
-from multihome_hook.request import Interface
-from multihome_hook.snapshot import Nexthop, Rule
+from multihome_hook.primary import Interface
 from testlab.fakens import Namespace
 from testlab.journal import journal
 from testlab.lab import hook_binary, run
@@ -34,9 +35,13 @@ def defaults(ns: Namespace, family: int) -> list[dict[str, object]]:
     return [r for r in routes if r["dst"] == "default"]
 
 
-def read_routing() -> snapshot.Routing:
+def v4_defaults(routing: Routing) -> list[Route]:
+    return [r for r in routing.defaults() if r.family == socket.AF_INET]
+
+
+def read_routing() -> Routing:
     with netlink.RouteSocket() as sock:
-        return snapshot.routing(sock)
+        return snapshot.read_routing(sock)
 
 
 def test_snapshot_splits_ipv6_multipath(make_ns: MakeNs) -> None:
@@ -55,7 +60,7 @@ def test_snapshot_splits_ipv6_multipath(make_ns: MakeNs) -> None:
 def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> None:
     ns = make_ns(3)
     mine = os.stat("/proc/thread-self/ns/net").st_ino
-    outcome = netns.run_in(ns.pid, lambda: fix("one-default", None))
+    outcome = netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, None))
     assert os.stat("/proc/thread-self/ns/net").st_ino == mine  # the caller never moved
     assert len(outcome.changes) == 4
     (v4,) = defaults(ns, 4)
@@ -64,12 +69,12 @@ def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> No
     assert (v6["dev"], v6["gateway"], v6.get("nexthops")) == ("eth0", "fd18:20::1", None)
     # Link routes and addresses are untouched.
     assert "198.18.22.0/24 dev eth2" in ns.ip("route").stdout
-    assert netns.run_in(ns.pid, lambda: fix("one-default", None)).changes == []  # idempotent
+    assert netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, None)).changes == []  # idempotent
 
 
 def test_one_default_honours_primary(make_ns: MakeNs) -> None:
     ns = make_ns(2)
-    netns.run_in(ns.pid, lambda: fix("one-default", Interface("eth1")))
+    netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, Interface("eth1")))
     assert [r["dev"] for r in defaults(ns, 4)] == ["eth1"]
     assert [r["dev"] for r in defaults(ns, 6)] == ["eth1"]
 
@@ -80,7 +85,7 @@ def test_loose_never_tightens(make_ns: MakeNs) -> None:
     ns.sysctl("default", 0)
     ns.sysctl("eth0", 1)
     ns.sysctl("eth1", 0)
-    netns.run_in(ns.pid, lambda: fix("loose", None))
+    netns.run_in(ns.pid, lambda: fix(LOOSE, None))
     assert [ns.sysctl(k) for k in ("all", "default", "eth0", "eth1")] == [2, 0, 2, 0]
 
 
@@ -90,7 +95,7 @@ def test_failure_rolls_everything_back(make_ns: MakeNs) -> None:
     before = ns.state()
     def work() -> None:
         with netlink.RouteSocket() as sock:
-            routes = snapshot.routing(sock).defaults()
+            routes = snapshot.read_routing(sock).defaults()
             plan: list[Change] = [Delete(r) for r in routes if r.nexthops[0].dev == "eth1"]
             assert len(plan) == 2  # the IPv4 route and the IPv6 nexthop
             plan += [SetRpFilter("eth0", 1, 2), SetRpFilter("nosuchif0", 1, 2)]
@@ -220,7 +225,7 @@ def test_with_arguments_it_is_the_cli() -> None:
 
 def test_source_routing_builds_a_table_and_rules_per_uplink(make_ns: MakeNs) -> None:
     ns = make_ns(2)
-    netns.run_in(ns.pid, lambda: fix("source-routing", None))
+    netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None))
     rules4 = ns.ip("-4", "rule", "show").stdout
     rules6 = ns.ip("-6", "rule", "show").stdout
     index = {name: json.loads(ns.ip("-j", "link", "show", name).stdout)[0]["ifindex"]
@@ -240,7 +245,7 @@ def test_source_routing_builds_a_table_and_rules_per_uplink(make_ns: MakeNs) -> 
     assert "nexthops" not in defaults(ns, 6)[0]
     # idempotent: a second run finds nothing to do and changes nothing
     after = ns.state()
-    assert netns.run_in(ns.pid, lambda: fix("source-routing", None)).changes == []
+    assert netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None)).changes == []
     assert ns.state() == after
 
 
@@ -250,7 +255,7 @@ def test_source_routing_refuses_a_table_in_use(make_ns: MakeNs) -> None:
     ns.ip("route", "add", "198.18.30.0/24", "dev", "eth1", "table", str(2000 + eth1))
     before = ns.state()
     with pytest.raises(HookError, match=f"routing table {2000 + eth1} is already in use"):
-        netns.run_in(ns.pid, lambda: fix("source-routing", None))
+        netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None))
     assert ns.state() == before
 
 
@@ -259,7 +264,7 @@ def test_source_routing_failure_mid_way_leaves_nothing(make_ns: MakeNs) -> None:
     before = ns.state()
     def work() -> None:
         with netlink.RouteSocket() as sock:
-            changes = plan.source_routing(snapshot.routing(sock, rules=True), None)
+            changes = plan.source_routing(snapshot.read(SOURCE_ROUTING, sock), None)
             # from + oif rules, IPv4 + IPv6, two uplinks
             assert sum(isinstance(c, Add) and isinstance(c.item, Rule) for c in changes) == 8
             first = changes[0]
@@ -285,9 +290,9 @@ def test_ipv4_multipath_route_reads_deletes_and_adds_back(make_ns: MakeNs) -> No
 
     def work() -> list[str]:
         with netlink.RouteSocket() as sock:
-            (route,) = [r for r in snapshot.routing(sock).defaults() if r.family == socket.AF_INET]
+            (route,) = v4_defaults(snapshot.read_routing(sock))
             sock.delete_route(route)
-            assert not [r for r in snapshot.routing(sock).defaults() if r.family == socket.AF_INET]
+            assert not v4_defaults(snapshot.read_routing(sock))
             sock.add_route(route)
             return [str(hop) for hop in route.nexthops]
 
@@ -304,7 +309,7 @@ def test_rules_are_read_with_their_selectors(make_ns: MakeNs) -> None:
 
     def work() -> list[Rule]:
         with netlink.RouteSocket() as sock:
-            return [r for r in snapshot.routing(sock, rules=True).rules if r.table == 2002]
+            return [r for r in snapshot.read_routing(sock, rules=True).rules if r.table == 2002]
 
     assert netns.run_in(ns.pid, work) == [
         Rule(socket.AF_INET, 100, 2002, src="198.18.20.2", src_len=32),

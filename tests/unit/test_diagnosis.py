@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 from multihome_hook.diagnosis import effective_rp_filter, verdict
-from multihome_hook.snapshot import Nexthop, Route, Routing, Rule
+from multihome_hook.kernel import Nexthop, Route, Routing, Rule
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 LINKS = {1: "lo", 2: "eth0", 3: "eth1"}

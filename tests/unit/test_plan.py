@@ -16,13 +16,21 @@ import pytest
 
 from multihome_hook import plan
 from multihome_hook.errors import HookError
+from multihome_hook.kernel import (
+    NO_ROUTING,
+    Address,
+    Nexthop,
+    Route,
+    Routing,
+    Snapshot,
+    natural_key,
+)
 from multihome_hook.plan import Add, Delete, SetRpFilter
-from multihome_hook.request import Gateway, Interface, Subnet
-from multihome_hook.snapshot import Address, Nexthop, Route, Routing
+from multihome_hook.primary import Gateway, Interface, Subnet
 
 if TYPE_CHECKING:
     from multihome_hook.plan import Change
-    from multihome_hook.request import Primary
+    from multihome_hook.primary import Primary
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 RTPROT_STATIC = 4
@@ -64,15 +72,19 @@ def addresses(dev: str) -> tuple[Address, Address]:
             Address(ifindex(dev), V6, f"fd18:{n}::5", 64))
 
 
-def routing(*routes: Route, devs: Iterable[str] = ()) -> Routing:
+def state(*routes: Route, devs: Iterable[str] = ()) -> Snapshot:
     """A snapshot with the given default routes; every interface they use,
     plus `devs`, exists and has one address per family."""
     names = {nh.dev for r in routes for nh in r.nexthops} | set(devs)
     ordered = sorted(names, key=number)
-    links: dict[int, str] = {1: "lo"} | {ifindex(d): d for d in ordered}
-    return Routing(links=links,
-                   addresses=tuple(a for d in ordered for a in addresses(d)),
-                   routes=routes)
+    links: dict[int, str] = {1: "lo", **{ifindex(d): d for d in ordered}}
+    return Snapshot({}, Routing(links=links,
+                                addresses=tuple(a for d in ordered for a in addresses(d)),
+                                routes=routes))
+
+
+def sysctls(rp_filter: Mapping[str, int]) -> Snapshot:
+    return Snapshot(rp_filter, NO_ROUTING)
 
 
 def deleted(*routes: Route) -> list[Change]:
@@ -106,12 +118,12 @@ def assert_one_line(text: str) -> None:
     pytest.param({}, [], id="empty"),
 ])
 def test_loose(rp_filter: Mapping[str, int], expected: list[str]) -> None:
-    assert plan.loose(rp_filter) == [SetRpFilter(name, 1, 2) for name in expected]
+    assert plan.loose(sysctls(rp_filter), None) == [SetRpFilter(name, 1, 2) for name in expected]
 
 
 @pytest.mark.parametrize("value", [0, 2])
 def test_loose_never_touches_0_or_2(value: int) -> None:
-    assert plan.loose({"all": value, "default": value, "eth0": value}) == []
+    assert plan.loose(sysctls({"all": value, "default": value, "eth0": value}), None) == []
 
 
 # --- one_default: IPv4, automatic choice -----------------------------------------
@@ -128,46 +140,46 @@ def test_tie_goes_to_the_natural_first_name(family: int, kept: str, dropped: str
     routes = [make(kept), make(dropped)]
     if reverse:
         routes.reverse()
-    assert plan.one_default(routing(*routes), None) == deleted(make(dropped))
+    assert plan.one_default(state(*routes), None) == deleted(make(dropped))
 
 
 @pytest.mark.parametrize("family", [V4, V6])
 def test_lower_metric_wins_over_name(family: int) -> None:
     make = route4 if family == V4 else route6
     eth0, eth1 = make("eth0", metric=200), make("eth1", metric=100)
-    assert plan.one_default(routing(eth0, eth1), None) == deleted(eth0)
+    assert plan.one_default(state(eth0, eth1), None) == deleted(eth0)
 
 
 def test_three_networks_two_deletions() -> None:
     eth2, eth0, eth1 = route4("eth2"), route4("eth0"), route4("eth1")
-    assert plan.one_default(routing(eth2, eth0, eth1), None) == deleted(eth2, eth1)
+    assert plan.one_default(state(eth2, eth0, eth1), None) == deleted(eth2, eth1)
 
 
 @pytest.mark.parametrize("primary", [None, Interface("eth0")])
 @pytest.mark.parametrize("snapshot", [
-    pytest.param(routing(route4("eth0"), devs=["eth1"]), id="one-v4-default"),
-    pytest.param(routing(route4("eth0"), route6("eth0"), devs=["eth1"]), id="one-per-family"),
-    pytest.param(routing(route6("eth0"), devs=["eth1"]), id="one-v6-default"),
+    pytest.param(state(route4("eth0"), devs=["eth1"]), id="one-v4-default"),
+    pytest.param(state(route4("eth0"), route6("eth0"), devs=["eth1"]), id="one-per-family"),
+    pytest.param(state(route6("eth0"), devs=["eth1"]), id="one-v6-default"),
 ])
-def test_single_default_is_left_alone(snapshot: Routing, primary: Primary | None) -> None:
+def test_single_default_is_left_alone(snapshot: Snapshot, primary: Primary | None) -> None:
     assert plan.one_default(snapshot, primary) == []
 
 
 def test_no_default_route_no_change() -> None:
-    assert plan.one_default(routing(devs=["eth0", "eth1"]), None) == []
+    assert plan.one_default(state(devs=["eth0", "eth1"]), None) == []
 
 
 # --- one_default: IPv6 and dual stack ----------------------------------------------
 
 def test_ipv6_multipath_keeps_one_nexthop() -> None:
     eth0, eth1, eth2 = route6("eth0"), route6("eth1"), route6("eth2")
-    assert plan.one_default(routing(eth1, eth0, eth2), None) == deleted(eth1, eth2)
+    assert plan.one_default(state(eth1, eth0, eth2), None) == deleted(eth1, eth2)
 
 
 def test_dual_stack_families_decided_independently() -> None:
     v4_eth0, v4_eth1 = route4("eth0", metric=200), route4("eth1", metric=100)
     v6_eth0, v6_eth1 = route6("eth0"), route6("eth1")
-    snapshot = routing(v4_eth0, v6_eth0, v4_eth1, v6_eth1)
+    snapshot = state(v4_eth0, v6_eth0, v4_eth1, v6_eth1)
     assert plan.one_default(snapshot, None) == deleted(v4_eth0, v6_eth1)
 
 
@@ -177,7 +189,7 @@ def test_dual_stack_families_decided_independently() -> None:
 def test_ipv4_multipath_is_rebuilt_with_the_kept_nexthop(primary: Primary | None,
                                                          kept: str) -> None:
     multipath = route4("eth0", "eth1", metric=50, protocol=RTPROT_STATIC)
-    changes = plan.one_default(routing(multipath), primary)
+    changes = plan.one_default(state(multipath), primary)
     rebuilt = multipath.replace(nexthops=(hop(kept),))
     assert changes == [Delete(multipath), Add(rebuilt)]
     assert rebuilt.protocol == RTPROT_STATIC and rebuilt.metric == 50
@@ -185,12 +197,12 @@ def test_ipv4_multipath_is_rebuilt_with_the_kept_nexthop(primary: Primary | None
 
 def test_ipv4_multipath_losing_to_another_route_is_deleted_whole() -> None:
     multipath, single = route4("eth0", "eth1", metric=100), route4("eth2", metric=50)
-    assert plan.one_default(routing(multipath, single), None) == deleted(multipath)
+    assert plan.one_default(state(multipath, single), None) == deleted(multipath)
 
 
 def test_ipv4_multipath_holding_the_primary_loses_its_other_nexthops() -> None:
     single, multipath = route4("eth0", metric=50), route4("eth1", "eth2", metric=100)
-    changes = plan.one_default(routing(single, multipath), Interface("eth2"))
+    changes = plan.one_default(state(single, multipath), Interface("eth2"))
     assert changes == [Delete(single), Delete(multipath),
                        Add(multipath.replace(nexthops=(hop("eth2"),)))]
 
@@ -208,14 +220,14 @@ def test_primary_keeps_its_default_routes(primary: Primary) -> None:
     # eth1 loses on metric in IPv4 and on name in IPv6: the primary overrides both.
     v4_eth0, v4_eth1 = route4("eth0", metric=100), route4("eth1", metric=200)
     v6_eth0, v6_eth1 = route6("eth0"), route6("eth1")
-    snapshot = routing(v4_eth0, v4_eth1, v6_eth0, v6_eth1, devs=["eth2"])
+    snapshot = state(v4_eth0, v4_eth1, v6_eth0, v6_eth1, devs=["eth2"])
     assert plan.one_default(snapshot, primary) == deleted(v4_eth0, v6_eth0)
 
 
 def test_primary_without_default_in_one_family_falls_back_there() -> None:
     v4_eth0, v4_eth1 = route4("eth0"), route4("eth1")
     v6_eth0, v6_eth2 = route6("eth0"), route6("eth2")
-    snapshot = routing(v4_eth0, v4_eth1, v6_eth2, v6_eth0)
+    snapshot = state(v4_eth0, v4_eth1, v6_eth2, v6_eth0)
     assert plan.one_default(snapshot, Interface("eth1")) == deleted(v4_eth0, v6_eth2)
 
 
@@ -231,7 +243,7 @@ def test_primary_without_default_in_one_family_falls_back_there() -> None:
     (net("fd18::/16"), "ambiguous"),
 ], ids=str)
 def test_primary_errors(primary: Primary, message: str) -> None:
-    snapshot = routing(route4("eth0"), route4("eth1"), route6("eth0"), devs=["eth2"])
+    snapshot = state(route4("eth0"), route4("eth1"), route6("eth0"), devs=["eth2"])
     with pytest.raises(HookError, match=message) as info:
         plan.one_default(snapshot, primary)
     assert_one_line(str(info.value))
@@ -240,7 +252,7 @@ def test_primary_errors(primary: Primary, message: str) -> None:
 
 def test_ambiguous_primary_names_the_interfaces() -> None:
     with pytest.raises(HookError) as info:
-        plan.one_default(routing(route4("eth0"), route4("eth1")), net("198.18.0.0/16"))
+        plan.one_default(state(route4("eth0"), route4("eth1")), net("198.18.0.0/16"))
     assert "eth0, eth1" in str(info.value)
 
 
@@ -249,8 +261,8 @@ def test_ambiguous_primary_names_the_interfaces() -> None:
 def all_changes() -> list[Change]:
     multipath = route4("eth0", "eth1")
     changes: list[Change] = [
-        *plan.loose({"all": 1, "default": 1, "eth0": 1}),
-        *plan.one_default(routing(multipath, route6("eth0"), route6("eth1")), None),
+        *plan.loose(sysctls({"all": 1, "default": 1, "eth0": 1}), None),
+        *plan.one_default(state(multipath, route6("eth0"), route6("eth1")), None),
         SetRpFilter("eth1", 2, 1),
     ]
     assert {type(c) for c in changes} == {SetRpFilter, Delete, Add}
@@ -287,7 +299,7 @@ def test_inverse_types() -> None:
 
 def test_natural_key_sorts_numbers_by_value() -> None:
     names = ["eth10", "veth1", "eth2", "br-lan.10", "eth1", "br-lan.9", "eth0", "lo"]
-    assert sorted(names, key=plan.natural_key) == [
+    assert sorted(names, key=natural_key) == [
         "br-lan.9", "br-lan.10", "eth0", "eth1", "eth2", "eth10", "lo", "veth1"]
 
 
@@ -301,10 +313,15 @@ def test_natural_key_sorts_numbers_by_value() -> None:
     ("a0", "aa"),
 ])
 def test_natural_key_order(first: str, second: str) -> None:
-    assert plan.natural_key(first) < plan.natural_key(second)
+    assert natural_key(first) < natural_key(second)
 
 
-@pytest.mark.parametrize("name", ["", "eth٣", "eth1²", "²"])
-def test_natural_key_accepts_any_name(name: str) -> None:
+@pytest.mark.parametrize(("name", "key"), [
+    ("", ()),
+    ("eth٣", ((1, "eth"), (0, 3))),  # a decimal digit of another script is a number
+    ("eth1²", ((1, "eth"), (0, 1), (1, "²"))),  # a superscript is not: no int() error
+    ("²", ((1, "²"),)),
+])
+def test_natural_key_of_any_name(name: str, key: tuple[tuple[int, int | str], ...]) -> None:
     # Kernel interface names may hold any non-blank character but '/' and ':'.
-    assert isinstance(plan.natural_key(name), tuple)
+    assert natural_key(name) == key

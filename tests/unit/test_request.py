@@ -1,4 +1,4 @@
-"""request.parse_state, parse_mode and parse_primary: the hook's untrusted input."""
+"""parse_state, parse_mode and parse_primary: the hook's untrusted input."""
 
 from __future__ import annotations
 
@@ -11,18 +11,12 @@ import pytest
 
 from multihome_hook import request
 from multihome_hook.errors import HookError
-from multihome_hook.request import (
-    MODE_KEY,
-    MODES,
-    PRIMARY_KEY,
-    Gateway,
-    Interface,
-    Request,
-    Subnet,
-)
+from multihome_hook.modes import LOOSE, MODE_KEY, MODES, OFF, ONE_DEFAULT, Mode, parse_mode
+from multihome_hook.primary import PRIMARY_KEY, Gateway, Interface, Subnet, parse_primary
+from multihome_hook.request import Request
 
 if TYPE_CHECKING:
-    from multihome_hook.request import Primary
+    from multihome_hook.primary import Primary
 
 CONTAINER_ID = "3f1c2e9a7b6d" + "0" * 52
 PID = 4242
@@ -63,14 +57,14 @@ def error_of(call: Callable[[], object]) -> str:
 
 def test_valid_state() -> None:
     assert request.parse_state(state()) == Request(
-        container_id=CONTAINER_ID, pid=PID, mode="one-default", primary=Interface("eth1"))
+        container_id=CONTAINER_ID, pid=PID, mode=ONE_DEFAULT, primary=Interface("eth1"))
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_every_mode_accepted(mode: str) -> None:
-    assert request.parse_mode(mode) == mode
-    parsed = request.parse_state(annotated(mode=mode))
-    assert parsed.mode == mode
+@pytest.mark.parametrize("mode", MODES, ids=str)
+def test_every_mode_accepted(mode: Mode) -> None:
+    assert parse_mode(mode.name) is mode
+    parsed = request.parse_state(annotated(mode=mode.name))
+    assert parsed.mode is mode
     assert parsed.primary is None
 
 
@@ -81,13 +75,13 @@ def test_every_mode_accepted(mode: str) -> None:
     pytest.param(state(annotations=None), id="annotations-null"),
 ])
 def test_missing_mode_is_off(raw: bytes) -> None:
-    assert request.parse_state(raw).mode == "off"
+    assert request.parse_state(raw).mode is OFF
 
 
 def test_other_annotations_ignored() -> None:
     parsed = request.parse_state(state(annotations={
         MODE_KEY: "loose", "io.podman.annotations.label": "disable", "org.example": ""}))
-    assert (parsed.mode, parsed.primary) == ("loose", None)
+    assert (parsed.mode, parsed.primary) == (LOOSE, None)
 
 
 def test_state_of_exactly_max_bytes_accepted() -> None:
@@ -103,10 +97,10 @@ def test_state_of_exactly_max_bytes_accepted() -> None:
                          ids=repr)
 def test_unknown_mode(value: str) -> None:
     raw = annotated(mode=value)
-    for call in (lambda: request.parse_mode(value), lambda: request.parse_state(raw)):
+    for call in (lambda: parse_mode(value), lambda: request.parse_state(raw)):
         message = error_of(call)
         assert message.startswith(f"unknown {MODE_KEY} ")
-        fixed = len(f"unknown {MODE_KEY} : expected one of {', '.join(MODES)}")
+        fixed = len(f"unknown {MODE_KEY} : expected one of {', '.join(map(str, MODES))}")
         assert len(message) - fixed <= 70
         assert "x" * 71 not in message
 
@@ -170,7 +164,7 @@ def test_too_large_state_says_so() -> None:
     ("fd18:11::1", Gateway(ipaddress.IPv6Address("fd18:11::1"))),
 ], ids=str)
 def test_primary(value: str, expected: Primary) -> None:
-    assert request.parse_primary(value) == expected
+    assert parse_primary(value) == expected
     assert request.parse_state(annotated(mode="one-default", primary=value)).primary == expected
 
 
@@ -180,7 +174,7 @@ def test_primary(value: str, expected: Primary) -> None:
 ], ids=repr)
 def test_invalid_primary(value: str) -> None:
     raw = annotated(mode="one-default", primary=value)
-    for call in (lambda: request.parse_primary(value), lambda: request.parse_state(raw)):
+    for call in (lambda: parse_primary(value), lambda: request.parse_state(raw)):
         message = error_of(call)
         assert message.startswith(f"invalid {PRIMARY_KEY} ")
         assert "x" * 71 not in message

@@ -1,0 +1,62 @@
+"""The modes, in one table: each one's name, what it reads and which
+planner decides it. The hook, `fix` and the CLI take their modes from here."""
+
+from __future__ import annotations
+
+from . import plan
+from .errors import HookError
+from .primary import shown
+from .records import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Optional
+
+    from .kernel import Snapshot
+    from .plan import Change
+    from .primary import Primary
+
+    # Not `A | None`: mypy reads a type alias as run-time code, for Python 3.9.
+    Planner = Callable[[Snapshot, Optional[Primary]], list[Change]]
+
+MODE_KEY = "io.multihome.mode"
+
+
+class Mode(Record):
+    """`routes`: the planner reads routes and addresses (netlink, so pyroute2
+    is loaded); `rules`: policy rules too. rp_filter is always read."""
+
+    __slots__ = ("name", "summary", "planner", "routes", "rules")
+
+    def __init__(self, name: str, summary: str, planner: Planner, routes: bool = False,
+                 rules: bool = False) -> None:
+        self.name, self.summary, self.planner = name, summary, planner
+        self.routes, self.rules = routes, rules
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _nothing(snapshot: Snapshot, primary: Primary | None) -> list[Change]:
+    return []
+
+
+LOOSE = Mode("loose", "rp_filter 2 (loose) on all, default and every interface; every route "
+             "stays", plan.loose)
+ONE_DEFAULT = Mode("one-default", "one default route per address family, the primary "
+                   "network's; strict rp_filter stays", plan.one_default, routes=True)
+SOURCE_ROUTING = Mode("source-routing", "a routing table and rules per uplink: every uplink "
+                      "keeps working and strict rp_filter stays", plan.source_routing,
+                      routes=True, rules=True)
+OFF = Mode("off", "change nothing", _nothing)
+MODES = (LOOSE, ONE_DEFAULT, SOURCE_ROUTING, OFF)
+FIXES = MODES[:-1]  # the modes that change something
+
+
+def parse_mode(value: str) -> Mode:
+    for mode in MODES:
+        if value == mode.name:
+            return mode
+    raise HookError(f"unknown {MODE_KEY} {shown(value)}: expected one of "
+                    f"{', '.join(m.name for m in MODES)}")
