@@ -41,7 +41,6 @@ VARIANTS = {
 }
 TARGETS = {"loose": 1.05, "one-default": 1.10, "source-routing": 1.10,
            "one network, host-wide": 1.03, "host network, host-wide": 1.03}
-SUBNETS = ("198.18.10.0/24", "198.18.11.0/24")
 RESULTS = lab.REPO / "bench" / "latest.json"
 
 
@@ -56,9 +55,8 @@ def summary(samples: Sequence[float]) -> dict[str, float]:
 def bench_podman(runs: int) -> dict[str, dict[str, float]]:
     """Every variant, interleaved; ratios to the plain run of its own networks."""
     samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    # Not `with (a, b):` across lines: that needs Python 3.10.
-    with lab.podman_env() as podman, lab.host_sysctls(lab.STRICT_RP_FILTER), \
-            lab.networks(podman, SUBNETS) as nets:
+    with lab.podman_env() as podman, \
+            lab.networks(podman, [podman.slot.subnet(0), podman.slot.subnet(1)]) as nets:
         hooks = podman.hooks_dir()
         no_hooks = podman.workdir / "no-hooks"
         no_hooks.mkdir()

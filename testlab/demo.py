@@ -12,7 +12,6 @@ from pathlib import Path
 
 from . import lab
 
-SUBNETS = ("198.18.10.0/24", "198.18.11.0/24")
 MODES = ("loose", "one-default", "source-routing")
 
 
@@ -29,18 +28,19 @@ def show(c: lab.Container) -> None:
 
 def bound(c: lab.Container) -> str:
     """Loss of pings bound to each device: does every uplink work?"""
-    return ", ".join(f"-I {dev}: {c.loss(lab.FAR_HOST, 8, dev):.0f}%"
+    return ", ".join(f"-I {dev}: {c.loss(None, 8, dev):.0f}%"
                      for dev in sorted(c.interfaces()))
 
 
 def main() -> int:
     results: list[tuple[str, float, str]] = []
     print("Host: rp_filter all/default = 1 (strict, the RHEL default), for this demo only.")
-    # Not `with (a, b):` across lines: that needs Python 3.10.
-    with lab.podman_env() as podman, lab.host_sysctls(lab.STRICT_RP_FILTER), lab.far_host(), \
-            lab.networks(podman, SUBNETS) as nets:
+    with lab.podman_env() as podman, \
+            lab.networks(podman, [podman.slot.subnet(0), podman.slot.subnet(1)]) as nets:
         hooks = podman.hooks_dir()
-        print(f"Networks {', '.join(SUBNETS)}; far host {lab.FAR_HOST} behind the host.\n")
+        far = podman.slot.far_host
+        print(f"Networks {podman.slot.subnet(0)}, {podman.slot.subnet(1)}; "
+              f"far host {far} behind the host.\n")
         for mode in (None, *MODES):
             annotations = {} if mode is None else {"io.multihome.mode": mode}
             title = "no annotation (the bug)" if mode is None else f"io.multihome.mode={mode}"
@@ -51,7 +51,7 @@ def main() -> int:
                       f"({title}), started in {started:.2f} s")
                 show(c)
                 loss = c.loss()
-                print(f"    ping {lab.FAR_HOST} x40: {loss:.0f}% loss")
+                print(f"    ping {far} x40: {loss:.0f}% loss")
                 per_device = bound(c)
                 print(f"    ping bound to one uplink, x8 each: {per_device} loss\n")
                 results.append((title, loss, per_device))
@@ -80,12 +80,12 @@ def host_wide_default(podman: lab.Podman, nets: list[str], hooks: Path) -> bool:
         print(f"  two networks, no --annotation (podman inspect: mode {annotation}):")
         show(c)
         two = c.loss()
-        print(f"    ping {lab.FAR_HOST} x40: {two:.0f}% loss")
+        print(f"    ping {host.slot.far_host} x40: {two:.0f}% loss")
     with host.container(nets[:1], hooks=hooks) as c:
         print("  one network: left as it is (rp_filter stays strict, no rules)")
         show(c)
         one = c.loss(count=8)
-        print(f"    ping {lab.FAR_HOST} x8: {one:.0f}% loss")
+        print(f"    ping {host.slot.far_host} x8: {one:.0f}% loss")
     before = lab.run("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter; ip rule").stdout
     proc = host(*host.run_argv(["host"], {}, hooks, ["--rm"]), "true", check=False)
     untouched = lab.run("sh", "-c",

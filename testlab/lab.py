@@ -1,18 +1,23 @@
-"""A disposable lab for the real-podman tests and the demo.
+"""A disposable lab for the real-podman tests, the demo and the benchmark.
 
 Everything here is created on the host and removed again by the context
 managers, even when the body fails: podman config and a busybox rootfs in a
-temporary directory, test networks in 198.18.0.0/15, a "far host" in its own
-network namespace (203.0.113.10 behind 198.18.255.0/30), and the host's
-rp_filter defaults, which a new network namespace copies.
+temporary directory, test networks, a "far host" in its own network
+namespace, and the host's rp_filter defaults, which a new network namespace
+copies. Other labs may run on the same host at the same time: each one
+claims a slot (a lock file under /run), which gives it addresses of its own
+(Slot), and the host sysctls are set once for all the labs running and
+restored by the last one to leave.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -25,10 +30,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 HOOK_JSON = REPO / "oci-hooks.d" / "oci-multihome-hook.json"
-FAR_HOST = "203.0.113.10"
-FAR_HOST6 = "fd18:ff::10"
-_FAR_LINK = ("198.18.255.1", "198.18.255.2")
-_FAR_LINK6 = ("fd18:fe::1", "fd18:fe::2")
+_LOCKS = Path("/run/oci-multihome-hook-lab")
+SLOTS = 60
 BUSYBOX_APPLETS = ("sh", "ip", "ping", "sleep", "cat", "ls", "true")
 
 _CONTAINERS_CONF = """\
@@ -63,6 +66,60 @@ def run(*argv: str, check: bool = True, env: dict[str, str] | None = None,
 def hook_binary() -> Path:
     """The hook under test: the venv's console script unless overridden."""
     return Path(os.environ.get("MULTIHOME_HOOK_BIN", REPO / ".venv" / "bin" / "oci-multihome-hook"))
+
+
+class Slot:
+    """A lab's own addresses, unique on this host while it holds the slot:
+    eight /24 of 198.18.0.0/15 and IPv6 /64s of fd18::/16 (test networks
+    0-6, the far link in the last), and a far host of 203.0.113.0/24."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.far_host = f"203.0.113.{10 + number}"
+        self.far_host6 = f"fd18:f{number:03x}::10"
+        self.far_link = (self._v4(7, 1), self._v4(7, 2))
+        self.far_link6 = (f"fd18:e{number:03x}::1", f"fd18:e{number:03x}::2")
+
+    def _v4(self, network: int, host: int) -> str:
+        index = self.number * 8 + network
+        return f"198.{18 + index // 256}.{index % 256}.{host}"
+
+    def subnet(self, network: int) -> str:
+        assert 0 <= network < 7, "network 7 is the far link"
+        return self._v4(network, 0) + "/24"
+
+    def gateway(self, network: int) -> str:
+        """Podman's gateway of the network made on subnet(network)."""
+        return self._v4(network, 1)
+
+    def prefix(self, network: int) -> str:
+        """The start of every address of subnet(network), e.g. "198.18.9."."""
+        return self._v4(network, 0)[:-1]
+
+    def subnet6(self, network: int) -> str:
+        return f"fd18:{self.number * 8 + network + 0x100:x}::/64"
+
+    def gateway6(self, network: int) -> str:
+        return self.subnet6(network).replace("::/64", "::1")
+
+
+@contextlib.contextmanager
+def claim_slot() -> Iterator[Slot]:
+    """A slot no other lab on this host holds (the lock ends with the process)."""
+    _LOCKS.mkdir(mode=0o755, exist_ok=True)
+    for number in random.sample(range(SLOTS), SLOTS):
+        fd = os.open(_LOCKS / f"slot-{number}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield Slot(number)
+        finally:
+            os.close(fd)
+        return
+    raise RuntimeError(f"all {SLOTS} lab slots of this host are taken ({_LOCKS})")
 
 
 @dataclass
@@ -112,11 +169,13 @@ class Container:
         (link,) = json.loads(self.ns("ip", "-j", "-s", "link", "show", dev).stdout)
         return int(link["stats64"]["tx"]["packets"])
 
-    def loss(self, target: str = FAR_HOST, count: int = 40, bind: str | None = None) -> float:
+    def loss(self, target: str | None = None, count: int = 40, bind: str | None = None) -> float:
         """Percentage of pings lost, with gateway neighbours aged fast so that
         the kernel keeps re-evaluating its choice of default route.
 
-        `bind` is a device or a source address (iputils `ping -I`)."""
+        `target` defaults to the lab's far host; `bind` is a device or a
+        source address (iputils `ping -I`)."""
+        target = target or self.podman.slot.far_host
         for iface in self.interfaces():
             for key, value in (("base_reachable_time_ms", "100"), ("delay_first_probe_time", "1")):
                 for fam in ("ipv4", "ipv6"):
@@ -134,10 +193,11 @@ class Container:
 
 
 class Podman:
-    """podman with a private containers.conf and a busybox rootfs."""
+    """podman with a private containers.conf and a busybox rootfs, in a lab
+    whose addresses are `slot`'s."""
 
-    def __init__(self, workdir: Path, annotations: Sequence[str] = ()) -> None:
-        self.workdir = workdir
+    def __init__(self, workdir: Path, slot: Slot, annotations: Sequence[str] = ()) -> None:
+        self.workdir, self.slot = workdir, slot
         self.conf = workdir / f"containers-{next(_counter)}.conf"
         # Without CAP_SYS_RESOURCE runc cannot raise a limit, and podman's
         # defaults (1048576) are above this machine's hard limits.
@@ -157,7 +217,7 @@ class Podman:
     def with_default_annotations(self, *annotations: str) -> Podman:
         """The same lab with containers.conf `annotations = [...]`: what an admin
         writes to give every container of the host an annotation."""
-        return Podman(self.workdir, annotations)
+        return Podman(self.workdir, self.slot, annotations)
 
     def __call__(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run("podman", *argv, check=check, env=self.env)
@@ -203,8 +263,11 @@ class Podman:
 
 @contextlib.contextmanager
 def podman_env() -> Iterator[Podman]:
-    with tempfile.TemporaryDirectory(prefix="multihome-lab.") as tmp:
-        yield Podman(Path(tmp))
+    """The lab: a slot of addresses, strict host rp_filter defaults, the far
+    host, and podman configured for this machine."""
+    with claim_slot() as slot, host_sysctls(STRICT_RP_FILTER), far_host(slot), \
+            tempfile.TemporaryDirectory(prefix="multihome-lab.") as tmp:
+        yield Podman(Path(tmp), slot)
 
 
 @contextlib.contextmanager
@@ -228,47 +291,66 @@ def networks(podman: Podman, subnets: Sequence[str], ipv6: Sequence[str | None] 
 
 
 @contextlib.contextmanager
-def far_host() -> Iterator[str]:
-    """A namespace standing for a host far away, reachable from every test network."""
-    ns, host_if = f"mhfar{os.getpid()}", f"mhfar{os.getpid()}"[:12] + "h"
+def far_host(slot: Slot) -> Iterator[str]:
+    """A namespace standing for a host far away, reachable from every test
+    network through the host; addresses and names are this lab's own."""
+    ns = f"mhfar{os.getpid()}"
+    host_if = f"mhfar{slot.number}h{os.getpid()}"[:15]
+    far4, far6 = f"{slot.far_host}/32", f"{slot.far_host6}/128"
     try:
         run("ip", "netns", "add", ns)
         run("ip", "link", "add", host_if, "type", "veth", "peer", "name", "far0", "netns", ns)
-        run("ip", "addr", "add", f"{_FAR_LINK[0]}/30", "dev", host_if)
-        run("ip", "-6", "addr", "add", f"{_FAR_LINK6[0]}/64", "dev", host_if, "nodad")
+        run("ip", "addr", "add", f"{slot.far_link[0]}/30", "dev", host_if)
+        run("ip", "-6", "addr", "add", f"{slot.far_link6[0]}/64", "dev", host_if, "nodad")
         run("ip", "link", "set", host_if, "up")
         inside = ("ip", "netns", "exec", ns)
-        run(*inside, "ip", "addr", "add", f"{_FAR_LINK[1]}/30", "dev", "far0")
-        run(*inside, "ip", "-6", "addr", "add", f"{_FAR_LINK6[1]}/64", "dev", "far0", "nodad")
-        run(*inside, "ip", "addr", "add", f"{FAR_HOST}/32", "dev", "lo")
-        run(*inside, "ip", "-6", "addr", "add", f"{FAR_HOST6}/128", "dev", "lo")
+        run(*inside, "ip", "addr", "add", f"{slot.far_link[1]}/30", "dev", "far0")
+        run(*inside, "ip", "-6", "addr", "add", f"{slot.far_link6[1]}/64", "dev", "far0", "nodad")
+        run(*inside, "ip", "addr", "add", far4, "dev", "lo")
+        run(*inside, "ip", "-6", "addr", "add", far6, "dev", "lo")
         run(*inside, "ip", "link", "set", "lo", "up")
         run(*inside, "ip", "link", "set", "far0", "up")
-        run(*inside, "ip", "route", "add", "default", "via", _FAR_LINK[0])
-        run(*inside, "ip", "-6", "route", "add", "default", "via", _FAR_LINK6[0])
-        run("ip", "route", "add", f"{FAR_HOST}/32", "via", _FAR_LINK[1])
-        run("ip", "-6", "route", "add", f"{FAR_HOST6}/128", "via", _FAR_LINK6[1])
-        yield FAR_HOST
+        run(*inside, "ip", "route", "add", "default", "via", slot.far_link[0])
+        run(*inside, "ip", "-6", "route", "add", "default", "via", slot.far_link6[0])
+        # Through our own veth only: a route of another lab is never ours to touch.
+        run("ip", "route", "add", far4, "via", slot.far_link[1], "dev", host_if)
+        run("ip", "-6", "route", "add", far6, "via", slot.far_link6[1], "dev", host_if)
+        yield slot.far_host
     finally:
-        run("ip", "route", "del", f"{FAR_HOST}/32", check=False)
-        run("ip", "-6", "route", "del", f"{FAR_HOST6}/128", check=False)
+        # Deleting the veth takes the routes through it along.
         run("ip", "link", "del", host_if, check=False)
         run("ip", "netns", "del", ns, check=False)
 
 
 @contextlib.contextmanager
 def host_sysctls(values: dict[str, str]) -> Iterator[None]:
-    """Set host sysctls (paths under /proc/sys) and restore them afterwards."""
-    saved: dict[Path, str] = {}
+    """Set host sysctls (paths under /proc/sys) while any lab runs: the first
+    lab saves and sets them, the last one to leave restores them. Each lab
+    holds a shared lock on the state file meanwhile."""
+    _LOCKS.mkdir(mode=0o755, exist_ok=True)
+    saved = _LOCKS / "sysctls.json"
+    fd = os.open(_LOCKS / "sysctls.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        for key, value in values.items():
-            path = Path("/proc/sys") / key
-            saved[path] = path.read_text()
-            path.write_text(value)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not saved.exists():
+            saved.write_text(json.dumps({key: (Path("/proc/sys") / key).read_text()
+                                         for key in values}))
+            for key, value in values.items():
+                (Path("/proc/sys") / key).write_text(value)
+        fcntl.flock(fd, fcntl.LOCK_SH)
         yield
     finally:
-        for path, old in saved.items():
-            path.write_text(old)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # only when no lab is left
+        except BlockingIOError:
+            pass
+        else:
+            if saved.exists():
+                for key, old in json.loads(saved.read_text()).items():
+                    (Path("/proc/sys") / key).write_text(old)
+                saved.unlink()
+        os.close(fd)
 
 
 STRICT_RP_FILTER = {

@@ -23,9 +23,6 @@ def root() -> None:
     require(shutil.which("ip") is not None, "needs iproute2")
 
 
-SUBNETS = ("198.18.10.0/24", "198.18.11.0/24", "198.18.12.0/24")
-
-
 @pytest.fixture(scope="session")
 def podman() -> Iterator[lab.Podman]:
     require(os.geteuid() == 0, "needs root")
@@ -33,14 +30,15 @@ def podman() -> Iterator[lab.Podman]:
         require(shutil.which(tool) is not None, f"needs {tool}")
     require(Path("/bin/busybox").exists(), "needs busybox-static")
     require(lab.hook_binary().exists(), f"needs {lab.hook_binary()} (make venv)")
-    with lab.podman_env() as env, lab.host_sysctls(lab.STRICT_RP_FILTER), lab.far_host():
+    with lab.podman_env() as env:
         yield env
 
 
 @pytest.fixture(scope="session")
 def nets(podman: lab.Podman) -> Iterator[list[str]]:
-    """Three podman networks; most tests attach to the first two."""
-    with lab.networks(podman, SUBNETS) as names:
+    """Three podman networks (the lab slot's networks 0-2); most tests
+    attach to the first two."""
+    with lab.networks(podman, [podman.slot.subnet(i) for i in range(3)]) as names:
         yield names
 
 
@@ -49,12 +47,11 @@ def hooks(podman: lab.Podman) -> Path:
     return podman.hooks_dir()
 
 
-DUAL_STACK = (("198.18.13.0/24", "fd18:13::/64"), ("198.18.14.0/24", "fd18:14::/64"))
-
-
 @pytest.fixture(scope="session")
 def dual_nets(podman: lab.Podman) -> Iterator[list[str]]:
-    """Two dual-stack networks: IPv6 defaults become one multipath route."""
-    with lab.networks(podman, [v4 for v4, _ in DUAL_STACK], [v6 for _, v6 in DUAL_STACK],
-                      prefix="mhdual") as names:
+    """Two dual-stack networks (the slot's 3 and 4): IPv6 defaults become
+    one multipath route."""
+    slot = podman.slot
+    with lab.networks(podman, [slot.subnet(3), slot.subnet(4)],
+                      [slot.subnet6(3), slot.subnet6(4)], prefix="mhdual") as names:
         yield names

@@ -37,17 +37,15 @@ def test_one_default_fixes_the_loss(podman: lab.Podman, nets: list[str], hooks: 
         assert c.loss() == 0
 
 
-@pytest.mark.parametrize(("primary", "network"), [
-    ("198.18.11.0/24", 1),  # subnet
-    ("198.18.12.1", 2),     # gateway
-    ("198.18.10.0/24", 0),
-])
+@pytest.mark.parametrize(("kind", "network"), [("subnet", 1), ("gateway", 2), ("subnet", 0)])
 def test_primary_selects_the_network(podman: lab.Podman, nets: list[str], hooks: Path,
-                                     primary: str, network: int) -> None:
+                                     kind: str, network: int) -> None:
+    slot = podman.slot
+    primary = slot.subnet(network) if kind == "subnet" else slot.gateway(network)
     with podman.container(nets, {MODE: "one-default", PRIMARY: primary}, hooks) as c:
         (route,) = c.default_routes()
-        assert route["gateway"] == f"198.18.1{network}.1"
-        assert route["dev"] == c.interface_in(f"198.18.1{network}.")
+        assert route["gateway"] == slot.gateway(network)
+        assert route["dev"] == c.interface_in(slot.prefix(network))
 
 
 def test_primary_by_interface_name(podman: lab.Podman, nets: list[str], hooks: Path) -> None:
@@ -91,8 +89,9 @@ def bound_losses(c: lab.Container, count: int = 8) -> dict[str, float]:
     after checking that the pings left through that binding's own device."""
     losses = {}
     for dev, addresses in c.interfaces().items():
-        for bind, target in ((dev, lab.FAR_HOST), (dev, lab.FAR_HOST6),
-                             *((a, lab.FAR_HOST6 if ":" in a else lab.FAR_HOST)
+        slot = c.podman.slot
+        for bind, target in ((dev, slot.far_host), (dev, slot.far_host6),
+                             *((a, slot.far_host6 if ":" in a else slot.far_host)
                                for a in addresses)):
             sent = c.tx_packets(dev)
             losses[f"{bind}->{target}"] = loss = c.loss(target, count, bind)
@@ -104,19 +103,20 @@ def bound_losses(c: lab.Container, count: int = 8) -> dict[str, float]:
 def test_without_hook_pings_bound_to_one_uplink_are_dropped(
         podman: lab.Podman, dual_nets: list[str], hooks: Path) -> None:
     with podman.container(dual_nets, {}, hooks) as c:
-        v4_devices = [c.loss(lab.FAR_HOST, 8, dev) for dev in c.interfaces()]
+        v4_devices = [c.loss(None, 8, dev) for dev in c.interfaces()]
         assert max(v4_devices) == 100, v4_devices
 
 
 def test_one_default_cannot_use_the_second_uplink(podman: lab.Podman, dual_nets: list[str],
                                                   hooks: Path) -> None:
-    with podman.container(dual_nets, {MODE: "one-default", PRIMARY: "198.18.13.0/24"},
+    slot = podman.slot
+    with podman.container(dual_nets, {MODE: "one-default", PRIMARY: slot.subnet(3)},
                           hooks) as c:
-        other = c.interface_in("198.18.14.")
+        other = c.interface_in(slot.prefix(4))
         (v6,) = c.default_routes(6)
-        assert "nexthops" not in v6 and v6["gateway"] == "fd18:13::1"
-        assert c.loss(lab.FAR_HOST, 8, other) == 100
-        assert c.loss(lab.FAR_HOST6, 8, other) == 100
+        assert "nexthops" not in v6 and v6["gateway"] == slot.gateway6(3)
+        assert c.loss(None, 8, other) == 100
+        assert c.loss(slot.far_host6, 8, other) == 100
 
 
 def test_source_routing_keeps_every_uplink_working(podman: lab.Podman, dual_nets: list[str],
@@ -132,16 +132,17 @@ def test_source_routing_keeps_every_uplink_working(podman: lab.Podman, dual_nets
         losses = bound_losses(c)
         assert len(losses) == 8 and set(losses.values()) == {0}, losses
         assert c.loss() == 0
-        assert c.loss(lab.FAR_HOST6, 8) == 0
+        assert c.loss(podman.slot.far_host6, 8) == 0
 
 
 def test_source_routing_with_three_networks_and_a_primary(
         podman: lab.Podman, nets: list[str], hooks: Path) -> None:
-    with podman.container(nets, {MODE: "source-routing", PRIMARY: "198.18.12.1"}, hooks) as c:
+    gateway = podman.slot.gateway(2)
+    with podman.container(nets, {MODE: "source-routing", PRIMARY: gateway}, hooks) as c:
         (route,) = c.default_routes()
-        assert route["gateway"] == "198.18.12.1"
+        assert route["gateway"] == gateway
         tables = {line.split("lookup ")[1] for line in c.ns("ip", "rule").stdout.splitlines()
                   if "lookup 2" in line}
         assert len(tables) == 3
         for dev in c.interfaces():
-            assert c.loss(lab.FAR_HOST, 8, dev) == 0, dev
+            assert c.loss(None, 8, dev) == 0, dev

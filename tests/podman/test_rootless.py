@@ -14,7 +14,6 @@ from testlab.policy import require
 from testlab.rootless import RootlessUser, rootless_user
 
 MODE = "io.multihome.mode"
-SUBNETS = ("198.18.30.0/24", "198.18.31.0/24")
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +21,8 @@ def user(podman: lab.Podman) -> Iterator[RootlessUser]:
     for tool in ("useradd", "runuser", "newuidmap", "slirp4netns"):
         require(shutil.which(tool) is not None, f"needs {tool}")
     with rootless_user(podman) as made:
-        for i, subnet in enumerate(SUBNETS):
-            made.podman("network", "create", "--subnet", subnet, f"rl{i}")
+        for i in range(2):  # the lab slot's networks 5 and 6
+            made.podman("network", "create", "--subnet", podman.slot.subnet(5 + i), f"rl{i}")
         yield made
 
 
