@@ -222,10 +222,11 @@ class Podman:
     def __call__(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run("podman", *argv, check=check, env=self.env)
 
-    def hooks_dir(self, mode_regex: str | None = None) -> Path:
-        """A hooks dir holding the project's own JSON, only `path` changed."""
+    def hooks_dir(self, mode_regex: str | None = None, path: Path | None = None) -> Path:
+        """A hooks dir holding the project's own JSON, only `path` changed
+        (to the hook under test, unless given)."""
         spec = json.loads(HOOK_JSON.read_text())
-        spec["hook"]["path"] = str(hook_binary())
+        spec["hook"]["path"] = str(path or hook_binary())
         if mode_regex is not None:
             spec["when"]["annotations"] = {"^io\\.multihome\\.mode$": mode_regex}
         hooks = Path(tempfile.mkdtemp(prefix="hooks.", dir=self.workdir))

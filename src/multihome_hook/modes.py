@@ -24,15 +24,16 @@ MODE_KEY = "io.multihome.mode"
 
 
 class Mode(Record):
-    """`routes`: the planner reads routes and addresses (netlink, so pyroute2
-    is loaded); `rules`: policy rules too. rp_filter is always read."""
+    """What the planner reads: `rp_filter` (sysctls), `routes` (routes and
+    addresses: netlink, so pyroute2 is loaded), `rules` (policy rules too).
+    The rest of its snapshot is left empty."""
 
-    __slots__ = ("name", "summary", "planner", "routes", "rules")
+    __slots__ = ("name", "summary", "planner", "rp_filter", "routes", "rules")
 
-    def __init__(self, name: str, summary: str, planner: Planner, routes: bool = False,
-                 rules: bool = False) -> None:
+    def __init__(self, name: str, summary: str, planner: Planner, rp_filter: bool = False,
+                 routes: bool = False, rules: bool = False) -> None:
         self.name, self.summary, self.planner = name, summary, planner
-        self.routes, self.rules = routes, rules
+        self.rp_filter, self.routes, self.rules = rp_filter, routes, rules
 
     def __str__(self) -> str:
         return self.name
@@ -43,7 +44,7 @@ def _nothing(snapshot: Snapshot, primary: Primary | None) -> list[Change]:
 
 
 LOOSE = Mode("loose", "rp_filter 2 (loose) on all, default and every interface; every route "
-             "stays", plan.loose)
+             "stays", plan.loose, rp_filter=True)
 ONE_DEFAULT = Mode("one-default", "one default route per address family, the primary "
                    "network's; strict rp_filter stays", plan.one_default, routes=True)
 SOURCE_ROUTING = Mode("source-routing", "a routing table and rules per uplink: every uplink "

@@ -23,7 +23,16 @@ import socket
 import struct
 import sys
 
-from .kernel import AF_INET, AF_INET6, FR_ACT_TO_TBL, Address, Nexthop, Route, Rule
+from .kernel import (
+    AF_INET,
+    AF_INET6,
+    FR_ACT_TO_TBL,
+    RT_TABLE_LOCAL,
+    Address,
+    Nexthop,
+    Route,
+    Rule,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -236,9 +245,12 @@ class RouteSocket:
         return [a for a in map(_address, msgs) if a is not None]
 
     def routes(self, links: Mapping[int, str]) -> list[Route]:
-        """Every route of every table, IPv4 and IPv6; `links` names the devices."""
+        """Every IPv4 and IPv6 route of every table but `local` (the kernel's
+        own, for its addresses: never planned with, and not worth decoding);
+        `links` names the devices."""
         msgs = self._dump(_message_class("rtmsg", "rtmsg"), RTM_GETROUTE, socket.AF_UNSPEC)
-        return [route for msg in msgs if msg["family"] in (AF_INET, AF_INET6)
+        return [route for msg in msgs
+                if msg["family"] in (AF_INET, AF_INET6) and msg["table"] != RT_TABLE_LOCAL
                 for route in _routes(msg, links)]
 
     def rules(self) -> list[Rule]:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import re
-
 from .errors import HookError
 from .records import Record
 
@@ -18,7 +16,7 @@ if TYPE_CHECKING:
 PRIMARY_KEY = "io.multihome.primary"
 # Kernel names are at most 15 bytes and never contain '/'; we accept the
 # conventional subset so that nothing odd ever reaches a message or a path.
-_IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+_IFNAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
 class Interface(Record):
@@ -73,7 +71,8 @@ def parse_primary(value: str) -> Primary:
             return Subnet(ipaddress.ip_network(value, strict=False))
         except ValueError:
             pass
-    elif _IFNAME.fullmatch(value) and value not in (".", ".."):
+    elif (0 < len(value) <= 15 and _IFNAME_CHARS.issuperset(value)
+          and value[0] not in ".-"):
         return Interface(value)
     raise HookError(f"invalid {PRIMARY_KEY} {shown(value)}: expected an interface name, "
                     "a subnet (198.18.10.0/24) or a gateway address")

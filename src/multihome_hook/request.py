@@ -9,7 +9,6 @@ Nothing here imports `typing` at run time, for the same reason (records.py).
 from __future__ import annotations
 
 import json
-import re
 
 from .errors import HookError
 from .modes import MODE_KEY, OFF, parse_mode
@@ -23,7 +22,8 @@ if TYPE_CHECKING:
 
 MAX_STATE_BYTES = 1 << 20
 # runc's rule for container ids; it also keeps ids one-line in our messages.
-_CONTAINER_ID = re.compile(r"[A-Za-z0-9_+.-]{1,1024}")
+# A set, not a regular expression: compiling one costs ~0.1 ms per run.
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-")
 
 
 class Request(Record):
@@ -46,7 +46,8 @@ def parse_state(raw: bytes) -> Request:
     if not isinstance(state, dict):
         raise HookError("malformed OCI state on stdin: not a JSON object")
     container_id = state.get("id")
-    if not isinstance(container_id, str) or not _CONTAINER_ID.fullmatch(container_id):
+    if (not isinstance(container_id, str) or not 0 < len(container_id) <= 1024
+            or not _ID_CHARS.issuperset(container_id)):
         raise HookError("malformed OCI state: 'id' is missing or not a container id")
     pid = state.get("pid")
     if pid is None:

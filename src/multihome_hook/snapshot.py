@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .kernel import ALL, DEFAULT, IPV4_CONF, NO_ROUTING, RT_TABLE_LOCAL, Routing, Snapshot
+from .kernel import ALL, DEFAULT, IPV4_CONF, NO_ROUTING, Routing, Snapshot
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,11 +17,12 @@ if TYPE_CHECKING:
 
 
 def read(mode: Mode, sock: RouteSocket | None) -> Snapshot:
-    """What `mode` plans from: rp_filter, and routes (rules) if it reads them."""
+    """What `mode` plans from, and only that (this is the hook's path)."""
+    rp_filter = read_rp_filter() if mode.rp_filter else {}
     if not mode.routes:
-        return Snapshot(read_rp_filter(), NO_ROUTING)
+        return Snapshot(rp_filter, NO_ROUTING)
     assert sock is not None, "routes are read over netlink"
-    return Snapshot(read_rp_filter(), read_routing(sock, rules=mode.rules))
+    return Snapshot(rp_filter, read_routing(sock, rules=mode.rules))
 
 
 def interfaces() -> list[str]:
@@ -90,5 +91,5 @@ def read_routing(sock: RouteSocket, rules: bool = False) -> Routing:
     links = read_links()
     return Routing(links=links,
                    addresses=tuple(a for a in sock.addresses() if links.get(a.ifindex) != "lo"),
-                   routes=tuple(r for r in sock.routes(links) if r.table != RT_TABLE_LOCAL),
+                   routes=tuple(sock.routes(links)),
                    rules=tuple(sock.rules()) if rules else ())

@@ -78,6 +78,20 @@ def test_host_network_starts_and_the_host_is_untouched(podman: lab.Podman, hooks
     assert lab.run("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout == before
 
 
+def test_podman_does_not_even_start_the_hook_for_off(podman: lab.Podman,
+                                                     nets: list[str]) -> None:
+    """The JSON's `when` leaves `off` out: an opt-out costs nothing. The
+    same JSON, with a hook that always fails, shows that it would run."""
+    failing = podman.hooks_dir(path=Path("/bin/false"))
+    started = podman(*podman.run_argv(nets[:2], {MODE: "off"}, failing, ["--rm"]), "true",
+                     check=False)
+    assert started.returncode == 0, started.stderr
+    for value in ("loose", "OFF", "off ", ""):
+        refused = podman(*podman.run_argv(nets[:2], {MODE: value}, failing, ["--rm"]), "true",
+                         check=False)
+        assert refused.returncode != 0, value
+
+
 def test_mode_off_changes_nothing(podman: lab.Podman, nets: list[str], hooks: Path) -> None:
     with podman.container(nets[:2], {MODE: "off"}, hooks) as c:
         assert len(c.default_routes()) == 2

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -179,3 +181,25 @@ def test_invalid_primary(value: str) -> None:
         assert message.startswith(f"invalid {PRIMARY_KEY} ")
         assert "x" * 71 not in message
         assert len(message) <= 250
+
+
+# --- the hooks.d JSON: which annotation values start the hook ---------------------
+
+def hook_json_mode_regex() -> str:
+    spec = json.loads((Path(__file__).parents[2] / "oci-hooks.d" / "oci-multihome-hook.json")
+                      .read_text())
+    ((key, value),) = spec["when"]["annotations"].items()
+    assert key == "^io\\.multihome\\.mode$"
+    return str(value)
+
+
+@pytest.mark.parametrize("value", ["loose", "one-default", "source-routing", "", "o", "of",
+                                   "offf", "OFF", "Off", "of f", " off", "off ", "off\n",
+                                   "\noff", "bogus", "x" * 10_000], ids=repr)
+def test_podman_starts_the_hook_for_every_value_but_off(value: str) -> None:
+    # Go's RE2 (podman) reads this subset of the syntax as Python's re does.
+    assert re.search(hook_json_mode_regex(), value)
+
+
+def test_podman_does_not_start_the_hook_for_off() -> None:
+    assert not re.search(hook_json_mode_regex(), OFF.name)
