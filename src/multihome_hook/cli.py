@@ -50,7 +50,7 @@ def _fixes(target: containers.Target, state: Snapshot) -> dict[str, list[str]]:
         primary, fixes["error"] = None, [str(exc)]
     for mode in FIXES:
         try:
-            fixes[mode.name] = [str(c) for c in mode.planner(state, primary)]
+            fixes[mode.name] = [str(c) for c in mode.planner(state, primary, True)]
         except HookError as exc:
             fixes[mode.name] = [f"cannot: {exc}"]
     return fixes
@@ -120,7 +120,8 @@ def _apply(args: argparse.Namespace) -> int:
     for ref in args.containers:
         target = containers.resolve(ref)
         primary = _primary(target, args.primary)
-        outcome = netns.run_in(target.pid, partial(fix, mode, primary, dry_run=args.dry_run))
+        outcome = netns.run_in(target.pid, partial(fix, mode, primary, dry_run=args.dry_run,
+                                                   switch=True))
         title = f"{target}: mode {mode}{', dry run' if args.dry_run else ''}"
         if outcome.skipped:
             print(f"{title}: {outcome.skipped}")

@@ -17,12 +17,10 @@ if TYPE_CHECKING:
 
 
 def read(mode: Mode, sock: RouteSocket | None) -> Snapshot:
-    """What `mode` plans from, and only that (this is the hook's path)."""
+    """What `mode` plans from, and only that (this is the hook's path):
+    routes when a socket is given."""
     rp_filter = read_rp_filter() if mode.rp_filter else {}
-    if not mode.routes:
-        return Snapshot(rp_filter, NO_ROUTING)
-    assert sock is not None, "routes are read over netlink"
-    return Snapshot(rp_filter, read_routing(sock, rules=mode.rules))
+    return Snapshot(rp_filter, NO_ROUTING if sock is None else read_routing(sock, rules=True))
 
 
 def interfaces() -> list[str]:
