@@ -7,7 +7,7 @@ never disagree about what a mode does.
 from __future__ import annotations
 
 from . import apply, plan, snapshot
-from .errors import HookError
+from .errors import HookError, NoSuchPrimary
 from .records import Record
 
 TYPE_CHECKING = False
@@ -18,15 +18,18 @@ if TYPE_CHECKING:
 
 
 class Outcome(Record):
-    """The changes made (or planned), or why none were needed."""
+    """The changes made (or planned), or why none were needed; `note`: what
+    else is worth saying."""
 
-    __slots__ = ("changes", "skipped")
+    __slots__ = ("changes", "skipped", "note")
 
-    def __init__(self, changes: list[plan.Change], skipped: str | None = None) -> None:
-        self.changes, self.skipped = changes, skipped
+    def __init__(self, changes: list[plan.Change], skipped: str | None = None,
+                 note: str | None = None) -> None:
+        self.changes, self.skipped, self.note = changes, skipped, note
 
     def __str__(self) -> str:
-        return self.skipped or plan.describe(self.changes)
+        text = self.skipped or plan.describe(self.changes)
+        return f"{text} ({self.note})" if self.note else text
 
 
 def _too_few_uplinks() -> str | None:
@@ -36,8 +39,8 @@ def _too_few_uplinks() -> str | None:
     mode would only weaken it (loose) or change nothing: with a host-wide
     default every single-network container passes here, before any netlink."""
     found = snapshot.uplinks()
-    if len(found) >= 2:
-        return None
+    if len(found) >= 2 or snapshot.routing_tables():
+        return None  # or routes elsewhere than main, which only netlink shows in full
     if not found:
         if snapshot.interfaces() == ["lo"]:
             return "no network interface, nothing to change"
@@ -73,6 +76,13 @@ def fix(mode: Mode, primary: Primary | None, dry_run: bool = False, switch: bool
         from .netlink import RouteSocket
 
         with RouteSocket() as sock:
-            return Outcome(_plan_and_apply(mode, primary, sock, dry_run, switch))
+            try:
+                return Outcome(_plan_and_apply(mode, primary, sock, dry_run, switch))
+            except NoSuchPrimary as exc:
+                if fresh:
+                    raise
+                # Its network was disconnected: the others carry on without it.
+                return Outcome(_plan_and_apply(mode, None, sock, dry_run, switch),
+                               note=f"{exc}: chosen without it")
     except OSError as exc:  # apply() reports its own: this is reading, nothing changed
         raise HookError(f"cannot read the network namespace: {exc.strerror or exc}") from None

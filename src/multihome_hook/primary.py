@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .errors import HookError
+from .errors import HookError, NoSuchPrimary
 from .records import Record
 
 TYPE_CHECKING = False
@@ -96,7 +96,7 @@ def primary_ifindex(routing: Routing, primary: Primary, uplinks: Collection[int]
                         for nh in route.nexthops
                         if nh.gateway and ipaddress.ip_address(nh.gateway) == primary.address})
     if not found:
-        raise HookError(f"primary {primary} matches no interface of the container")
+        raise NoSuchPrimary(f"primary {primary} matches no interface of the container")
     if len(found) > 1:
         names = ", ".join(routing.links.get(i, str(i)) for i in found)
         raise HookError(f"primary {primary} is ambiguous: it matches {names}")

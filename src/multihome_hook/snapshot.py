@@ -45,6 +45,17 @@ def uplinks() -> list[str]:
     return default_devices(*texts)
 
 
+def routing_tables() -> list[int]:
+    """IPv4 routing tables other than main and local that hold routes (the
+    kernel names them "Id N" in /proc/net/fib_trie): where the hook parks
+    routes, which /proc/net/route does not show."""
+    try:
+        with open("/proc/thread-self/net/fib_trie") as f:
+            return [int(line[3:].strip().rstrip(":")) for line in f if line.startswith("Id ")]
+    except FileNotFoundError:
+        return []
+
+
 _RTF_REJECT = 0x0200
 _ANY4, _ANY6 = "00000000", "0" * 32
 
