@@ -17,12 +17,14 @@ import fcntl
 import itertools
 import json
 import os
+import queue
 import random
 import re
 import resource
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -222,6 +224,20 @@ class Podman:
     def __call__(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run("podman", *argv, check=check, env=self.env)
 
+    def rootfs_owned_by(self, uid: int) -> Path:
+        """A copy of the rootfs that a container root mapped to host `uid`
+        (--uidmap 0:UID:N) can set up."""
+        copy = self.workdir / f"rootfs-{uid}"
+        if not copy.exists():
+            run("cp", "-a", str(self.rootfs), str(copy))
+            # Mount points podman binds files onto: the container's root must
+            # be able to open them.
+            (copy / "etc").mkdir(exist_ok=True)
+            for name in ("hostname", "hosts", "resolv.conf"):
+                (copy / "etc" / name).touch()
+            run("chown", "-R", f"{uid}:{uid}", str(copy))
+        return copy
+
     def hooks_dir(self, mode_regex: str | None = None, path: Path | None = None) -> Path:
         """A hooks dir holding the project's own JSON, only `path` changed
         (to the hook under test, unless given)."""
@@ -248,10 +264,12 @@ class Podman:
 
     @contextlib.contextmanager
     def container(self, networks: Sequence[str], annotations: dict[str, str] | None = None,
-                  hooks: Path | None = None, extra: Sequence[str] = ()) -> Iterator[Container]:
+                  hooks: Path | None = None, extra: Sequence[str] = (),
+                  rootfs: Path | None = None) -> Iterator[Container]:
         """A detached container running `sleep`; removed on exit."""
         name = f"mhtest-{os.getpid()}-{next(_counter)}"
-        argv = self.run_argv(networks, annotations or {}, hooks, ["-d", "--name", name, *extra])
+        argv = self.run_argv(networks, annotations or {}, hooks, ["-d", "--name", name, *extra],
+                             rootfs)
         try:
             self(*argv, "sleep", "600")
             pid = int(self("inspect", "-f", "{{.State.Pid}}", name).stdout)
@@ -262,12 +280,57 @@ class Podman:
 
 
 
+class Watch:
+    """`oci-multihome-hook watch`, running, with its output read as it comes."""
+
+    def __init__(self, podman: Podman) -> None:
+        self.proc = subprocess.Popen([str(hook_binary()), "watch"], env=podman.env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        time.sleep(1)  # `podman events` listens only once started
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def expect(self, *parts: str, timeout: float = 15) -> str:
+        """The next line holding every one of `parts` (earlier ones are kept in `seen`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"watch printed no line with {parts}: {self.seen}") from None
+            self.seen.append(line)
+            if all(part in line for part in parts):
+                return line
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def watching(podman: Podman) -> Iterator[Watch]:
+    watch = Watch(podman)
+    try:
+        yield watch
+    finally:
+        watch.stop()
+
+
 @contextlib.contextmanager
 def podman_env() -> Iterator[Podman]:
     """The lab: a slot of addresses, strict host rp_filter defaults, the far
     host, and podman configured for this machine."""
     with claim_slot() as slot, host_sysctls(STRICT_RP_FILTER), far_host(slot), \
             tempfile.TemporaryDirectory(prefix="multihome-lab.") as tmp:
+        # Read by other uids too: a container's root in a user namespace of
+        # its own (--uidmap), rootless podman.
+        Path(tmp).chmod(0o755)
         yield Podman(Path(tmp), slot)
 
 

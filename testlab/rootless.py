@@ -82,8 +82,6 @@ def rootless_user(podman: Podman) -> Iterator[RootlessUser]:
         run("cp", "-a", str(podman.rootfs), str(user.rootfs))
         run("chown", "-R", f"{user.uid}:{user.uid}", str(user.rootfs))
         tun.chmod(0o666)
-        # The lab's config and rootfs live in a private temporary directory.
-        podman.workdir.chmod(0o755)
         with _traversable_by(USER, [hook, interpreter]):
             yield user
     finally:

@@ -10,6 +10,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
@@ -18,7 +19,14 @@ from . import containers, diagnosis, log, netns, snapshot
 from .errors import HookError
 from .fix import fix
 from .kernel import AF_INET6, ALL, Snapshot, natural_key
-from .models import ContainerReport, DiagnoseReport, InterfaceReport, RouteReport, to_json
+from .models import (
+    ContainerReport,
+    DiagnoseReport,
+    InterfaceReport,
+    PodmanEvent,
+    RouteReport,
+    to_json,
+)
 from .modes import FIXES, OFF, parse_mode
 from .netlink import RouteSocket
 from .primary import parse_primary
@@ -50,7 +58,7 @@ def _fixes(target: containers.Target, state: Snapshot) -> dict[str, list[str]]:
         primary, fixes["error"] = None, [str(exc)]
     for mode in FIXES:
         try:
-            fixes[mode.name] = [str(c) for c in mode.planner(state, primary)]
+            fixes[mode.name] = [str(c) for c in mode.planner(state, primary, True)]
         except HookError as exc:
             fixes[mode.name] = [f"cannot: {exc}"]
     return fixes
@@ -120,7 +128,8 @@ def _apply(args: argparse.Namespace) -> int:
     for ref in args.containers:
         target = containers.resolve(ref)
         primary = _primary(target, args.primary)
-        outcome = netns.run_in(target.pid, partial(fix, mode, primary, dry_run=args.dry_run))
+        outcome = netns.run_in(target.pid, partial(fix, mode, primary, dry_run=args.dry_run,
+                                                   switch=True))
         title = f"{target}: mode {mode}{', dry run' if args.dry_run else ''}"
         if outcome.skipped:
             print(f"{title}: {outcome.skipped}")
@@ -133,25 +142,56 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(HEALTHY)
 
 
+def _addresses() -> list[str]:
+    with RouteSocket() as sock:
+        return [a.address for a in sock.addresses()]
+
+
+def _wait_for(pid: int, network: str, timeout: float = 5.0) -> None:
+    """Until the container has an address in `network`: podman reports a
+    connect before the interface exists."""
+    import ipaddress
+
+    nets = [ipaddress.ip_network(s, strict=False) for s in containers.subnets(network)]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = netns.run_in(pid, _addresses)
+        if any(ipaddress.ip_address(a) in n for a in found for n in nets
+               if ipaddress.ip_address(a).version == n.version):
+            return
+        time.sleep(0.1)
+
+
+def _on_event(event: PodmanEvent) -> str | None:
+    """Converge a container the event concerns; the line to log, if any."""
+    target = containers.resolve(event.id)
+    mode = None if target.mode is None else parse_mode(target.mode)
+    if mode is None or mode is OFF:
+        return None
+    if event.status == "connect":
+        _wait_for(target.pid, event.network)
+    outcome = netns.run_in(target.pid, partial(fix, mode, _primary(target, None)))
+    if event.status == "start" and not outcome.changes:
+        return None  # the hook did it already (unless a user namespace kept it from it)
+    what = "started" if event.status == "start" else f"network {event.network} {event.status}ed"
+    return f"container {event.id[:12]}: {what}, mode {mode}: {outcome}"
+
+
 def _watch(args: argparse.Namespace) -> int:
     # SIGTERM (systemctl stop) unwinds like ^C, so `podman events` is stopped too.
     signal.signal(signal.SIGTERM, _stop)
-    log.info("watching podman events: re-applying io.multihome.mode on network connect")
+    log.info("watching podman events: applying io.multihome.mode again on network connect "
+             "and disconnect, and on start")
     try:
-        for container_id in containers.network_connects():
+        for event in containers.events():
             try:
-                target = containers.resolve(container_id)
-                if target.mode is None:
-                    continue
-                mode, primary = parse_mode(target.mode), _primary(target, None)
-                if mode is OFF:
-                    continue
-                outcome = netns.run_in(target.pid, partial(fix, mode, primary))
-                line = f"container {container_id[:12]}: network connected, mode {mode}: {outcome}"
+                line = _on_event(event)
+            except HookError as exc:  # one container's trouble must not stop the watch
+                log.error(f"container {event.id[:12]}: {exc}")
+                continue
+            if line:
                 print(line, flush=True)
                 log.info(line)
-            except HookError as exc:  # one container's trouble must not stop the watch
-                log.error(f"container {container_id[:12]}: {exc}")
     except KeyboardInterrupt:
         return HEALTHY
     return HEALTHY
@@ -177,8 +217,8 @@ def _parser() -> argparse.ArgumentParser:
                        "container's io.multihome.primary, else the automatic rule)")
     apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     apply.set_defaults(run=_apply)
-    watch = commands.add_parser("watch", help="re-apply io.multihome.mode when podman "
-                                "network connect adds an interface")
+    watch = commands.add_parser("watch", help="apply io.multihome.mode again when podman "
+                                "connects or disconnects a network, and when a container starts")
     watch.set_defaults(run=_watch)
     return parser
 

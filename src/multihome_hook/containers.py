@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from .errors import HookError
-from .models import PodmanContainer, PodmanEvent, parse
+from .models import PodmanContainer, PodmanEvent, PodmanNetwork, parse
 from .modes import MODE_KEY
 from .primary import PRIMARY_KEY
 
@@ -70,9 +70,12 @@ def running() -> list[str]:
     return _podman("ps", "--format", "{{.Names}}").split()
 
 
-def network_connects() -> Iterator[str]:
-    """Ids of containers as they get a network connected (runs until podman stops)."""
-    proc = subprocess.Popen(["podman", "events", "--format", "json", "--filter", "type=network"],
+def events() -> Iterator[PodmanEvent]:
+    """What `watch` acts on, as podman reports it: a network connected to or
+    disconnected from a container, a container started (runs until podman
+    stops)."""
+    proc = subprocess.Popen(["podman", "events", "--format", "json", "--filter", "type=network",
+                             "--filter", "type=container"],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
@@ -81,9 +84,21 @@ def network_connects() -> Iterator[str]:
                 event = parse(PodmanEvent, json.loads(line))
             except ValueError:
                 continue
-            if event.type == "network" and event.status == "connect" and event.id:
-                yield event.id
+            if event.id and (event.type, event.status) in _WATCHED:
+                yield event
     finally:  # `podman events` never ends by itself
         proc.terminate()
         proc.wait(timeout=10)
     raise HookError(f"podman events exited with status {proc.returncode}")
+
+
+_WATCHED = {("network", "connect"), ("network", "disconnect"), ("container", "start")}
+
+
+def subnets(network: str) -> list[str]:
+    """The subnets of a podman network (CIDR)."""
+    try:
+        (raw,) = json.loads(_podman("network", "inspect", network))
+        return [s.subnet for s in parse(PodmanNetwork, raw).subnets]
+    except ValueError as exc:  # also pydantic's ValidationError
+        raise HookError(f"unexpected podman network inspect output for {network}: {exc}") from None

@@ -10,3 +10,8 @@ class HostNamespace(HookError):
 
     The hook lets such a container start untouched; a command an operator
     typed refuses it."""
+
+
+class NoSuchPrimary(HookError):
+    """The primary names no interface of the container: a mistake when the
+    container starts, a network since disconnected when it runs."""

@@ -7,7 +7,7 @@ never disagree about what a mode does.
 from __future__ import annotations
 
 from . import apply, plan, snapshot
-from .errors import HookError
+from .errors import HookError, NoSuchPrimary
 from .records import Record
 
 TYPE_CHECKING = False
@@ -18,15 +18,18 @@ if TYPE_CHECKING:
 
 
 class Outcome(Record):
-    """The changes made (or planned), or why none were needed."""
+    """The changes made (or planned), or why none were needed; `note`: what
+    else is worth saying."""
 
-    __slots__ = ("changes", "skipped")
+    __slots__ = ("changes", "skipped", "note")
 
-    def __init__(self, changes: list[plan.Change], skipped: str | None = None) -> None:
-        self.changes, self.skipped = changes, skipped
+    def __init__(self, changes: list[plan.Change], skipped: str | None = None,
+                 note: str | None = None) -> None:
+        self.changes, self.skipped, self.note = changes, skipped, note
 
     def __str__(self) -> str:
-        return self.skipped or plan.describe(self.changes)
+        text = self.skipped or plan.describe(self.changes)
+        return f"{text} ({self.note})" if self.note else text
 
 
 def _too_few_uplinks() -> str | None:
@@ -36,8 +39,8 @@ def _too_few_uplinks() -> str | None:
     mode would only weaken it (loose) or change nothing: with a host-wide
     default every single-network container passes here, before any netlink."""
     found = snapshot.uplinks()
-    if len(found) >= 2:
-        return None
+    if len(found) >= 2 or snapshot.routing_tables():
+        return None  # or routes elsewhere than main, which only netlink shows in full
     if not found:
         if snapshot.interfaces() == ["lo"]:
             return "no network interface, nothing to change"
@@ -46,24 +49,40 @@ def _too_few_uplinks() -> str | None:
 
 
 def _plan_and_apply(mode: Mode, primary: Primary | None, sock: RouteSocket | None,
-                    dry_run: bool) -> list[plan.Change]:
-    changes = mode.planner(snapshot.read(mode, sock), primary)
+                    dry_run: bool, switch: bool) -> list[plan.Change]:
+    changes = mode.planner(snapshot.read(mode, sock), primary, switch)
     if not dry_run:
         apply.apply(changes, sock)
     return changes
 
 
-def fix(mode: Mode, primary: Primary | None, dry_run: bool = False) -> Outcome:
-    """Apply `mode` to the current namespace (unless `dry_run`)."""
+def fix(mode: Mode, primary: Primary | None, dry_run: bool = False, switch: bool = False,
+        fresh: bool = False, later: bool = False) -> Outcome:
+    """Make the current namespace what `mode` wants (unless `dry_run`).
+
+    `switch`: an operator's explicit mode change (see plan.py). `fresh`: a
+    namespace podman has just set up (the hook), where fewer than two
+    uplinks, seen in /proc, mean nothing to do at all; `later`: interfaces
+    may still come (a user namespace of its own): loose then still sets
+    `all` and `default`, which they copy."""
     try:
-        skipped = _too_few_uplinks()
-        if skipped:
-            return Outcome([], skipped)
-        if not mode.routes:  # sysctls only: no netlink, no pyroute2 import
-            return Outcome(_plan_and_apply(mode, primary, None, dry_run))
+        if fresh:
+            skipped = _too_few_uplinks()
+            if skipped and not (later and mode.rp_filter):
+                return Outcome([], skipped)
+        if not (mode.routes or primary is not None or switch):
+            # sysctls only: no netlink, no pyroute2 import
+            return Outcome(_plan_and_apply(mode, primary, None, dry_run, switch))
         from .netlink import RouteSocket
 
         with RouteSocket() as sock:
-            return Outcome(_plan_and_apply(mode, primary, sock, dry_run))
+            try:
+                return Outcome(_plan_and_apply(mode, primary, sock, dry_run, switch))
+            except NoSuchPrimary as exc:
+                if fresh:
+                    raise
+                # Its network was disconnected: the others carry on without it.
+                return Outcome(_plan_and_apply(mode, None, sock, dry_run, switch),
+                               note=f"{exc}: chosen without it")
     except OSError as exc:  # apply() reports its own: this is reading, nothing changed
         raise HookError(f"cannot read the network namespace: {exc.strerror or exc}") from None

@@ -29,8 +29,11 @@ def _run(raw: bytes) -> str:
     from .fix import fix
 
     try:
-        netns.enter(request.pid)  # for good: this process ends with this container
-        outcome = fix(request.mode, request.primary)
+        # For good, holding the namespace's lock: this process ends with
+        # this container.
+        netns.enter(request.pid)
+        later = not netns.shares_user_namespace(request.pid)
+        outcome = fix(request.mode, request.primary, fresh=True, later=later)
     except HostNamespace:
         # A host-wide default reaches --network host containers too: they
         # must start, and the host must stay as it is.
@@ -38,10 +41,11 @@ def _run(raw: bytes) -> str:
                 "(--network host), nothing changed")
     except HookError as exc:
         raise HookError(f"container {cid}: {exc}") from None
-    if outcome.skipped and not netns.shares_user_namespace(request.pid):
+    if outcome.skipped and later:
         log.warning(f"container {cid} has a user namespace of its own, whose networks podman "
-                    f"connects after this hook ({outcome}): run `oci-multihome-hook apply "
-                    f"--mode {request.mode}` once it runs")
+                    f"connects after this hook ({outcome}): `oci-multihome-hook watch` "
+                    f"applies {request.mode} when it starts, or run `oci-multihome-hook apply "
+                    f"--mode {request.mode}` then")
     return f"container {cid}: mode {request.mode}: {outcome}"
 
 

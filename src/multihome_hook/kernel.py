@@ -81,12 +81,14 @@ class Rule(Record):
     """A policy routing rule of the kinds this hook makes: `from ADDR` or
     `oif DEV`, then `lookup TABLE`. Anything else is `foreign`."""
 
-    __slots__ = ("family", "priority", "table", "src", "src_len", "oif", "foreign")
+    __slots__ = ("family", "priority", "table", "src", "src_len", "oif", "foreign", "protocol")
 
     def __init__(self, family: int, priority: int, table: int, src: str | None = None,
-                 src_len: int = 0, oif: str | None = None, foreign: bool = False) -> None:
+                 src_len: int = 0, oif: str | None = None, foreign: bool = False,
+                 protocol: int = 0) -> None:
         self.family, self.priority, self.table = family, priority, table
         self.src, self.src_len, self.oif, self.foreign = src, src_len, oif, foreign
+        self.protocol = protocol
 
     def __str__(self) -> str:
         match = f"from {self.src}/{self.src_len}" if self.src else ""

@@ -67,6 +67,19 @@ class PodmanEvent(BaseModel):
     id: str = Field("", alias="ID")
     type: str = Field("", alias="Type")
     status: str = Field("", alias="Status")
+    network: str = Field("", alias="network")  # of a connect or disconnect
+
+
+class PodmanSubnet(BaseModel):
+    subnet: str
+
+
+class PodmanNetwork(BaseModel):
+    """One element of `podman network inspect` (netavark's format, also
+    with the CNI backend)."""
+
+    name: str
+    subnets: list[PodmanSubnet] = []  # pydantic copies a default, unlike a class
 
 
 # --- `diagnose --json`: schema version 1 ------------------------------------

@@ -18,28 +18,29 @@ if TYPE_CHECKING:
     from .primary import Primary
 
     # Not `A | None`: mypy reads a type alias as run-time code, for Python 3.9.
-    Planner = Callable[[Snapshot, Optional[Primary]], list[Change]]
+    # (snapshot, primary, switch): see plan.py.
+    Planner = Callable[[Snapshot, Optional[Primary], bool], list[Change]]
 
 MODE_KEY = "io.multihome.mode"
 
 
 class Mode(Record):
-    """What the planner reads: `rp_filter` (sysctls), `routes` (routes and
-    addresses: netlink, so pyroute2 is loaded), `rules` (policy rules too).
-    The rest of its snapshot is left empty."""
+    """What the planner reads: `rp_filter` (sysctls), `routes` (routes,
+    addresses and rules: netlink, so pyroute2 is loaded). The rest of its
+    snapshot is left empty."""
 
-    __slots__ = ("name", "summary", "planner", "rp_filter", "routes", "rules")
+    __slots__ = ("name", "summary", "planner", "rp_filter", "routes")
 
     def __init__(self, name: str, summary: str, planner: Planner, rp_filter: bool = False,
-                 routes: bool = False, rules: bool = False) -> None:
+                 routes: bool = False) -> None:
         self.name, self.summary, self.planner = name, summary, planner
-        self.rp_filter, self.routes, self.rules = rp_filter, routes, rules
+        self.rp_filter, self.routes = rp_filter, routes
 
     def __str__(self) -> str:
         return self.name
 
 
-def _nothing(snapshot: Snapshot, primary: Primary | None) -> list[Change]:
+def _nothing(snapshot: Snapshot, primary: Primary | None, switch: bool) -> list[Change]:
     return []
 
 
@@ -49,7 +50,7 @@ ONE_DEFAULT = Mode("one-default", "one default route per address family, the pri
                    "network's; strict rp_filter stays", plan.one_default, routes=True)
 SOURCE_ROUTING = Mode("source-routing", "a routing table and rules per uplink: every uplink "
                       "keeps working and strict rp_filter stays", plan.source_routing,
-                      routes=True, rules=True)
+                      routes=True)
 OFF = Mode("off", "change nothing", _nothing)
 MODES = (LOOSE, ONE_DEFAULT, SOURCE_ROUTING, OFF)
 FIXES = MODES[:-1]  # the modes that change something

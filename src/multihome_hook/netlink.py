@@ -97,6 +97,8 @@ def _rule_message(rule: Rule) -> Any:
         attrs.append(("FRA_SRC", rule.src))
     if rule.oif:
         attrs.append(("FRA_OIFNAME", rule.oif))
+    if rule.protocol:
+        attrs.append(("FRA_PROTOCOL", rule.protocol))
     msg["attrs"] = attrs
     return msg
 
@@ -162,7 +164,8 @@ def _rule(msg: Any) -> Rule:
                or any(msg.get_attr(name) is not None for name in _FOREIGN_SELECTORS))
     return Rule(family=msg["family"], priority=msg.get_attr("FRA_PRIORITY") or 0,
                 table=msg.get_attr("FRA_TABLE") or msg["table"], src=msg.get_attr("FRA_SRC"),
-                src_len=msg["src_len"], oif=msg.get_attr("FRA_OIFNAME"), foreign=foreign)
+                src_len=msg["src_len"], oif=msg.get_attr("FRA_OIFNAME"), foreign=foreign,
+                protocol=msg.get_attr("FRA_PROTOCOL") or 0)
 
 
 def _address(msg: Any) -> Address | None:

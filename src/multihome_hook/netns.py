@@ -11,6 +11,7 @@ several namespaces uses run_in(), one short-lived thread per namespace.
 
 from __future__ import annotations
 
+import fcntl
 import os
 
 from .errors import HookError, HostNamespace
@@ -37,8 +38,10 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def enter(pid: int) -> None:
-    """Move the calling thread into the network namespace of `pid`, for good.
+def enter(pid: int) -> int:
+    """Move the calling thread into the network namespace of `pid`, for good,
+    holding that namespace's lock: return the descriptor that holds it (the
+    lock ends when it is closed, or with the process).
 
     Refuses the caller's own namespace (HostNamespace): a container started
     with `--network host` shares it, and changing it would change the host.
@@ -55,13 +58,19 @@ def enter(pid: int) -> None:
         if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
             raise HostNamespace(f"process {pid} shares the hook's network namespace "
                                 "(--network host?): refusing to change the host")
+        # One lock per namespace, whoever opened it and through which pid:
+        # flock(2) on the namespace's own inode. Containers of a pod share a
+        # namespace, and their hooks (and the CLI) run at the same time.
+        fcntl.flock(target, fcntl.LOCK_EX)
         try:
             _setns(target)
         except OSError as exc:
             raise HookError(f"cannot enter the network namespace of process {pid}: "
                             f"{exc.strerror}") from None
-    finally:
+    except BaseException:
         os.close(target)
+        raise
+    return target
 
 
 def shares_user_namespace(pid: int) -> bool:
@@ -81,8 +90,11 @@ def run_in(pid: int, work: Callable[[], T]) -> T:
 
     def thread() -> None:
         try:
-            enter(pid)
-            outcome.append(work())
+            lock = enter(pid)
+            try:
+                outcome.append(work())
+            finally:
+                os.close(lock)
         except BaseException as exc:  # handed to the caller below
             failure.append(exc)
 

@@ -31,11 +31,18 @@ if TYPE_CHECKING:
     from .kernel import Nexthop, Snapshot
     from .primary import Primary
 
-# source-routing: interface N's table is TABLE_BASE + N (its ifindex). The
+# Interface N's table is TABLE_BASE + N (its ifindex): source-routing's
+# table of that uplink, and where one-default parks the default routes it
+# takes out of main, so that one can come back when the primary goes. The
 # rules sit just before the main table's rule (32766), so that every rule an
 # admin numbered lower keeps precedence.
 TABLE_BASE = 2000
 FROM_PRIORITY, OIF_PRIORITY = 32700, 32701
+# What the hook owns carries a routing protocol number of its own, one per
+# mode (free in iproute2's rt_protos): it removes what it owns and no longer
+# fits, and never touches anything else.
+RTPROT_ONE_DEFAULT, RTPROT_SOURCE_ROUTING = 176, 177
+OURS = (RTPROT_ONE_DEFAULT, RTPROT_SOURCE_ROUTING)
 
 
 class SetRpFilter(Record):
@@ -93,15 +100,6 @@ def describe(changes: Sequence[Change]) -> str:
     return "; ".join(map(str, changes)) or "nothing to change"
 
 
-def loose(snapshot: Snapshot, primary: Primary | None) -> list[Change]:
-    """rp_filter 2 wherever it is 1: on `all` (the effective value is
-    max(all, interface)), `default` (interfaces added later) and every
-    interface. Never tighter: 0 stays 0."""
-    rp_filter = snapshot.rp_filter
-    order = [ALL, DEFAULT, *sorted(k for k in rp_filter if k not in (ALL, DEFAULT))]
-    return [SetRpFilter(name, STRICT, LOOSE) for name in order if rp_filter.get(name) == STRICT]
-
-
 def preferred(candidates: Sequence[tuple[Route, Nexthop]],
               ifindex: int | None = None) -> tuple[Route, Nexthop]:
     """The primary's default route if it has one in this family, else the
@@ -110,86 +108,155 @@ def preferred(candidates: Sequence[tuple[Route, Nexthop]],
     return min(preferred, key=lambda c: (c[0].metric, natural_key(c[1].dev), c[1].gateway or ""))
 
 
-def one_default(snapshot: Snapshot, primary: Primary | None) -> list[Change]:
-    """Per family, delete every default route (IPv6: every nexthop) but one."""
-    return _one_default(snapshot.routing, primary)
-
-
-def _one_default(routing: Routing, primary: Primary | None) -> list[Change]:
-    ifindex = None if primary is None else primary_ifindex(routing, primary)
-    changes: list[Change] = []
-    for family in (AF_INET, AF_INET6):
-        routes = [r for r in routing.defaults() if r.family == family]
-        candidates = [(r, nh) for r in routes for nh in r.nexthops]
-        if len(candidates) < 2:
-            continue
-        kept_route, kept_hop = preferred(candidates, ifindex)
-        for route in routes:
-            if route is not kept_route:
-                changes.append(Delete(route))
-            elif len(route.nexthops) > 1:  # an IPv4 multipath route: rebuild it
-                changes += [Delete(route), Add(route.replace(nexthops=(kept_hop,)))]
+def loose(snapshot: Snapshot, primary: Primary | None, switch: bool = False) -> list[Change]:
+    """rp_filter 2 wherever it is 1: on `all` (the effective value is
+    max(all, interface)), `default` (interfaces added later) and every
+    interface. Never tighter: 0 stays 0. Routes are another matter: left as
+    they are, unless switching from a route mode (then restored)."""
+    rp_filter = snapshot.rp_filter
+    order = [ALL, DEFAULT, *sorted(k for k in rp_filter if k not in (ALL, DEFAULT))]
+    changes: list[Change] = [SetRpFilter(name, STRICT, LOOSE) for name in order
+                             if rp_filter.get(name) == STRICT]
+    if primary is not None or switch:
+        # A primary means nothing to loose, but a wrong one is still an error.
+        return _Routes(snapshot.routing, primary, None, switch).plan() + changes
     return changes
 
 
-def _uplinks(routing: Routing) -> dict[int, list[Route]]:
-    """Interface -> its default routes, wherever they are now: in main, or
-    (after an earlier run deleted them there) in its own table."""
-    found: dict[int, list[Route]] = {}
-    for route in routing.routes:
-        if not (route.is_default and route.kind == RTN_UNICAST and len(route.nexthops) == 1):
-            continue
-        (hop,) = route.nexthops
-        if route.table in (RT_TABLE_MAIN, TABLE_BASE + hop.ifindex):
-            as_main = route.replace(table=RT_TABLE_MAIN)
-            if as_main not in found.setdefault(hop.ifindex, []):
-                found[hop.ifindex].append(as_main)
-    return found
+def one_default(snapshot: Snapshot, primary: Primary | None,
+                switch: bool = False) -> list[Change]:
+    """Per family, one default route in main, the primary's; the others
+    (IPv6: the other nexthops) parked in their interface's table."""
+    return _Routes(snapshot.routing, primary, RTPROT_ONE_DEFAULT, switch).plan()
 
 
-def _table_for(routing: Routing, ifindex: int, defaults: list[Route]) -> list[Route]:
-    """What interface `ifindex`'s table holds: its default routes and its
-    link routes (of the families it has a default route in), copied from main."""
-    table, families = TABLE_BASE + ifindex, {r.family for r in defaults}
-    links = [r for r in routing.routes
-             if r.table == RT_TABLE_MAIN and not r.is_default and r.kind == RTN_UNICAST
-             and r.family in families and len(r.nexthops) == 1
-             and r.nexthops[0].ifindex == ifindex and not r.nexthops[0].gateway]
-    return [r.replace(table=table) for r in (*defaults, *links)]
-
-
-def _rules_for(routing: Routing, ifindex: int, defaults: list[Route]) -> list[Rule]:
-    table, name = TABLE_BASE + ifindex, routing.links[ifindex]
-    rules = [Rule(a.family, FROM_PRIORITY, table, a.address, 32 if a.family == AF_INET else 128)
-             for a in routing.addresses
-             if a.ifindex == ifindex and a.scope != RT_SCOPE_LINK]
-    families = sorted({r.family for r in defaults})
-    return rules + [Rule(family, OIF_PRIORITY, table, oif=name) for family in families]
-
-
-def source_routing(snapshot: Snapshot, primary: Primary | None) -> list[Change]:
+def source_routing(snapshot: Snapshot, primary: Primary | None,
+                   switch: bool = False) -> list[Change]:
     """A table and rules per uplink, so that each source address and each
     bound device leaves through its own interface; main keeps one default
     per family (as one-default) for everything else. rp_filter stays."""
-    routing = snapshot.routing
-    uplinks = _uplinks(routing)
-    if len(uplinks) < 2:
-        return []
-    routes: list[Route] = []
-    rules: list[Rule] = []
-    for ifindex in sorted(uplinks, key=lambda i: natural_key(routing.links.get(i, ""))):
-        routes += _table_for(routing, ifindex, uplinks[ifindex])
-        rules += _rules_for(routing, ifindex, uplinks[ifindex])
-    tables = {TABLE_BASE + i for i in uplinks}
-    # Check, don't assume: our tables and rule priorities hold nothing else.
-    for route in routing.routes:
-        if route.table in tables and route not in routes:
-            raise HookError(f"routing table {route.table} is already in use ({route}): "
-                            "refusing to change it")
-    for rule in routing.rules:
-        if rule.priority in (FROM_PRIORITY, OIF_PRIORITY) and rule not in rules:
-            raise HookError(f"rule priority {rule.priority} is already in use ({rule}): "
-                            "refusing to change it")
-    changes: list[Change] = [Add(r) for r in routes if r not in routing.routes]
-    changes += [Add(r) for r in rules if r not in routing.rules]
-    return changes + _one_default(routing, primary)
+    return _Routes(snapshot.routing, primary, RTPROT_SOURCE_ROUTING, switch).plan()
+
+
+def _key(route: Route, hop: Nexthop) -> tuple[int, int, str | None, int]:
+    """What makes two default routes the same uplink route, wherever kept."""
+    return route.family, hop.ifindex, hop.gateway, route.metric
+
+
+class _Routes:
+    """The state a route mode wants, derived from the namespace as it is now
+    (so that a second run, a reconnect, a lost primary and a mode switch are
+    all the same case), and the changes that lead there.
+
+    `protocol`: the mode's (None: no route mode, restore what the hook holds);
+    `switch`: an operator's explicit mode change, allowed to undo another
+    mode's work (the hook and `watch` refuse it instead)."""
+
+    def __init__(self, routing: Routing, primary: Primary | None, protocol: int | None,
+                 switch: bool) -> None:
+        self.routing, self.protocol, self.switch = routing, protocol, switch
+        self.main = routing.defaults()
+        # Every uplink default route, single-hop and as main would hold it:
+        # from main, or parked by an earlier run in its interface's table.
+        self.candidates: dict[tuple[int, int, str | None, int], Route] = {}
+        for route in self.main:
+            for hop in route.nexthops:
+                self.candidates[_key(route, hop)] = route.replace(nexthops=(hop,))
+        for route in self._owned_routes():
+            if route.is_default and route.table == TABLE_BASE + route.nexthops[0].ifindex:
+                self.candidates.setdefault(_key(route, route.nexthops[0]),
+                                           route.replace(table=RT_TABLE_MAIN))
+        self.uplinks = sorted({key[1] for key in self.candidates},
+                              key=lambda i: natural_key(routing.links.get(i, "")))
+        self.primary = None if primary is None else primary_ifindex(routing, primary,
+                                                                    self.uplinks)
+
+    def _owned_routes(self) -> list[Route]:
+        return [r for r in self.routing.routes if r.protocol in OURS
+                and r.table != RT_TABLE_MAIN and len(r.nexthops) == 1]
+
+    def plan(self) -> list[Change]:
+        self._check_foreign()
+        active = self.protocol is not None and len(self.uplinks) >= 2
+        chosen = self._chosen() if active else list(self.candidates.values())
+        tables, rules = self._tables_and_rules(chosen) if active else ([], [])
+        owned_rules = [r for r in self.routing.rules if r.protocol in OURS]
+        # Our stale objects go first: a new copy may have the same key.
+        changes: list[Change] = [Delete(r) for r in owned_rules if r not in rules]
+        changes += [Delete(r) for r in self._owned_routes() if r not in tables]
+        changes += [Add(r) for r in tables if r not in self.routing.routes]
+        changes += [Add(r) for r in rules if r not in self.routing.rules]
+        return changes + self._main(chosen)
+
+    def _check_foreign(self) -> None:
+        """Our tables and rule priorities hold nothing of anybody else's, and
+        the hook's own work of another mode is undone only on request."""
+        tables = {TABLE_BASE + i for i in self.uplinks}
+        for route in self.routing.routes:
+            if route.table in tables and route.protocol not in OURS:
+                raise HookError(f"routing table {route.table} is already in use ({route}): "
+                                "refusing to change it")
+        for rule in self.routing.rules:
+            if rule.priority in (FROM_PRIORITY, OIF_PRIORITY) and rule.protocol not in OURS:
+                raise HookError(f"rule priority {rule.priority} is already in use ({rule}): "
+                                "refusing to change it")
+        if self.switch or self.protocol is None:
+            return
+        protocols = [r.protocol for r in self._owned_routes()]
+        protocols += [r.protocol for r in self.routing.rules]
+        theirs = sorted({p for p in protocols if p in OURS and p != self.protocol})
+        if theirs:
+            raise HookError(f"the network namespace already holds this hook's routing of another "
+                            f"mode (protocol {theirs[0]}; another container of its pod?): "
+                            "refusing to switch it; `oci-multihome-hook apply --mode MODE` does")
+
+    def _chosen(self) -> list[Route]:
+        """Per family, the one default route main keeps."""
+        chosen = []
+        for family in (AF_INET, AF_INET6):
+            routes = [r for r in self.candidates.values() if r.family == family]
+            if routes:
+                route, _ = preferred([(r, r.nexthops[0]) for r in routes], self.primary)
+                chosen.append(route)
+        return chosen
+
+    def _tables_and_rules(self, chosen: Sequence[Route]) -> tuple[list[Route], list[Rule]]:
+        assert self.protocol is not None
+        tables: list[Route] = []
+        rules: list[Rule] = []
+        for ifindex in self.uplinks:
+            table = TABLE_BASE + ifindex
+            defaults = [r for r in self.candidates.values() if r.nexthops[0].ifindex == ifindex]
+            if self.protocol == RTPROT_ONE_DEFAULT:  # park what main does not keep
+                tables += [r.replace(table=table, protocol=self.protocol)
+                           for r in defaults if r not in chosen]
+                continue
+            families = {r.family for r in defaults}
+            links = [r for r in self.routing.routes
+                     if r.table == RT_TABLE_MAIN and not r.is_default and r.kind == RTN_UNICAST
+                     and r.family in families and len(r.nexthops) == 1
+                     and r.nexthops[0].ifindex == ifindex and not r.nexthops[0].gateway]
+            tables += [r.replace(table=table, protocol=self.protocol) for r in (*defaults, *links)]
+            rules += [Rule(a.family, FROM_PRIORITY, table, a.address,
+                           32 if a.family == AF_INET else 128, protocol=self.protocol)
+                      for a in self.routing.addresses
+                      if a.ifindex == ifindex and a.scope != RT_SCOPE_LINK]
+            rules += [Rule(family, OIF_PRIORITY, table, oif=self.routing.links[ifindex],
+                           protocol=self.protocol) for family in sorted(families)]
+        return tables, rules
+
+    def _main(self, wanted: Sequence[Route]) -> list[Change]:
+        """Main's default routes as `wanted`: the others out (an IPv4
+        multipath route rebuilt with the hops it keeps), the missing ones in
+        (promoted from where they were parked)."""
+        keys = {_key(r, r.nexthops[0]) for r in wanted}
+        changes: list[Change] = []
+        for route in self.main:
+            kept = tuple(hop for hop in route.nexthops if _key(route, hop) in keys)
+            if len(kept) == len(route.nexthops):
+                continue
+            changes.append(Delete(route))
+            if kept:
+                changes.append(Add(route.replace(nexthops=kept)))
+        present = {_key(r, hop) for r in self.main for hop in r.nexthops}
+        return changes + [Add(r) for r in wanted if _key(r, r.nexthops[0]) not in present]

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from .errors import HookError
+from .errors import HookError, NoSuchPrimary
 from .records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ipaddress
+    from collections.abc import Collection
     from typing import Union
 
     from .kernel import Routing
@@ -78,9 +79,10 @@ def parse_primary(value: str) -> Primary:
                     "a subnet (198.18.10.0/24) or a gateway address")
 
 
-def primary_ifindex(routing: Routing, primary: Primary) -> int:
+def primary_ifindex(routing: Routing, primary: Primary, uplinks: Collection[int]) -> int:
     """The interface (network) the primary selector names: it must exist, be
-    unambiguous and have a default route."""
+    unambiguous and be one of the `uplinks` (have a default route, in main
+    or parked by the hook)."""
     import ipaddress
 
     if isinstance(primary, Interface):
@@ -89,15 +91,17 @@ def primary_ifindex(routing: Routing, primary: Primary) -> int:
         found = sorted({a.ifindex for a in routing.addresses
                         if ipaddress.ip_address(a.address) in primary.network})
     else:
-        found = sorted({nh.ifindex for route in routing.defaults() for nh in route.nexthops
+        # Any table: a default route the hook parked still names its uplink.
+        found = sorted({nh.ifindex for route in routing.routes if route.is_default
+                        for nh in route.nexthops
                         if nh.gateway and ipaddress.ip_address(nh.gateway) == primary.address})
     if not found:
-        raise HookError(f"primary {primary} matches no interface of the container")
+        raise NoSuchPrimary(f"primary {primary} matches no interface of the container")
     if len(found) > 1:
         names = ", ".join(routing.links.get(i, str(i)) for i in found)
         raise HookError(f"primary {primary} is ambiguous: it matches {names}")
     index = found[0]
-    if not any(nh.ifindex == index for route in routing.defaults() for nh in route.nexthops):
+    if index not in uplinks:
         raise HookError(f"primary {primary} ({routing.links.get(index, index)}) "
                         "has no default route")
     return index

@@ -17,12 +17,10 @@ if TYPE_CHECKING:
 
 
 def read(mode: Mode, sock: RouteSocket | None) -> Snapshot:
-    """What `mode` plans from, and only that (this is the hook's path)."""
+    """What `mode` plans from, and only that (this is the hook's path):
+    routes when a socket is given."""
     rp_filter = read_rp_filter() if mode.rp_filter else {}
-    if not mode.routes:
-        return Snapshot(rp_filter, NO_ROUTING)
-    assert sock is not None, "routes are read over netlink"
-    return Snapshot(rp_filter, read_routing(sock, rules=mode.rules))
+    return Snapshot(rp_filter, NO_ROUTING if sock is None else read_routing(sock, rules=True))
 
 
 def interfaces() -> list[str]:
@@ -45,6 +43,17 @@ def uplinks() -> list[str]:
         except FileNotFoundError:  # IPv6 disabled in the kernel
             texts.append("")
     return default_devices(*texts)
+
+
+def routing_tables() -> list[int]:
+    """IPv4 routing tables other than main and local that hold routes (the
+    kernel names them "Id N" in /proc/net/fib_trie): where the hook parks
+    routes, which /proc/net/route does not show."""
+    try:
+        with open("/proc/thread-self/net/fib_trie") as f:
+            return [int(line[3:].strip().rstrip(":")) for line in f if line.startswith("Id ")]
+    except FileNotFoundError:
+        return []
 
 
 _RTF_REJECT = 0x0200

@@ -62,7 +62,11 @@ def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> No
     mine = os.stat("/proc/thread-self/ns/net").st_ino
     outcome = netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, None))
     assert os.stat("/proc/thread-self/ns/net").st_ino == mine  # the caller never moved
-    assert len(outcome.changes) == 4
+    assert len(outcome.changes) == 8  # 2 IPv4 routes, 2 IPv6 nexthops: parked, deleted
+    for n in (1, 2):  # parked in their own tables, marked as the hook's
+        table = json.loads(ns.ip("-j", "link", "show", f"eth{n}").stdout)[0]["ifindex"] + 2000
+        parked = ns.ip("route", "show", "table", str(table)).stdout
+        assert f"default via 198.18.2{n}.1 dev eth{n} proto 176 metric 100" in parked, parked
     (v4,) = defaults(ns, 4)
     assert (v4["dev"], v4["gateway"]) == ("eth0", "198.18.20.1")
     (v6,) = defaults(ns, 6)
@@ -192,7 +196,8 @@ def test_hook_warns_when_a_user_namespace_has_no_interface_yet(make_ns: MakeNs) 
     assert proc.stderr == (
         "oci-multihome-hook: warning: container aaaaaaaaaaaa has a user namespace of its own, "
         "whose networks podman connects after this hook (no network interface, nothing to "
-        "change): run `oci-multihome-hook apply --mode source-routing` once it runs\n")
+        "change): `oci-multihome-hook watch` applies source-routing when it starts, or run "
+        "`oci-multihome-hook apply --mode source-routing` then\n")
 
 
 def test_hook_unmatched_primary_changes_nothing(make_ns: MakeNs) -> None:
@@ -237,7 +242,7 @@ def test_source_routing_builds_a_table_and_rules_per_uplink(make_ns: MakeNs) -> 
         assert f"32700:\tfrom fd18:2{n}::2 lookup {table}" in rules6
         v4 = ns.ip("-4", "route", "show", "table", str(table)).stdout
         assert f"default via 198.18.2{n}.1 dev {name}" in v4
-        assert f"198.18.2{n}.0/24 dev {name} proto kernel scope link src 198.18.2{n}.2" in v4
+        assert f"198.18.2{n}.0/24 dev {name} proto 177 scope link src 198.18.2{n}.2" in v4
         v6 = ns.ip("-6", "route", "show", "table", str(table)).stdout
         assert f"default via fd18:2{n}::1 dev {name}" in v6
     # main: one default per family, the rest of main untouched

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 from multihome_hook.models import DiagnoseReport, parse
@@ -76,17 +75,9 @@ def test_unknown_container_is_one_line_and_exit_2(podman: lab.Podman) -> None:
 def test_watch_fixes_a_network_connect(podman: lab.Podman, nets: list[str],
                                        hooks: Path) -> None:
     with podman.container(nets[:1], {MODE: "one-default"}, hooks) as c, \
-            subprocess.Popen([str(lab.hook_binary()), "watch"], env=podman.env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as watch:
-        try:
-            time.sleep(1)  # let `podman events` start listening
-            podman("network", "connect", nets[1], c.name)
-            deadline = time.monotonic() + 10
-            while len(c.default_routes()) != 1:
-                assert time.monotonic() < deadline, "watch did not fix the new interface"
-                time.sleep(0.2)
-        finally:
-            watch.terminate()
-        out, err = watch.communicate(timeout=10)
-        assert "network connected, mode one-default: delete IPv4 default" in out, (out, err)
+            lab.watching(podman) as watch:
+        podman("network", "connect", nets[1], c.name)
+        line = watch.expect(f"network {nets[1]} connected, mode one-default: ")
+        assert "delete IPv4 default" in line, line
+        assert len(c.default_routes()) == 1
         assert c.loss() == 0

@@ -18,10 +18,12 @@ from multihome_hook import plan
 from multihome_hook.errors import HookError
 from multihome_hook.kernel import (
     NO_ROUTING,
+    RT_TABLE_MAIN,
     Address,
     Nexthop,
     Route,
     Routing,
+    Rule,
     Snapshot,
     natural_key,
 )
@@ -29,6 +31,7 @@ from multihome_hook.plan import Add, Delete, SetRpFilter
 from multihome_hook.primary import Gateway, Interface, Subnet
 
 if TYPE_CHECKING:
+    from multihome_hook.modes import Planner
     from multihome_hook.plan import Change
     from multihome_hook.primary import Primary
 
@@ -72,23 +75,38 @@ def addresses(dev: str) -> tuple[Address, Address]:
             Address(ifindex(dev), V6, f"fd18:{n}::5", 64))
 
 
-def state(*routes: Route, devs: Iterable[str] = ()) -> Snapshot:
-    """A snapshot with the given default routes; every interface they use,
-    plus `devs`, exists and has one address per family."""
+def state(*routes: Route, devs: Iterable[str] = (), rules: Iterable[Rule] = ()) -> Snapshot:
+    """A snapshot with the given routes (and rules); every interface they
+    use, plus `devs`, exists and has one address per family."""
     names = {nh.dev for r in routes for nh in r.nexthops} | set(devs)
     ordered = sorted(names, key=number)
     links: dict[int, str] = {1: "lo", **{ifindex(d): d for d in ordered}}
     return Snapshot({}, Routing(links=links,
                                 addresses=tuple(a for d in ordered for a in addresses(d)),
-                                routes=routes))
+                                routes=routes, rules=tuple(rules)))
 
 
 def sysctls(rp_filter: Mapping[str, int]) -> Snapshot:
     return Snapshot(rp_filter, NO_ROUTING)
 
 
+def parked(route: Route) -> Route:
+    """Where one-default keeps a default route it takes out of main (one nexthop)."""
+    (hop,) = route.nexthops
+    return route.replace(table=plan.TABLE_BASE + hop.ifindex, protocol=plan.RTPROT_ONE_DEFAULT)
+
+
+def singles(route: Route) -> list[Route]:
+    return [route.replace(nexthops=(hop,)) for hop in route.nexthops]
+
+
 def deleted(*routes: Route) -> list[Change]:
-    return [Delete(r) for r in routes]
+    """What one-default plans for routes it takes out of main: parked first
+    (by interface, in natural order), then deleted."""
+    hops = [r for route in routes for r in singles(route)]
+    parks: list[Change] = [Add(parked(r)) for r in sorted(
+        hops, key=lambda r: natural_key(r.nexthops[0].dev))]
+    return parks + [Delete(r) for r in routes]
 
 
 def net(text: str) -> Primary:
@@ -191,7 +209,8 @@ def test_ipv4_multipath_is_rebuilt_with_the_kept_nexthop(primary: Primary | None
     multipath = route4("eth0", "eth1", metric=50, protocol=RTPROT_STATIC)
     changes = plan.one_default(state(multipath), primary)
     rebuilt = multipath.replace(nexthops=(hop(kept),))
-    assert changes == [Delete(multipath), Add(rebuilt)]
+    dropped = multipath.replace(nexthops=tuple(h for h in multipath.nexthops if h.dev != kept))
+    assert changes == [Add(parked(dropped)), Delete(multipath), Add(rebuilt)]
     assert rebuilt.protocol == RTPROT_STATIC and rebuilt.metric == 50
 
 
@@ -203,7 +222,8 @@ def test_ipv4_multipath_losing_to_another_route_is_deleted_whole() -> None:
 def test_ipv4_multipath_holding_the_primary_loses_its_other_nexthops() -> None:
     single, multipath = route4("eth0", metric=50), route4("eth1", "eth2", metric=100)
     changes = plan.one_default(state(single, multipath), Interface("eth2"))
-    assert changes == [Delete(single), Delete(multipath),
+    assert changes == [Add(parked(single)), Add(parked(route4("eth1", metric=100))),
+                       Delete(single), Delete(multipath),
                        Add(multipath.replace(nexthops=(hop("eth2"),)))]
 
 
@@ -325,3 +345,98 @@ def test_natural_key_order(first: str, second: str) -> None:
 def test_natural_key_of_any_name(name: str, key: tuple[tuple[int, int | str], ...]) -> None:
     # Kernel interface names may hold any non-blank character but '/' and ':'.
     assert natural_key(name) == key
+
+
+# --- converging: what the hook owns, from the namespace as it is now ---------------
+
+def applied(changes: Iterable[Change], snapshot: Snapshot) -> Snapshot:
+    """The snapshot after `changes` (routes and rules), as the kernel would hold it."""
+    routes, rules = list(snapshot.routing.routes), list(snapshot.routing.rules)
+    for change in changes:
+        assert isinstance(change, (Add, Delete))
+        items: list[Route] | list[Rule] = routes if isinstance(change.item, Route) else rules
+        if isinstance(change, Add):
+            items.append(change.item)  # type: ignore[arg-type]
+        else:
+            items.remove(change.item)  # type: ignore[arg-type]
+    return Snapshot(snapshot.rp_filter, snapshot.routing.replace(routes=tuple(routes),
+                                                                  rules=tuple(rules)))
+
+
+MODES = [plan.one_default, plan.source_routing]
+
+
+@pytest.mark.parametrize("planner", MODES)
+def test_a_second_run_changes_nothing(planner: Planner) -> None:
+    first = state(route4("eth0"), route4("eth1"), route6("eth0"), route6("eth1"))
+    after = applied(planner(first, None, False), first)
+    assert planner(after, None, False) == []
+
+
+@pytest.mark.parametrize("planner", MODES)
+def test_losing_the_primary_promotes_a_parked_default(planner: Planner) -> None:
+    first = state(route4("eth0"), route4("eth1"), route4("eth2"))
+    after = applied(planner(first, Interface("eth0"), False), first)
+    # podman network disconnect: eth0 and every route through it are gone;
+    # rules stay (the kernel keeps them).
+    routing = after.routing
+    lost = Snapshot({}, routing.replace(
+        links={i: n for i, n in routing.links.items() if n != "eth0"},
+        addresses=tuple(a for a in routing.addresses if a.ifindex != ifindex("eth0")),
+        routes=tuple(r for r in routing.routes if r.nexthops[0].dev != "eth0")))
+    assert not lost.routing.defaults()  # no default route left in main
+    changes = planner(lost, None, False)
+    converged = applied(changes, lost)
+    assert [r.nexthops[0].dev for r in converged.routing.defaults()] == ["eth1"]
+    assert not [r for r in converged.routing.rules if r.table == plan.TABLE_BASE + ifindex("eth0")]
+    assert planner(converged, None, False) == []
+
+
+def test_reconnect_replaces_the_stale_rules_of_an_interface() -> None:
+    first = state(route4("eth0"), route4("eth1"))
+    after = applied(plan.source_routing(first, None, False), first)
+    # eth1 disconnected and connected again: same name, new ifindex and address.
+    old = ifindex("eth1")
+    new_hop = Nexthop(old + 10, "eth1", "198.18.11.1")
+    routing = after.routing
+    reconnected = routing.replace(
+        links={**{i: n for i, n in routing.links.items() if n != "eth1"}, old + 10: "eth1"},
+        addresses=tuple(a.replace(ifindex=old + 10, address=a.address.replace("5", "6"))
+                        if a.ifindex == old else a for a in routing.addresses),
+        routes=(*[r for r in routing.routes if r.nexthops[0].dev != "eth1"],
+                route4("eth1").replace(nexthops=(new_hop,))))
+    changes = plan.source_routing(Snapshot({}, reconnected), None, False)
+    deleted_rules = {c.item for c in changes if isinstance(c, Delete) and isinstance(c.item, Rule)}
+    assert {r.table for r in deleted_rules} == {plan.TABLE_BASE + old}
+    assert len(deleted_rules) == 3  # from 198.18.11.5, from fd18:11::5, oif eth1
+    again = applied(changes, Snapshot({}, reconnected))
+    assert plan.source_routing(again, None, False) == []
+    assert len(again.routing.defaults()) == 1
+
+
+def test_mode_switch_is_refused_unless_asked_for() -> None:
+    first = state(route4("eth0"), route4("eth1"))
+    after = applied(plan.one_default(first, None, False), first)
+    with pytest.raises(HookError, match=r"another mode .*refusing to switch"):
+        plan.source_routing(after, None, False)
+    switched = applied(plan.source_routing(after, None, True), after)
+    assert not [r for r in switched.routing.routes if r.protocol == plan.RTPROT_ONE_DEFAULT]
+    # from (one IPv4, one IPv6 address) and oif (IPv4 defaults) for each uplink
+    assert len(switched.routing.rules) == 6
+    assert plan.source_routing(switched, None, False) == []
+    back = applied(plan.loose(switched, None, True), switched)
+    assert not back.routing.rules
+    assert sorted(r.nexthops[0].dev for r in back.routing.defaults()) == ["eth0", "eth1"]
+    assert [r for r in back.routing.routes if r.table != RT_TABLE_MAIN] == []
+
+
+def test_rules_of_others_at_our_priorities_are_refused() -> None:
+    theirs = Rule(V4, plan.FROM_PRIORITY, 100, "198.18.10.5", 32)
+    with pytest.raises(HookError, match="rule priority 32700 is already in use"):
+        plan.source_routing(state(route4("eth0"), route4("eth1"), rules=[theirs]), None, False)
+
+
+@pytest.mark.parametrize("planner", [plan.loose, *MODES])
+def test_a_primary_that_names_nothing_is_refused_in_every_mode(planner: Planner) -> None:
+    with pytest.raises(HookError, match="matches no interface"):
+        planner(state(route4("eth0"), route4("eth1")), net("198.18.99.0/24"), False)
