@@ -362,15 +362,20 @@ def _die_with_parent() -> None:
 @dataclass
 class Lab:
     pid: int      # the lab's init, as the host sees it
-    cgroup: Path  # its cgroup, on the host's cgroup2
+    cgroup: Path  # its cgroup, on the host's cgroup2 (the root of its cgroup namespace)
     apt_output: str = ""
+
+    @property
+    def procs(self) -> Path:
+        """Where the lab's own processes go: the leaf /init (setup.sh)."""
+        return self.cgroup / "init" / "cgroup.procs"
 
     def run(self, *argv: str, check: bool = True, stdin: str | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a command of the lab's root inside the lab, as root."""
         # First into the lab's cgroup (a plain `nsenter -C` would only change
         # the view), then every namespace of the lab's init, its root and cwd.
-        full = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.cgroup / "cgroup.procs"),
+        full = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.procs),
                 "nsenter", "-t", str(self.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w",
                 "--", *argv]
         proc = subprocess.run(full, capture_output=True, text=True, input=stdin,
@@ -570,6 +575,9 @@ def running(deb: Path) -> Iterator[Lab]:
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     env=LAB_ENV, preexec_fn=_die_with_parent)
             lab = Lab(_wait_ready(proc, work / "setup.log"), cgroup)
+            # unshare itself, outside the lab's pid namespace, is the last
+            # process in the root of the lab's cgroup namespace: to the leaf.
+            lab.procs.write_text(str(proc.pid))
             lab._setup(deb.name)
             yield lab
         finally:

@@ -22,6 +22,11 @@ mount -t proc proc "$R/proc"
 mount -t sysfs sysfs "$R/sys"
 # The cgroup namespace's root: the lab's own cgroup, made by the host side.
 mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup"
+# That root must hold no process, or crun cannot enable a controller for
+# its children (EBUSY, which it retries for 2.4 s on every container): the
+# lab's own processes live in a leaf, /init (0: the writing shell).
+mkdir "$R/sys/fs/cgroup/init"
+echo 0 > "$R/sys/fs/cgroup/init/cgroup.procs"
 mount -t tmpfs -o mode=0755 dev "$R/dev"
 for d in null zero full random urandom tty net/tun; do
     mkdir -p "$(dirname "$R/dev/$d")"
