@@ -1,14 +1,16 @@
 """Lab-only OCI hook: give every container the strict rp_filter of a RHEL host.
 
 A new network namespace copies `all` and `default` from the host's initial
-namespace (net.core.devconf_inherit_init_net=0), not from the lab's: without
-this hook the containers' filter would be whatever this machine's host has at
-the moment (Debian 12: 0, and 1 while someone's host-side tests run). The lab
-must not change the host, so each container is set here instead, at
-createRuntime, before the project's hook (podman orders hooks by file name:
-00-mhlab-... < oci-multihome-hook.json): `all` and `default` 1, and every
-interface still at 0 to 1. Values above 0 are left alone: 2 on a bridge veth is
-netavark's own choice, which the tests want to see.
+namespace (net.core.devconf_inherit_init_net=0), not from the lab's, and its
+interfaces copy `default`: without this hook the containers' filter would be
+whatever this machine's host has at the moment (Debian 12: 0, 1 while
+someone's host-side tests run, 2 on Fedora or Ubuntu). The lab must not
+change the host, so each container is set here instead, at createRuntime,
+before the project's hook (podman runs the hooks of a stage in file-name
+order: 00-mhlab-... < oci-multihome-hook.json): `all`, `default`, `lo` and
+every interface that is not a veth to 1, as on a RHEL host; a veth (the
+container's side of a podman bridge) only from 0 to 1, so that the 2 netavark
+writes there stays for the tests to see.
 
 What it found is kept in /run/mhlab/rp_filter/ID.json for the tests, and
 logged (mhlab-rp-filter) to the lab's syslog.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import syslog
 from pathlib import Path
@@ -37,8 +40,13 @@ def main() -> int:
     # container's.
     conf = Path("/proc/sys/net/ipv4/conf")
     found = {d.name: int((d / "rp_filter").read_text()) for d in conf.iterdir()}
+    # `ip` runs in this process's network namespace, the container's.
+    links = json.loads(subprocess.run(["/usr/bin/ip", "-j", "-d", "link", "show"], check=True,
+                                      capture_output=True, text=True).stdout)
+    veths = {link["ifname"] for link in links
+             if link.get("linkinfo", {}).get("info_kind") == "veth"}
     for name, value in found.items():
-        if name in ("all", "default") or value == 0:
+        if name not in veths or value == 0:
             (conf / name / "rp_filter").write_text("1")
     out = Path(OUT)
     out.mkdir(parents=True, exist_ok=True)
