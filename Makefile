@@ -38,7 +38,8 @@ missing-python = msg="no Python $($(1)_PYTHON_VERSION) ($(PYENV_ROOT)/versions/$
 	if [ "$$CI" = true ]; then echo "$(2): $$msg; CI=true: failing" >&2; exit 1; fi; \
 	echo "skipping $(2): $$msg"
 
-.PHONY: all system venv demo test test-venv lint lint-py39 unit bench clean $(SETS:%=test-%)
+.PHONY: all system venv demo test test-venv lint lint-py39 unit bench clean $(SETS:%=test-%) \
+	podman5-root test-podman5
 # The test runs share addresses and namespaces' names: one at a time, even under -j.
 .NOTPARALLEL: test
 
@@ -80,7 +81,7 @@ ifneq ($($(1)_PYTHON),)
 test-$(1): .venv-$(1)/.installed
 	@echo "== $($(1)_TITLE): $($(1)_PYTHON), $($(1)_PINS)"
 	MULTIHOME_HOOK_BIN=$(CURDIR)/.venv-$(1)/bin/oci-multihome-hook \
-		.venv-$(1)/bin/pytest -v --ignore=tests/packages
+		.venv-$(1)/bin/pytest -v --ignore=tests/packages --ignore=tests/podman5
 else
 test-$(1):
 	@$$(call missing-python,$(1),the $($(1)_TITLE) set)
@@ -108,13 +109,26 @@ unit: venv
 	$(VENV)/bin/pytest -q tests/unit
 
 # Lint, then the whole suite once per library set, each in its own venv and
-# one pytest process: the newest libraries (.venv), then each distribution's.
+# one pytest process: the newest libraries (.venv), then each distribution's;
+# then podman 5 (Debian 13) in its lab, with the deb and Debian's libraries.
 # A set whose Python is missing is skipped, except under CI=true.
-test: lint test-venv $(SETS:%=test-%)
+test: lint test-venv $(SETS:%=test-%) test-podman5
 
 test-venv: venv
 	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI"
-	$(VENV)/bin/pytest -v
+	$(VENV)/bin/pytest -v --ignore=tests/podman5
+
+# The podman 5 lab (testlab/podman5.py, tests/podman5): Debian 13's podman 5,
+# netavark, crun and runc in namespaces of their own, the deb installed there
+# with apt. Its root is made once with mmdebstrap into
+# /var/cache/oci-multihome-hook/trixie-root (rebuilt when missing or
+# incomplete; `python -m testlab.podman5 build --force` to renew it).
+podman5-root: venv
+	@$(call apt-ensure,mmdebstrap)
+	$(VENV)/bin/python -m testlab.podman5 build
+
+test-podman5: venv deb podman5-root
+	$(VENV)/bin/pytest -v tests/podman5
 
 demo: venv
 	$(VENV)/bin/python -m testlab.demo

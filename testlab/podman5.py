@@ -1,0 +1,630 @@
+"""The podman 5 lab: Debian 13 (trixie) with podman 5, netavark, crun and runc,
+in namespaces of its own, with the project's deb installed by apt.
+
+- `ensure_root()` makes the root once with mmdebstrap, at a fixed path outside
+  the repository (/var/cache/oci-multihome-hook/trixie-root). Its stamp file
+  is written last: a root without a current stamp (build interrupted, other
+  package list) is built again.
+- `running(deb)` starts a lab: new network, mount, pid, cgroup, uts and ipc
+  namespaces; an overlay over the cached root with a tmpfs upper layer (the
+  cache stays pristine, nothing survives a run); proc, a fresh sysfs,
+  cgroup2, a tmpfs /dev with device binds, tmpfs /run and /tmp; pivot_root.
+  Inside its network namespace: rp_filter all/default 1, forwarding, a far
+  host (203.0.113.10) in another namespace behind a veth, a veth whose far
+  end is a macvlan network's gateway, and podman networks in 198.18.0.0/15
+  (private addresses: nothing can clash with the host's labs). The deb is
+  installed with apt-get, so the hook runs from podman's default hook dirs
+  on Debian's python3, pyroute2 and pydantic.
+- `Lab.run` enters the lab's namespaces with nsenter by the pid of its init,
+  after moving itself into the lab's cgroup: everything a test starts there
+  is in that cgroup, and `cgroup.kill` ends it all at the end, containers
+  included. The namespaces and mounts go with their last process.
+
+Nothing is created in the host's network namespace, and the host's podman,
+routes and sysctls are never touched. Run as root.
+
+    python -m testlab.podman5 build [--force]       # the cached root
+    python -m testlab.podman5 run [--deb DEB] -- CMD...   # one command in a fresh lab
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import fcntl
+import itertools
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import lab as host_lab
+
+REPO = host_lab.REPO
+SUITE = "trixie"
+PACKAGES = ("podman", "netavark", "aardvark-dns", "crun", "runc", "passt", "iproute2",
+            "iputils-ping", "busybox-static", "python3", "python3-pyroute2",
+            "python3-pydantic", "iptables", "nftables", "mount", "util-linux")
+CACHE = Path(os.environ.get("MULTIHOME_P5_CACHE", "/var/cache/oci-multihome-hook"))
+ROOT = CACHE / "trixie-root"
+STAMP = CACHE / "trixie-root.stamp"
+BUILD_LOG = CACHE / "trixie-root.log"
+# Held shared by every running lab (the root is its overlay's lower layer,
+# which must not change under it), exclusively by a build.
+LOCK = CACHE / "trixie-root.lock"
+# What a lab needs from the root; checked before the stamp is written.
+NEEDED = ("usr/bin/podman", "usr/bin/crun", "usr/sbin/runc", "usr/bin/python3",
+          "usr/bin/busybox", "usr/bin/nsenter", "usr/bin/ping", "usr/bin/ip",
+          "usr/lib/podman/netavark", "usr/sbin/nft", "usr/lib/python3/dist-packages/pyroute2",
+          "usr/lib/python3/dist-packages/pydantic", "usr/bin/apt-get")
+FILES = Path(__file__).resolve().parent / "podman5_files"
+DEB_GLOB = "oci-multihome-hook_*_all.deb"
+
+FAR_HOST = host_lab.FAR_HOST
+ROOTFS = "/srv/rootfs"  # the containers' busybox, inside the lab
+BUSYBOX_APPLETS = host_lab.BUSYBOX_APPLETS
+# The environment of every command in the lab: the lab's, not the caller's
+# (no CONTAINERS_CONF, VIRTUAL_ENV or the like from the host's shell).
+LAB_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "HOME": "/root", "LC_ALL": "C.UTF-8"}
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    subnet: str
+    gateway: str
+    macvlan_parent: str | None = None
+
+
+BRIDGE_A = Network("mh5a", "198.18.10.0/24", "198.18.10.1")
+BRIDGE_B = Network("mh5b", "198.18.11.0/24", "198.18.11.1")
+# The macvlan network's parent is the lab's end of a veth whose other end,
+# in the far host's namespace, holds the gateway 198.18.20.1.
+MACVLAN = Network("mh5m", "198.18.20.0/24", "198.18.20.1", macvlan_parent="mvpar")
+NETWORKS = (BRIDGE_A, BRIDGE_B, MACVLAN)
+
+# The lab's own network namespace and the far host, inside the lab.
+_NET_SETUP = """\
+set -eu
+echo mhlab > /proc/sys/kernel/hostname
+ip link set lo up
+# Strict filtering, as on a RHEL host; forwarding for the podman bridges.
+echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter
+echo 1 > /proc/sys/net/ipv4/conf/default/rp_filter
+echo 1 > /proc/sys/net/ipv4/ip_forward
+ip netns add far
+ip link add farlink type veth peer name far0 netns far
+ip link add mvpar type veth peer name mvgw netns far
+ip addr add 198.18.255.1/30 dev farlink
+ip link set farlink up
+ip link set mvpar up
+ip route add {far}/32 via 198.18.255.2
+# A namespace copies all/default from the host's initial one, not from the
+# lab's: set the far host's explicitly (its filter drops replies that come
+# back through the wrong uplink, as a real upstream router's would).
+ip netns exec far sh -euc '
+  for k in all default lo far0 mvgw; do echo 1 > /proc/sys/net/ipv4/conf/$k/rp_filter; done
+  ip link set lo up
+  ip addr add {far}/32 dev lo
+  ip addr add 198.18.255.2/30 dev far0
+  ip link set far0 up
+  ip addr add {macvlan_gw}/24 dev mvgw
+  ip link set mvgw up
+  ip route add default via 198.18.255.1'
+mkdir -p {rootfs}/bin
+cp /usr/bin/busybox {rootfs}/bin/busybox
+for applet in {applets}; do ln -s busybox {rootfs}/bin/$applet; done
+"""
+
+# Podman in a root without systemd or journald, on this machine's cgroup2
+# (which has no pids controller on a hybrid host).
+_CONTAINERS_CONF = """\
+[containers]
+pids_limit = 0
+default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+# The lab's /var/lib/containers is on an overlayfs, which podman's overlay
+# driver refuses as a backing file system; with --rootfs nothing is stored.
+_STORAGE_CONF = """\
+[storage]
+driver = "vfs"
+runroot = "/run/containers/storage"
+graphroot = "/var/lib/containers/storage"
+"""
+_RP_FILTER_HOOK = {
+    "version": "1.0.0",
+    "hook": {"path": "/usr/bin/python3",
+             "args": ["python3", "-I", "/usr/local/libexec/mhlab-rp-filter"],
+             "timeout": 10},
+    "when": {"always": True},
+    "stages": ["createRuntime"],
+}
+
+_counter = itertools.count(1)
+
+
+class LabError(RuntimeError):
+    """The lab or its root could not be made; the message says why."""
+
+
+# --- the cached root ---------------------------------------------------------
+
+
+def debian_mirror() -> str:
+    """Debian's package mirror, as apt on this machine is configured
+    (one-line and deb822 sources), or $MULTIHOME_DEBIAN_MIRROR."""
+    if os.environ.get("MULTIHOME_DEBIAN_MIRROR"):
+        return os.environ["MULTIHOME_DEBIAN_MIRROR"]
+    sources = [Path("/etc/apt/sources.list"),
+               *sorted(Path("/etc/apt/sources.list.d").glob("*.list")),
+               *sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))]
+    uris: list[str] = []
+    for path in sources:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("URIs:"):
+                uris += line.split()[1:]
+            elif line.startswith("deb "):
+                # deb [options] URI suite components...
+                words = re.sub(r"\[[^]]*\]", "", line).split()
+                uris += words[1:2]
+    for uri in uris:
+        # The main archive, not debian-security, debian-ports or a vendor's.
+        if uri.rstrip("/").endswith("/debian"):
+            return uri.rstrip("/")
+    raise LabError("no Debian mirror (a URI ending in /debian) in /etc/apt/sources.list*: "
+                   "set MULTIHOME_DEBIAN_MIRROR")
+
+
+def _stamp() -> dict[str, object]:
+    return {"suite": SUITE, "packages": list(PACKAGES)}
+
+
+def root_ready() -> bool:
+    """The root is complete and was made for this package list."""
+    try:
+        stamp = json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return False
+    return (ROOT.is_dir() and isinstance(stamp, dict)
+            and all(stamp.get(k) == v for k, v in _stamp().items()))
+
+
+@contextlib.contextmanager
+def _locked(exclusive: bool) -> Iterator[None]:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+
+
+def _mounts_under(path: Path) -> list[str]:
+    """Mount points at or below path (mountinfo's field 5, octal escapes undone)."""
+    found = []
+    prefix = str(path)
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+        if point == prefix or point.startswith(prefix + "/"):
+            found.append(point)
+    return found
+
+
+def _remove_tree(path: Path) -> None:
+    """rm -rf, but never through a mount: an interrupted mmdebstrap can leave
+    the host's /dev or /proc mounted inside its target."""
+    if not path.exists() and not path.is_symlink():
+        return
+    for point in sorted(_mounts_under(path), key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=False)
+    left = _mounts_under(path)
+    if left:
+        raise LabError(f"cannot remove {path}: still mounted: {', '.join(left)}")
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=True)
+
+
+def ensure_root(force: bool = False) -> Path:
+    """The cached trixie root, built first if it is missing or incomplete."""
+    with _locked(exclusive=True):
+        if root_ready() and not force:
+            return ROOT
+        mmdebstrap = shutil.which("mmdebstrap")
+        if mmdebstrap is None:
+            raise LabError("mmdebstrap not found: apt-get install mmdebstrap "
+                           "(make test-podman5 installs it)")
+        mirror = debian_mirror()
+        STAMP.unlink(missing_ok=True)
+        new = ROOT.with_name(ROOT.name + ".new")
+        _remove_tree(new)
+        argv = [mmdebstrap, "--variant=apt", f"--include={','.join(PACKAGES)}", SUITE,
+                str(new), mirror]
+        print(f"building the podman 5 lab's root: {' '.join(argv)} (log: {BUILD_LOG})",
+              file=sys.stderr)
+        start = time.monotonic()
+        with BUILD_LOG.open("wb") as log:
+            code = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, timeout=1200)
+        if code != 0:
+            tail = "\n".join(BUILD_LOG.read_text(errors="replace").splitlines()[-25:])
+            raise LabError(f"mmdebstrap exited {code} (mirror {mirror}); the end of "
+                           f"{BUILD_LOG}:\n{tail}")
+        # Path.exists would follow an absolute symlink out to the host: lstat
+        # through the root's own relative links only (these paths have none).
+        missing = [p for p in NEEDED if not os.path.lexists(new / p)]
+        if missing:
+            raise LabError(f"mmdebstrap succeeded but {new} lacks {', '.join(missing)}")
+        _remove_tree(ROOT)
+        new.rename(ROOT)
+        tmp = STAMP.with_name(STAMP.name + ".tmp")
+        tmp.write_text(json.dumps({**_stamp(), "mirror": mirror,
+                                   "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                   "seconds": round(time.monotonic() - start, 1)}) + "\n")
+        tmp.rename(STAMP)  # last: the root counts as complete from here on
+        print(f"root built in {time.monotonic() - start:.0f} s", file=sys.stderr)
+        return ROOT
+
+
+def find_deb() -> Path | None:
+    """The deb `make deb` left in dist/, if any (the newest)."""
+    debs = sorted((REPO / "dist").glob(DEB_GLOB), key=lambda p: p.stat().st_mtime)
+    return debs[-1] if debs else None
+
+
+# --- a running lab -----------------------------------------------------------
+
+
+def _cgroup2_mount() -> Path:
+    """Where the host mounts cgroup2: /sys/fs/cgroup/unified on a hybrid
+    layout (this machine), /sys/fs/cgroup on a unified one."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        pre, _, post = line.partition(" - ")
+        if post.split()[:1] == ["cgroup2"]:
+            return Path(pre.split()[4])
+    raise LabError("no cgroup2 mounted on the host: the lab needs one of its own")
+
+
+def _pid_alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def _kill_cgroup(cgroup: Path) -> None:
+    """SIGKILL every process in a cgroup and below."""
+    kill = cgroup / "cgroup.kill"
+    if kill.exists():  # Linux >= 5.14
+        kill.write_text("1")
+        return
+    for procs in cgroup.rglob("cgroup.procs"):
+        for pid in procs.read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+def _remove_cgroup(cgroup: Path, timeout: float = 30) -> None:
+    """Remove a cgroup tree, deepest first, once its processes are gone."""
+    deadline = time.monotonic() + timeout
+    while cgroup.exists():
+        try:
+            for dirpath, _, _ in os.walk(cgroup, topdown=False):
+                os.rmdir(dirpath)
+        except OSError as e:
+            if time.monotonic() > deadline:
+                raise LabError(f"cannot remove the lab's cgroup {cgroup}: {e}") from e
+            _kill_cgroup(cgroup)
+            time.sleep(0.1)
+
+
+def _remove_stale(cgroup2: Path) -> None:
+    """What a lab whose test process was killed left behind: its cgroup (the
+    processes died with it: see _die_with_parent) and its work directory."""
+    for path in [*cgroup2.glob("oci-multihome-lab.*"), *Path("/var/tmp").glob("mhlab5.*")]:
+        try:
+            pid = int(path.name.split(".")[1])
+        except (IndexError, ValueError):
+            continue
+        if _pid_alive(pid):
+            continue
+        if path.is_relative_to(cgroup2):
+            _kill_cgroup(path)
+            _remove_cgroup(path)
+        else:
+            _remove_tree(path)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL it when the test process dies, even
+    by SIGKILL. unshare keeps it across exec and --kill-child passes it on to
+    the lab's init, whose death ends every process of the lab."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+@dataclass
+class Lab:
+    pid: int      # the lab's init, as the host sees it
+    cgroup: Path  # its cgroup, on the host's cgroup2 (the root of its cgroup namespace)
+    apt_output: str = ""
+
+    @property
+    def procs(self) -> Path:
+        """Where the lab's own processes go: the leaf /init (setup.sh)."""
+        return self.cgroup / "init" / "cgroup.procs"
+
+    def run(self, *argv: str, check: bool = True, stdin: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run a command of the lab's root inside the lab, as root."""
+        # First into the lab's cgroup (a plain `nsenter -C` would only change
+        # the view), then every namespace of the lab's init, its root and cwd.
+        full = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.procs),
+                "nsenter", "-t", str(self.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w",
+                "--", *argv]
+        proc = subprocess.run(full, capture_output=True, text=True, input=stdin,
+                              timeout=timeout, env=LAB_ENV)
+        if check and proc.returncode != 0:
+            raise LabError(f"in the lab: {' '.join(argv)} -> {proc.returncode}: "
+                           f"{proc.stderr.strip()}")
+        return proc
+
+    def sh(self, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("sh", "-c", script, check=check)
+
+    def podman(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("podman", *argv, check=check)
+
+    def path(self, inside: str) -> Path:
+        """A file of the lab, read from the host through its init's root."""
+        return Path(f"/proc/{self.pid}/root") / inside.lstrip("/")
+
+    def syslog(self) -> list[str]:
+        """Every syslog message sent in the lab so far (see lab_init.py)."""
+        try:
+            return self.path("/run/mhlab/syslog").read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
+
+    def run_argv(self, networks: Sequence[str], annotations: dict[str, str] | None = None,
+                 runtime: str = "crun", extra: Sequence[str] = ()) -> list[str]:
+        """`podman` arguments of a `run` up to and including the rootfs. A
+        network may carry options: `mh5a:interface_name=eth0`."""
+        argv = ["--runtime", runtime, "run", "--cap-add", "NET_RAW", *extra]
+        for net in networks:
+            argv += ["--network", net]
+        for key, value in (annotations or {}).items():
+            argv += ["--annotation", f"{key}={value}"]
+        return [*argv, "--rootfs", ROOTFS]
+
+    @contextlib.contextmanager
+    def container(self, networks: Sequence[str], annotations: dict[str, str] | None = None,
+                  runtime: str = "crun", extra: Sequence[str] = ()) -> Iterator[Container]:
+        """A detached container running `sleep`; removed on exit."""
+        name = f"mh5-{next(_counter)}"
+        argv = self.run_argv(networks, annotations, runtime, ["-d", "--name", name, *extra])
+        try:
+            self.podman(*argv, "sleep", "600")
+            cid, pid = self.podman("inspect", "-f", "{{.Id}} {{.State.Pid}}",
+                                   name).stdout.split()
+            yield Container(self, name, cid, int(pid), runtime)
+        finally:
+            self.podman("rm", "-f", "-t", "0", name, check=False)
+
+    def _setup(self, deb: str) -> None:
+        self.sh(_NET_SETUP.format(far=FAR_HOST, macvlan_gw=MACVLAN.gateway, rootfs=ROOTFS,
+                                  applets=" ".join(BUSYBOX_APPLETS)))
+        # The deb as a user installs it: its dependencies are the root's
+        # python3-pyroute2 and python3-pydantic (the lab has no route out, and
+        # the root no package lists: nothing can be downloaded).
+        proc = self.sh(f"cd /var/tmp/mhlab && DEBIAN_FRONTEND=noninteractive "
+                       f"apt-get install -y ./{deb} 2>&1", check=False)
+        self.apt_output = proc.stdout
+        if proc.returncode != 0:
+            raise LabError(f"apt-get install ./{deb} in the lab failed:\n{proc.stdout}")
+        for net in NETWORKS:
+            argv = ["network", "create", "--disable-dns", "--subnet", net.subnet,
+                    "--gateway", net.gateway]
+            if net.macvlan_parent:
+                argv += ["--driver", "macvlan", "--opt", f"parent={net.macvlan_parent}"]
+            self.podman(*argv, net.name)
+
+
+@dataclass
+class Container:
+    lab: Lab
+    name: str
+    id: str
+    pid: int  # in the lab's pid namespace
+    runtime: str
+
+    def ns(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """A command of the lab's root in the container's network namespace."""
+        return self.lab.run("nsenter", "-t", str(self.pid), "-n", *argv, check=check)
+
+    def rp_filter(self) -> dict[str, int]:
+        """rp_filter of all, default and every interface, as they are now."""
+        out = self.ns("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout
+        return {line.split("/")[-2]: int(line.rsplit(":", 1)[1]) for line in out.splitlines()}
+
+    def rp_filter_at_creation(self) -> dict[str, int]:
+        """What the lab's hook found (netavark's values, before any hook's)."""
+        found: dict[str, int] = json.loads(
+            self.lab.path(f"/run/mhlab/rp_filter/{self.id}.json").read_text())
+        return found
+
+    def default_routes(self) -> list[dict[str, object]]:
+        """IPv4 default routes of the main table, in the kernel's order."""
+        out = self.ns("ip", "-j", "-4", "route", "show", "default").stdout
+        routes: list[dict[str, object]] = json.loads(out) if out.strip() else []
+        return routes
+
+    def interfaces(self) -> dict[str, list[str]]:
+        """Interface name -> its global IPv4 addresses."""
+        links = json.loads(self.ns("ip", "-j", "-4", "addr", "show").stdout)
+        return {link["ifname"]: [a["local"] for a in link.get("addr_info", [])
+                                 if a.get("scope") == "global"]
+                for link in links if link["ifname"] != "lo"}
+
+    def loss(self, target: str = FAR_HOST, count: int = 40, bind: str | None = None) -> float:
+        """Percentage of pings lost (iputils ping of the lab, `-I` a device
+        or an address), with gateway neighbours aged fast so that the kernel
+        keeps re-deciding between default routes (as lab.Container.loss)."""
+        age = " ".join(f"{d}/base_reachable_time_ms=100 {d}/delay_first_probe_time=1"
+                       for d in self.interfaces())
+        bind_arg = f"-I {bind}" if bind else ""
+        proc = self.ns("sh", "-c", f"""
+            for kv in {age}; do echo "${{kv#*=}}" > "/proc/sys/net/ipv4/neigh/${{kv%%=*}}"; done
+            exec ping -n -q -c {count} -i 0.25 -W 1 {bind_arg} {target}""", check=False)
+        match = re.search(r"([\d.]+)% packet loss", proc.stdout)
+        if match:
+            return float(match.group(1))
+        if "unreachable" in proc.stderr:  # not even sent: no route that way
+            return 100.0
+        raise LabError(f"ping {target}: no summary: {proc.stdout!r} {proc.stderr!r}")
+
+
+def _payload(dest: Path, deb: Path) -> Path:
+    """Files copied into the lab's root before it starts."""
+    hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    hard_nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    files = {
+        "usr/local/sbin/mhlab-init": (FILES / "lab_init.py").read_text(),
+        "usr/local/libexec/mhlab-rp-filter": (FILES / "lab_rp_filter.py").read_text(),
+        # Podman 5.4 reads only this directory by default (4.3 also read
+        # /etc/containers/oci/hooks.d); it runs hooks in file-name order.
+        "usr/share/containers/oci/hooks.d/00-mhlab-strict-rp-filter.json":
+            json.dumps(_RP_FILTER_HOOK, indent=2) + "\n",
+        # The lab inherits this process's limits; podman's defaults (1048576)
+        # are above this machine's hard limits, which runc and crun cannot raise.
+        "etc/containers/containers.conf": _CONTAINERS_CONF.format(
+            nofile=min(hard_nofile, 20000), nproc=min(hard_nproc, 4096)),
+        "etc/containers/storage.conf": _STORAGE_CONF,
+    }
+    for rel, text in files.items():
+        path = dest / rel
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        path.write_text(text)
+    debdir = dest / "var/tmp/mhlab"
+    debdir.mkdir(parents=True)
+    shutil.copy2(deb, debdir / deb.name)
+    for path in [dest, *dest.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return dest
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> int:
+    """The host pid of the lab's init, once it serves /dev/log."""
+    deadline = time.monotonic() + timeout
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    while True:
+        code = proc.poll()
+        if code is not None:
+            raise LabError(f"the lab's set-up exited {code}:\n"
+                           f"{log.read_text(errors='replace').strip()}")
+        with contextlib.suppress(OSError):
+            pids = children.read_text().split()
+            # Before pivot_root the init's root is the host's, which has no
+            # /run/mhlab: this exists only inside the lab.
+            if pids and Path(f"/proc/{pids[0]}/root/run/mhlab/ready").exists():
+                return int(pids[0])
+        if time.monotonic() > deadline:
+            raise LabError(f"the lab did not start in {timeout:.0f} s:\n"
+                           f"{log.read_text(errors='replace').strip()}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running(deb: Path) -> Iterator[Lab]:
+    """A lab on the cached root (ensure_root() first) with `deb` installed."""
+    cgroup2 = _cgroup2_mount()
+    _remove_stale(cgroup2)
+    with _locked(exclusive=False):
+        if not root_ready():
+            raise LabError(f"no complete root at {ROOT}: python -m testlab.podman5 build")
+        # The pid in both names lets a later run find what a killed one left.
+        work = Path(tempfile.mkdtemp(prefix=f"mhlab5.{os.getpid()}.", dir="/var/tmp"))
+        cgroup = cgroup2 / f"oci-multihome-lab.{os.getpid()}.{work.name.rsplit('.', 1)[1]}"
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            (work / "mnt").mkdir()
+            payload = _payload(work / "payload", deb)
+            cgroup.mkdir()
+            with (work / "setup.log").open("wb") as log:
+                proc = subprocess.Popen(
+                    ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup / "cgroup.procs"),
+                     "unshare", "--net", "--mount", "--pid", "--cgroup", "--uts", "--ipc",
+                     "--fork", "--kill-child", "--propagation", "private",
+                     "sh", str(FILES / "setup.sh"), str(ROOT), str(work / "mnt"), str(payload)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    env=LAB_ENV, preexec_fn=_die_with_parent)
+            lab = Lab(_wait_ready(proc, work / "setup.log"), cgroup)
+            # unshare itself, outside the lab's pid namespace, is the last
+            # process in the root of the lab's cgroup namespace: to the leaf.
+            lab.procs.write_text(str(proc.pid))
+            lab._setup(deb.name)
+            yield lab
+        finally:
+            if cgroup.exists():
+                _kill_cgroup(cgroup)
+            if proc is not None:
+                proc.kill()
+                proc.wait(timeout=30)
+            if cgroup.exists():
+                _remove_cgroup(cgroup)
+            # Its mount point only ever had a tmpfs in the lab's mount namespace.
+            _remove_tree(work)
+
+
+# --- command line -------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m testlab.podman5",
+                                     description="The podman 5 lab (Debian 13 root).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help=f"make {ROOT} if missing or incomplete")
+    build.add_argument("--force", action="store_true", help="build it again anyway")
+    run = sub.add_parser("run", help="run one command in a fresh lab (sh -c if one word)")
+    run.add_argument("--deb", type=Path, help=f"default: the newest dist/{DEB_GLOB}")
+    run.add_argument("cmd", nargs="+")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            start = time.monotonic()
+            ensure_root(args.force)
+            print(f"{ROOT}: ready ({time.monotonic() - start:.0f} s)")
+            return 0
+        deb = args.deb or find_deb()
+        if deb is None:
+            raise LabError(f"no dist/{DEB_GLOB}: make deb")
+        ensure_root()
+        with running(deb) as lab:
+            cmd = ["sh", "-c", args.cmd[0]] if len(args.cmd) == 1 else args.cmd
+            proc = lab.run(*cmd, check=False, timeout=3600)
+            sys.stdout.write(proc.stdout)
+            sys.stderr.write(proc.stderr)
+            return proc.returncode
+    except LabError as e:
+        print(f"testlab.podman5: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+#!/bin/sh
+# Run by testlab/podman5.py as `unshare --net --mount --pid --cgroup --uts
+# --ipc --fork --propagation private sh setup.sh ROOT BASE PAYLOAD`: pid 1 of
+# new namespaces, still on the host's file system. Builds the lab's file
+# system, pivots into it and becomes the lab's init. Every mount is made in
+# this private mount namespace: the kernel drops them all with the lab.
+set -eu
+ROOT=$1 BASE=$2 PAYLOAD=$3
+
+# The cached root stays pristine: every lab writes to an overlay whose upper
+# layer is a tmpfs (no container, network or package survives a run).
+mount -t tmpfs -o mode=0755 mhlab "$BASE"
+mkdir "$BASE/upper" "$BASE/work" "$BASE/root"
+mount -t overlay overlay -o "lowerdir=$ROOT,upperdir=$BASE/upper,workdir=$BASE/work" "$BASE/root"
+R=$BASE/root
+# GNU tar with --no-overwrite-dir: the payload's files, not its directories'
+# modes (a 0700 temporary directory must not become the root's mode).
+tar -C "$PAYLOAD" -cf - . | tar -C "$R" --no-overwrite-dir -xf -
+
+mount -t proc proc "$R/proc"
+# A fresh sysfs shows this network namespace's devices (netavark reads them).
+mount -t sysfs sysfs "$R/sys"
+# The cgroup namespace's root: the lab's own cgroup, made by the host side.
+mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup"
+# That root must hold no process, or crun cannot enable a controller for
+# its children (EBUSY, which it retries for 2.4 s on every container): the
+# lab's own processes live in a leaf, /init (0: the writing shell).
+mkdir "$R/sys/fs/cgroup/init"
+echo 0 > "$R/sys/fs/cgroup/init/cgroup.procs"
+mount -t tmpfs -o mode=0755 dev "$R/dev"
+for d in null zero full random urandom tty net/tun; do
+    mkdir -p "$(dirname "$R/dev/$d")"
+    touch "$R/dev/$d"
+    mount --bind "/dev/$d" "$R/dev/$d"
+done
+mkdir "$R/dev/pts" "$R/dev/shm" "$R/dev/mqueue"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"
+ln -s pts/ptmx "$R/dev/ptmx"
+mount -t tmpfs -o mode=1777 shm "$R/dev/shm"
+mount -t mqueue mqueue "$R/dev/mqueue"
+ln -s /proc/self/fd "$R/dev/fd"
+ln -s /proc/self/fd/0 "$R/dev/stdin"
+ln -s /proc/self/fd/1 "$R/dev/stdout"
+ln -s /proc/self/fd/2 "$R/dev/stderr"
+mount -t tmpfs -o mode=0755 run "$R/run"
+mount -t tmpfs -o mode=1777 tmp "$R/tmp"
+
+# pivot_root, not chroot: `crun exec` joins a container's mount namespace at
+# its root, which must be the lab's root.
+cd "$R"
+mkdir .oldroot
+pivot_root . .oldroot
+cd /
+umount -l /.oldroot
+rmdir /.oldroot
+exec /usr/bin/python3 -I /usr/local/sbin/mhlab-init
