@@ -70,7 +70,8 @@ NEEDED = ("usr/bin/podman", "usr/bin/crun", "usr/sbin/runc", "usr/bin/python3",
 FILES = Path(__file__).resolve().parent / "podman5_files"
 DEB_GLOB = "oci-multihome-hook_*_all.deb"
 
-FAR_HOST = host_lab.FAR_HOST
+# Its own network namespace: nothing to share with other labs on the host.
+FAR_HOST = "203.0.113.10"
 ROOTFS = "/srv/rootfs"  # the containers' busybox, inside the lab
 BUSYBOX_APPLETS = host_lab.BUSYBOX_APPLETS
 # The environment of every command in the lab: the lab's, not the caller's

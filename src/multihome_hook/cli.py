@@ -58,7 +58,7 @@ def _fixes(target: containers.Target, state: Snapshot) -> dict[str, list[str]]:
         primary, fixes["error"] = None, [str(exc)]
     for mode in FIXES:
         try:
-            fixes[mode.name] = [str(c) for c in mode.planner(state, primary, True)]
+            fixes[mode.name] = [str(c) for c in mode.planner(state, primary, True, False)]
         except HookError as exc:
             fixes[mode.name] = [f"cannot: {exc}"]
     return fixes
@@ -129,6 +129,7 @@ def _apply(args: argparse.Namespace) -> int:
         target = containers.resolve(ref)
         primary = _primary(target, args.primary)
         outcome = netns.run_in(target.pid, partial(fix, mode, primary, dry_run=args.dry_run,
+                                                   strict=target.strict(mode),
                                                    switch=True))
         title = f"{target}: mode {mode}{', dry run' if args.dry_run else ''}"
         if outcome.skipped:
@@ -170,7 +171,8 @@ def _on_event(event: PodmanEvent) -> str | None:
         return None
     if event.status == "connect":
         _wait_for(target.pid, event.network)
-    outcome = netns.run_in(target.pid, partial(fix, mode, _primary(target, None)))
+    outcome = netns.run_in(target.pid, partial(fix, mode, _primary(target, None),
+                                               strict=target.strict(mode)))
     if event.status == "start" and not outcome.changes:
         return None  # the hook did it already (unless a user namespace kept it from it)
     what = "started" if event.status == "start" else f"network {event.network} {event.status}ed"

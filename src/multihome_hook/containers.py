@@ -6,12 +6,15 @@ import json
 import subprocess
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import HookError
 from .models import PodmanContainer, PodmanEvent, PodmanNetwork, parse
-from .modes import MODE_KEY
+from .modes import MODE_KEY, RP_FILTER_KEY, parse_strict
 from .primary import PRIMARY_KEY
+
+if TYPE_CHECKING:
+    from .modes import Mode
 
 
 class Target(NamedTuple):
@@ -27,6 +30,10 @@ class Target(NamedTuple):
     @property
     def primary(self) -> str | None:
         return self.annotations.get(PRIMARY_KEY)
+
+    def strict(self, mode: Mode) -> bool:
+        """io.multihome.rp_filter, for `mode`."""
+        return parse_strict(self.annotations.get(RP_FILTER_KEY), mode)
 
     def __str__(self) -> str:
         return self.ref if self.id is None else f"{self.ref} ({self.id[:12]})"

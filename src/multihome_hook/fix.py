@@ -49,22 +49,22 @@ def _too_few_uplinks() -> str | None:
 
 
 def _plan_and_apply(mode: Mode, primary: Primary | None, sock: RouteSocket | None,
-                    dry_run: bool, switch: bool) -> list[plan.Change]:
-    changes = mode.planner(snapshot.read(mode, sock), primary, switch)
+                    dry_run: bool, switch: bool, strict: bool) -> list[plan.Change]:
+    changes = mode.planner(snapshot.read(mode, sock), primary, switch, strict)
     if not dry_run:
         apply.apply(changes, sock)
     return changes
 
 
 def fix(mode: Mode, primary: Primary | None, dry_run: bool = False, switch: bool = False,
-        fresh: bool = False, later: bool = False) -> Outcome:
+        fresh: bool = False, later: bool = False, strict: bool = False) -> Outcome:
     """Make the current namespace what `mode` wants (unless `dry_run`).
 
     `switch`: an operator's explicit mode change (see plan.py). `fresh`: a
     namespace podman has just set up (the hook), where fewer than two
     uplinks, seen in /proc, mean nothing to do at all; `later`: interfaces
     may still come (a user namespace of its own): loose then still sets
-    `all` and `default`, which they copy."""
+    `all` and `default`, which they copy. `strict`: io.multihome.rp_filter."""
     try:
         if fresh:
             skipped = _too_few_uplinks()
@@ -72,17 +72,17 @@ def fix(mode: Mode, primary: Primary | None, dry_run: bool = False, switch: bool
                 return Outcome([], skipped)
         if not (mode.routes or primary is not None or switch):
             # sysctls only: no netlink, no pyroute2 import
-            return Outcome(_plan_and_apply(mode, primary, None, dry_run, switch))
+            return Outcome(_plan_and_apply(mode, primary, None, dry_run, switch, strict))
         from .netlink import RouteSocket
 
         with RouteSocket() as sock:
             try:
-                return Outcome(_plan_and_apply(mode, primary, sock, dry_run, switch))
+                return Outcome(_plan_and_apply(mode, primary, sock, dry_run, switch, strict))
             except NoSuchPrimary as exc:
                 if fresh:
                     raise
                 # Its network was disconnected: the others carry on without it.
-                return Outcome(_plan_and_apply(mode, None, sock, dry_run, switch),
+                return Outcome(_plan_and_apply(mode, None, sock, dry_run, switch, strict),
                                note=f"{exc}: chosen without it")
     except OSError as exc:  # apply() reports its own: this is reading, nothing changed
         raise HookError(f"cannot read the network namespace: {exc.strerror or exc}") from None

@@ -33,7 +33,8 @@ def _run(raw: bytes) -> str:
         # this container.
         netns.enter(request.pid)
         later = not netns.shares_user_namespace(request.pid)
-        outcome = fix(request.mode, request.primary, fresh=True, later=later)
+        outcome = fix(request.mode, request.primary, fresh=True, later=later,
+                      strict=request.strict)
     except HostNamespace:
         # A host-wide default reaches --network host containers too: they
         # must start, and the host must stay as it is.

@@ -18,10 +18,12 @@ if TYPE_CHECKING:
     from .primary import Primary
 
     # Not `A | None`: mypy reads a type alias as run-time code, for Python 3.9.
-    # (snapshot, primary, switch): see plan.py.
-    Planner = Callable[[Snapshot, Optional[Primary], bool], list[Change]]
+    # (snapshot, primary, switch, strict): see plan.py.
+    Planner = Callable[[Snapshot, Optional[Primary], bool, bool], list[Change]]
 
 MODE_KEY = "io.multihome.mode"
+RP_FILTER_KEY = "io.multihome.rp_filter"
+STRICT = "strict"
 
 
 class Mode(Record):
@@ -40,7 +42,8 @@ class Mode(Record):
         return self.name
 
 
-def _nothing(snapshot: Snapshot, primary: Primary | None, switch: bool) -> list[Change]:
+def _nothing(snapshot: Snapshot, primary: Primary | None, switch: bool,
+             strict: bool) -> list[Change]:
     return []
 
 
@@ -50,7 +53,7 @@ ONE_DEFAULT = Mode("one-default", "one default route per address family, the pri
                    "network's; strict rp_filter stays", plan.one_default, routes=True)
 SOURCE_ROUTING = Mode("source-routing", "a routing table and rules per uplink: every uplink "
                       "keeps working and strict rp_filter stays", plan.source_routing,
-                      routes=True)
+                      rp_filter=True, routes=True)
 OFF = Mode("off", "change nothing", _nothing)
 MODES = (LOOSE, ONE_DEFAULT, SOURCE_ROUTING, OFF)
 FIXES = MODES[:-1]  # the modes that change something
@@ -62,3 +65,16 @@ def parse_mode(value: str) -> Mode:
             return mode
     raise HookError(f"unknown {MODE_KEY} {shown(value)}: expected one of "
                     f"{', '.join(m.name for m in MODES)}")
+
+
+def parse_strict(value: str | None, mode: Mode) -> bool:
+    """Whether io.multihome.rp_filter asks for strict filtering back: only
+    source routing keeps every uplink working with it."""
+    if value is None:
+        return False
+    if value != STRICT:
+        raise HookError(f"invalid {RP_FILTER_KEY} {shown(value)}: expected {STRICT}")
+    if mode is not SOURCE_ROUTING:
+        raise HookError(f"{RP_FILTER_KEY}={STRICT} needs {MODE_KEY}={SOURCE_ROUTING}: with "
+                        f"{mode} some replies would be dropped again")
+    return True

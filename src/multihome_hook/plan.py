@@ -108,7 +108,8 @@ def preferred(candidates: Sequence[tuple[Route, Nexthop]],
     return min(preferred, key=lambda c: (c[0].metric, natural_key(c[1].dev), c[1].gateway or ""))
 
 
-def loose(snapshot: Snapshot, primary: Primary | None, switch: bool = False) -> list[Change]:
+def loose(snapshot: Snapshot, primary: Primary | None, switch: bool = False,
+          strict: bool = False) -> list[Change]:
     """rp_filter 2 wherever it is 1: on `all` (the effective value is
     max(all, interface)), `default` (interfaces added later) and every
     interface. Never tighter: 0 stays 0. Routes are another matter: left as
@@ -123,19 +124,28 @@ def loose(snapshot: Snapshot, primary: Primary | None, switch: bool = False) -> 
     return changes
 
 
-def one_default(snapshot: Snapshot, primary: Primary | None,
-                switch: bool = False) -> list[Change]:
+def one_default(snapshot: Snapshot, primary: Primary | None, switch: bool = False,
+                strict: bool = False) -> list[Change]:
     """Per family, one default route in main, the primary's; the others
     (IPv6: the other nexthops) parked in their interface's table."""
     return _Routes(snapshot.routing, primary, RTPROT_ONE_DEFAULT, switch).plan()
 
 
-def source_routing(snapshot: Snapshot, primary: Primary | None,
-                   switch: bool = False) -> list[Change]:
+def source_routing(snapshot: Snapshot, primary: Primary | None, switch: bool = False,
+                   strict: bool = False) -> list[Change]:
     """A table and rules per uplink, so that each source address and each
     bound device leaves through its own interface; main keeps one default
-    per family (as one-default) for everything else. rp_filter stays."""
-    return _Routes(snapshot.routing, primary, RTPROT_SOURCE_ROUTING, switch).plan()
+    per family (as one-default) for everything else. rp_filter stays, or
+    with `strict` becomes 1 on `all`, `default` and every uplink, once the
+    rules are in place (netavark >= 1.11 loosens bridges: this takes the
+    anti-spoofing back, which source routing makes free)."""
+    routes = _Routes(snapshot.routing, primary, RTPROT_SOURCE_ROUTING, switch)
+    changes = routes.plan()
+    if strict and len(routes.uplinks) >= 2:
+        names = [ALL, DEFAULT, *(snapshot.routing.links[i] for i in routes.uplinks)]
+        changes += [SetRpFilter(name, snapshot.rp_filter[name], STRICT) for name in names
+                    if snapshot.rp_filter.get(name, STRICT) != STRICT]
+    return changes
 
 
 def _key(route: Route, hop: Nexthop) -> tuple[int, int, str | None, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from .errors import HookError
-from .modes import MODE_KEY, OFF, parse_mode
+from .modes import MODE_KEY, OFF, RP_FILTER_KEY, parse_mode, parse_strict
 from .primary import PRIMARY_KEY, parse_primary
 from .records import Record
 
@@ -27,10 +27,12 @@ _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 
 
 class Request(Record):
-    __slots__ = ("container_id", "pid", "mode", "primary")
+    __slots__ = ("container_id", "pid", "mode", "primary", "strict")
 
-    def __init__(self, container_id: str, pid: int, mode: Mode, primary: Primary | None) -> None:
+    def __init__(self, container_id: str, pid: int, mode: Mode, primary: Primary | None,
+                 strict: bool = False) -> None:
         self.container_id, self.pid, self.mode, self.primary = container_id, pid, mode, primary
+        self.strict = strict
 
 
 def parse_state(raw: bytes) -> Request:
@@ -61,8 +63,9 @@ def parse_state(raw: bytes) -> Request:
             isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
         raise HookError("malformed OCI state: 'annotations' is not a map of strings")
     primary = annotations.get(PRIMARY_KEY)
-    return Request(container_id=container_id, pid=pid,
-                   # Only a hooks.d entry other than ours runs us without the
-                   # annotation: then there is nothing asked of us.
-                   mode=parse_mode(annotations.get(MODE_KEY, OFF.name)),
-                   primary=None if primary is None else parse_primary(primary))
+    # Only a hooks.d entry other than ours runs us without the annotation:
+    # then there is nothing asked of us.
+    mode = parse_mode(annotations.get(MODE_KEY, OFF.name))
+    return Request(container_id=container_id, pid=pid, mode=mode,
+                   primary=None if primary is None else parse_primary(primary),
+                   strict=parse_strict(annotations.get(RP_FILTER_KEY), mode))

@@ -112,6 +112,22 @@ def test_bridge_macvlan_source_routing_loses_nothing(
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
+def test_source_routing_takes_strict_filtering_back(
+        lab5: Lab, runtime: str, losses: dict[str, dict[str, float]]) -> None:
+    """io.multihome.rp_filter=strict: netavark's loosening of the bridge
+    undone once the rules are in place (anti-spoofing back on every
+    uplink), and still nothing lost."""
+    annotations = {MODE: "source-routing", "io.multihome.rp_filter": "strict"}
+    with lab5.container(BRIDGE_MACVLAN, annotations, runtime) as c:
+        assert c.rp_filter_at_creation()["eth0"] == 2  # netavark's
+        rp = c.rp_filter()
+        assert (rp["all"], rp["default"], rp["eth0"], rp["eth1"]) == (1, 1, 1, 1), rp
+        result = measure(c)
+        losses[f"{runtime}, bridge + macvlan, source-routing + rp_filter=strict"] = result
+        assert set(result.values()) == {0}, result
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_bridge_macvlan_one_default_keeps_only_the_primary(
         lab5: Lab, runtime: str, losses: dict[str, dict[str, float]]) -> None:
     with lab5.container(BRIDGE_MACVLAN, {MODE: "one-default"}, runtime) as c:

@@ -369,14 +369,14 @@ MODES = [plan.one_default, plan.source_routing]
 @pytest.mark.parametrize("planner", MODES)
 def test_a_second_run_changes_nothing(planner: Planner) -> None:
     first = state(route4("eth0"), route4("eth1"), route6("eth0"), route6("eth1"))
-    after = applied(planner(first, None, False), first)
-    assert planner(after, None, False) == []
+    after = applied(planner(first, None, False, False), first)
+    assert planner(after, None, False, False) == []
 
 
 @pytest.mark.parametrize("planner", MODES)
 def test_losing_the_primary_promotes_a_parked_default(planner: Planner) -> None:
     first = state(route4("eth0"), route4("eth1"), route4("eth2"))
-    after = applied(planner(first, Interface("eth0"), False), first)
+    after = applied(planner(first, Interface("eth0"), False, False), first)
     # podman network disconnect: eth0 and every route through it are gone;
     # rules stay (the kernel keeps them).
     routing = after.routing
@@ -385,11 +385,11 @@ def test_losing_the_primary_promotes_a_parked_default(planner: Planner) -> None:
         addresses=tuple(a for a in routing.addresses if a.ifindex != ifindex("eth0")),
         routes=tuple(r for r in routing.routes if r.nexthops[0].dev != "eth0")))
     assert not lost.routing.defaults()  # no default route left in main
-    changes = planner(lost, None, False)
+    changes = planner(lost, None, False, False)
     converged = applied(changes, lost)
     assert [r.nexthops[0].dev for r in converged.routing.defaults()] == ["eth1"]
     assert not [r for r in converged.routing.rules if r.table == plan.TABLE_BASE + ifindex("eth0")]
-    assert planner(converged, None, False) == []
+    assert planner(converged, None, False, False) == []
 
 
 def test_reconnect_replaces_the_stale_rules_of_an_interface() -> None:
@@ -439,4 +439,17 @@ def test_rules_of_others_at_our_priorities_are_refused() -> None:
 @pytest.mark.parametrize("planner", [plan.loose, *MODES])
 def test_a_primary_that_names_nothing_is_refused_in_every_mode(planner: Planner) -> None:
     with pytest.raises(HookError, match="matches no interface"):
-        planner(state(route4("eth0"), route4("eth1")), net("198.18.99.0/24"), False)
+        planner(state(route4("eth0"), route4("eth1")), net("198.18.99.0/24"), False, False)
+
+
+def test_source_routing_takes_strict_filtering_back_once_the_rules_are_in() -> None:
+    loosened = state(route4("eth0"), route4("eth1"), devs=["eth2"])
+    loosened = Snapshot({"all": 1, "default": 2, "lo": 1, "eth0": 2, "eth1": 2, "eth2": 2},
+                        loosened.routing)
+    changes = plan.source_routing(loosened, None, False, True)
+    rp_filter = [c for c in changes if isinstance(c, SetRpFilter)]
+    # After every route and rule; eth2 is no uplink (no default route): left alone.
+    assert changes[-len(rp_filter):] == rp_filter == [
+        SetRpFilter("default", 2, 1), SetRpFilter("eth0", 2, 1), SetRpFilter("eth1", 2, 1)]
+    assert [c for c in plan.source_routing(loosened, None, False, False)
+            if isinstance(c, SetRpFilter)] == []

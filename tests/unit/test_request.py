@@ -203,3 +203,23 @@ def test_podman_starts_the_hook_for_every_value_but_off(value: str) -> None:
 
 def test_podman_does_not_start_the_hook_for_off() -> None:
     assert not re.search(hook_json_mode_regex(), OFF.name)
+
+
+# --- io.multihome.rp_filter ---------------------------------------------------------
+
+def test_strict_filtering_with_source_routing() -> None:
+    raw = state(annotations={MODE_KEY: "source-routing", "io.multihome.rp_filter": "strict"})
+    assert request.parse_state(raw).strict is True
+    assert request.parse_state(annotated(mode="source-routing")).strict is False
+
+
+@pytest.mark.parametrize(("mode", "value", "message"), [
+    ("loose", "strict", "io.multihome.rp_filter=strict needs io.multihome.mode=source-routing"),
+    ("one-default", "strict", "needs io.multihome.mode=source-routing"),
+    ("source-routing", "STRICT", "invalid io.multihome.rp_filter 'STRICT': expected strict"),
+    ("source-routing", "loose", "invalid io.multihome.rp_filter 'loose'"),
+    ("source-routing", "", "invalid io.multihome.rp_filter ''"),
+])
+def test_strict_filtering_refused(mode: str, value: str, message: str) -> None:
+    raw = state(annotations={MODE_KEY: mode, "io.multihome.rp_filter": value})
+    assert message in error_of(lambda: request.parse_state(raw))
