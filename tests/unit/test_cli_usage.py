@@ -109,6 +109,17 @@ def test_help_shows_the_exit_status_table() -> None:
         assert re.search(rf"  {re.escape(command)} +{code}  {re.escape(text[:30])}", out), text
 
 
+def test_readme_and_man_page_show_the_same_exit_status_table() -> None:
+    readme = (REPO / "README.md").read_text()
+    man = (REPO / "packaging" / "oci-multihome-hook.8").read_text().replace("\\-", "-")
+    man = man.replace("\\(em", "-").replace("\\`", "`")
+    for command, code, text in EXIT_STATUS:
+        assert f"| {command} | {code} | {text} |" in readme, text
+        plain = text.replace("`", "")
+        assert f".B {command} {code}\n{plain}\n" in man.replace("\\fB", "").replace(
+            "\\fR", ""), text
+
+
 def test_a_closed_stdout_ends_quietly() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)
