@@ -1,7 +1,8 @@
 """The operator's commands: diagnose, apply, watch.
 
-`oci-multihome-hook` with arguments lands here; without, it is the OCI hook
-(hook.py), whose start-up never pays for argparse or pydantic.
+`oci-multihome-hook` with arguments (or at a terminal) lands here; without,
+it is the OCI hook (hook.py), whose start-up never pays for argparse or
+pydantic.
 """
 
 from __future__ import annotations
@@ -9,138 +10,148 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
-from functools import partial
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from . import containers, diagnosis, log, netns, snapshot
-from .errors import HookError
-from .fix import fix
-from .kernel import AF_INET6, ALL, Snapshot, natural_key
-from .models import (
-    ContainerReport,
-    DiagnoseReport,
-    InterfaceReport,
-    PodmanEvent,
-    RouteReport,
-    to_json,
-)
-from .modes import FIXES, OFF, parse_mode
+from . import containers, log, netns, report, snapshot
+from .errors import ERROR, INTERRUPTED, OK, PROBLEM, HookError, exit_status_text
+from .fix import Outcome, fix
+from .models import ApplyReport, ApplyResult, DiagnoseReport, PodmanEvent, to_json
+from .modes import FIXES, MODE_KEY, MODES, OFF, Mode, parse_mode
 from .netlink import RouteSocket
-from .primary import parse_primary
+from .primary import PRIMARY_KEY
 
 if TYPE_CHECKING:
-    from .primary import Primary
+    from .models import ApplyStatus, ContainerReport
 
-HEALTHY, PROBLEM, ERROR = 0, 1, 2
-
-
-def _primary(target: containers.Target, given: str | None) -> Primary | None:
-    value = given if given is not None else target.primary
-    return None if value is None else parse_primary(value)
+PROG = "oci-multihome-hook"
+_STATUS = {"healthy": OK, "host-network": OK, "problem": PROBLEM, "error": ERROR}
+LASTS = "until the container is restarted or recreated"
 
 
-def _read() -> Snapshot:
-    """Everything diagnose needs (what every mode reads), inside the
-    container's namespace."""
-    with RouteSocket() as sock:
-        return Snapshot(snapshot.read_rp_filter(), snapshot.read_routing(sock, rules=True))
-
-
-def _fixes(target: containers.Target, state: Snapshot) -> dict[str, list[str]]:
-    """What each mode would change now."""
-    fixes: dict[str, list[str]] = {}
+def write(text: str, stream: IO[str] | None = None) -> None:
+    """Write and flush. A reader that went away (`| head`) ends the output,
+    not the work: the rest goes to /dev/null, quietly."""
+    stream = stream or sys.stdout
     try:
-        primary = _primary(target, None)
-    except HookError as exc:
-        primary, fixes["error"] = None, [str(exc)]
-    for mode in FIXES:
-        try:
-            fixes[mode.name] = [str(c) for c in mode.planner(state, primary, True, False)]
-        except HookError as exc:
-            fixes[mode.name] = [f"cannot: {exc}"]
-    return fixes
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
-def _report(target: containers.Target) -> ContainerReport:
-    state = netns.run_in(target.pid, _read)
-    routing, rp_filter = state.routing, state.rp_filter
-    fixes = _fixes(target, state)
-    problems, notes = diagnosis.verdict(routing, rp_filter)
-    interfaces = [
-        InterfaceReport(name=name, rp_filter=rp_filter.get(name, 0),
-                        effective_rp_filter=diagnosis.effective_rp_filter(rp_filter, name),
-                        addresses=[f"{a.address}/{a.prefixlen}" for a in routing.addresses
-                                   if a.ifindex == index])
-        for index, name in sorted(routing.links.items(), key=lambda item: natural_key(item[1]))
-        if name != "lo"]
-    routes = [RouteReport(family="ipv6" if r.family == AF_INET6 else "ipv4", dev=nh.dev,
-                          gateway=nh.gateway, metric=r.metric)
-              for r in routing.defaults() for nh in r.nexthops]
-    return ContainerReport(container=target.ref, id=target.id, pid=target.pid,
-                           mode_annotation=target.mode, interfaces=interfaces,
-                           rp_filter_all=rp_filter.get(ALL, 0), default_routes=routes,
-                           healthy=not problems, problems=problems, notes=notes, fixes=fixes)
+def say(line: str) -> None:
+    write(line + "\n")
 
 
-def _print_report(report: ContainerReport) -> None:
-    target = report.container + (f" ({report.id[:12]})" if report.id else "")
-    state = "healthy" if report.healthy else "PROBLEM"
-    print(f"{target}, pid {report.pid}: {state}")
-    for iface in report.interfaces:
-        print(f"  {iface.name:<10} rp_filter {iface.effective_rp_filter}  "
-              f"{' '.join(iface.addresses) or '-'}")
-    for route in report.default_routes:
-        via = f"via {route.gateway} " if route.gateway else ""
-        print(f"  {route.family} default {via}dev {route.dev} metric {route.metric}")
-    for problem in report.problems:
-        print(f"  problem: {problem}")
-    for note in report.notes:
-        print(f"  note: {note}")
-    if report.problems:
-        for mode, changes in report.fixes.items():
-            _print_changes(f"  fix with --mode {mode}", changes)
-
-
-def _print_changes(title: str, changes: Sequence[object]) -> None:
-    print(f"{title}: {len(changes)} change(s)" if changes else f"{title}: nothing to change")
-    for change in changes:
-        print(f"      {change}")
+def _failed(ref: str, exc: HookError) -> None:
+    sys.stdout.flush()  # in place: after what was printed for the containers before
+    log.error(f"{ref}: {exc}")
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    refs = [*args.containers, *(containers.running() if args.all else [])]
-    if not refs:
-        raise HookError("nothing to diagnose: name containers (or pid:N), or use --all")
-    reports = [_report(containers.resolve(ref)) for ref in refs]
+    refs = list(args.containers)
+    if args.all:
+        running = containers.running()
+        refs += [r for r in running if r not in refs]
+        if not refs:
+            say("no running podman container")
+            return OK
+    reports: list[ContainerReport] = []
+    for ref in refs:
+        found, how_to_fix = report.diagnose(ref)
+        reports.append(found)
+        if found.error:
+            _failed(ref, HookError(found.error))
+        if not args.json and not found.error:
+            for line in report.lines(found, how_to_fix):
+                say(line)
     if args.json:
-        print(to_json(DiagnoseReport(containers=reports)))
-    else:
-        for report in reports:
-            _print_report(report)
-    return HEALTHY if all(r.healthy for r in reports) else PROBLEM
+        say(to_json(DiagnoseReport(containers=reports)))
+    return max(_STATUS[r.status] for r in reports)
+
+
+def _fix_in(target: containers.Target, mode: Mode, given: str | None, dry_run: bool = False,
+            pin: bool = False, switch: bool = False) -> tuple[Outcome, str | None]:
+    """`fix`, in the container's namespace, a network name as primary
+    resolved against the container's own networks; and with `pin`, the
+    primary that keeps today's choice (report.pinned). `switch`: an
+    operator's explicit mode change (see plan.py)."""
+    strict = target.strict(mode)
+
+    def work() -> tuple[Outcome, str | None]:
+        primary = report.primary_of(target, given, snapshot.interfaces())
+        pinned = report.pin_here(target, primary) if pin else None
+        return fix(mode, primary, dry_run=dry_run, switch=switch, strict=strict), pinned
+
+    return netns.run_in(target.pid, work)
+
+
+def _apply_one(ref: str, mode: Mode, args: argparse.Namespace) -> tuple[ApplyResult, bool]:
+    """The result, and whether the container's own annotation asks for `mode`."""
+    target = None
+    try:
+        target = containers.resolve(ref)
+        outcome, pinned = _fix_in(target, mode, args.primary, args.dry_run, pin=True,
+                                  switch=True)
+    except HookError as exc:
+        _failed(ref, exc)
+        return ApplyResult(container=ref, id=None if target is None else target.id,
+                           pid=None if target is None else target.pid, status="error",
+                           error=str(exc), mode=mode.name, primary=args.primary,
+                           dry_run=args.dry_run), False
+    primary = args.primary if args.primary is not None else target.primary
+    status: ApplyStatus = ("planned" if args.dry_run else
+                           "applied" if outcome.changes else "unchanged")
+    permanent = report.permanent(mode, primary, pinned)
+    result = ApplyResult(container=ref, id=target.id, pid=target.pid, status=status,
+                         mode=mode.name, primary=primary, dry_run=args.dry_run,
+                         changes=[str(c) for c in outcome.changes], skipped=outcome.skipped,
+                         permanent=permanent)
+    return result, target.mode == mode.name
+
+
+def _print_applied(result: ApplyResult, annotated: bool) -> None:
+    title = result.container + (f" ({result.id[:12]})" if result.id else "")
+    title += f": mode {result.mode}{', dry run' if result.dry_run else ''}"
+    if result.skipped:
+        say(f"{title}: {result.skipped}")
+        return
+    changes = result.changes
+    say(f"{title}: {len(changes)} change(s)" if changes else f"{title}: nothing to change")
+    for change in changes:
+        say(f"      {change}")
+    if result.status != "applied":
+        return
+    if annotated:
+        say(f"  lasts {LASTS}; the container's own {MODE_KEY} applies again at its next start")
+        return
+    say(f"  lasts {LASTS}; to keep it:")
+    for line in report.how_to_keep(result.permanent):
+        say(f"    {line}")
 
 
 def _apply(args: argparse.Namespace) -> int:
     mode = parse_mode(args.mode)
+    results = []
     for ref in args.containers:
-        target = containers.resolve(ref)
-        primary = _primary(target, args.primary)
-        outcome = netns.run_in(target.pid, partial(fix, mode, primary, dry_run=args.dry_run,
-                                                   strict=target.strict(mode),
-                                                   switch=True))
-        title = f"{target}: mode {mode}{', dry run' if args.dry_run else ''}"
-        if outcome.skipped:
-            print(f"{title}: {outcome.skipped}")
-        else:
-            _print_changes(title, outcome.changes)
-    return HEALTHY
+        result, annotated = _apply_one(ref, mode, args)
+        results.append(result)
+        if not args.json and result.status != "error":
+            _print_applied(result, annotated)
+    if args.json:
+        say(to_json(ApplyReport(containers=results)))
+    return ERROR if any(r.status == "error" for r in results) else OK
 
 
 def _stop(signum: int, frame: object) -> None:
-    raise SystemExit(HEALTHY)
+    raise SystemExit(OK)
 
 
 def _addresses() -> list[str]:
@@ -171,8 +182,7 @@ def _on_event(event: PodmanEvent) -> str | None:
         return None
     if event.status == "connect":
         _wait_for(target.pid, event.network)
-    outcome = netns.run_in(target.pid, partial(fix, mode, _primary(target, None),
-                                               strict=target.strict(mode)))
+    outcome, _ = _fix_in(target, mode, None)
     if event.status == "start" and not outcome.changes:
         return None  # the hook did it already (unless a user namespace kept it from it)
     what = "started" if event.status == "start" else f"network {event.network} {event.status}ed"
@@ -192,58 +202,186 @@ def _watch(args: argparse.Namespace) -> int:
                 log.error(f"container {event.id[:12]}: {exc}")
                 continue
             if line:
-                print(line, flush=True)
+                say(line)
                 log.info(line)
     except KeyboardInterrupt:
-        return HEALTHY
-    return HEALTHY
+        return OK
+    return OK
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="oci-multihome-hook",
-        description="Diagnose and fix multi-homed containers whose replies vanish under "
-                    "strict rp_filter. Without arguments: the OCI hook (state on stdin).")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    diagnose = commands.add_parser("diagnose", help="explain what drops packets, and the fix")
-    diagnose.add_argument("containers", nargs="*", metavar="CONTAINER",
-                          help="podman name or id, or pid:N")
-    diagnose.add_argument("--all", action="store_true", help="every running podman container")
-    diagnose.add_argument("--json", action="store_true", help="machine-readable (schema 1)")
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated options, examples shown as written, and output that
+    survives a closed pipe."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_abbrev=False,
+                         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            write(message, file or sys.stderr)
+
+
+class _Version(argparse.Action):
+    """The installed version, looked up only when asked (importlib.metadata
+    is no cost the hook should pay)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> NoReturn:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("oci-multihome-hook")
+        except PackageNotFoundError:
+            found = "unknown (not installed as a package)"
+        write(f"{PROG} {found}\n")
+        parser.exit()
+
+
+CONTAINER_HELP = "a podman container name or id, or pid:N for any process's network namespace"
+PRIMARY_HELP = ("which network keeps its default route: a podman network name, an interface "
+                "(eth1), a subnet (198.18.10.0/24) or a gateway address (default: the "
+                f"container's {PRIMARY_KEY} annotation, else the lowest metric)")
+
+DESCRIPTION = f"""\
+Fix multi-homed podman containers whose replies vanish under strict rp_filter.
+
+Without arguments, and with its standard input not a terminal, this program
+is the OCI hook: podman runs it at createRuntime with the container's state
+on stdin, for containers annotated {MODE_KEY}."""
+
+EPILOG = f"""\
+examples:
+  {PROG} diagnose --all
+  {PROG} apply --mode source-routing --primary lan web
+  {PROG} COMMAND --help
+
+modes ({MODE_KEY}=MODE): {', '.join(m.name for m in MODES)}
+
+exit status:
+{exit_status_text()}"""
+
+DIAGNOSE_EPILOG = f"""\
+Shows each container's interfaces with their podman networks, effective
+rp_filter, default routes and the verdict; for a problem, what each mode
+would change, the command that does it now and the annotation (podman run,
+Quadlet) that keeps it. Containers that cannot be diagnosed are reported in
+place (one line on stderr) and the others still are.
+
+examples:
+  {PROG} diagnose web
+  {PROG} diagnose --all
+  {PROG} diagnose --json web db | jq '.containers[].status'
+
+exit status: 0 healthy (or --network host: not diagnosed), 1 a problem
+found, 2 an error (the worst of all containers)."""
+
+APPLY_EPILOG = f"""\
+Does now what the hook does when a container starts, with the same rollback:
+for containers started before the annotation was there, or that got a network
+by `podman network connect`. The change lasts until the container is
+restarted or recreated; the annotation makes it permanent.
+
+examples:
+  {PROG} apply --mode loose web
+  {PROG} apply --mode one-default --primary lan web
+  {PROG} apply --mode source-routing --dry-run web db
+  {PROG} apply --mode source-routing --json web
+
+exit status: 0 done (or nothing to change), 2 an error in any container."""
+
+WATCH_EPILOG = f"""\
+Follows `podman events`; when a container annotated {MODE_KEY} gets a
+network connected or disconnected (no hook runs then), or starts (a user
+namespace of its own kept the hook from its networks), applies its mode
+again: converges to what the mode wants now. One line per change on stdout
+and in syslog. Runs until stopped; shipped as
+oci-multihome-hook-watch.service (not enabled).
+
+examples:
+  {PROG} watch
+  systemctl enable --now oci-multihome-hook-watch.service
+
+exit status: 0 when stopped (SIGTERM, Ctrl-C), 2 if podman events fails."""
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the installed version and exit")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser,
+                                     help="what to do (COMMAND --help: its options)")
+    diagnose = commands.add_parser(
+        "diagnose", help="explain what drops packets, and how to fix it",
+        description="Explain what drops a container's packets, and how to fix it.",
+        epilog=DIAGNOSE_EPILOG)
+    diagnose.add_argument("containers", nargs="*", metavar="CONTAINER", help=CONTAINER_HELP)
+    diagnose.add_argument("--all", action="store_true",
+                          help="every running podman container (besides those named)")
+    diagnose.add_argument("--json", action="store_true",
+                          help="one JSON document (schema version 2, see the README)")
     diagnose.set_defaults(run=_diagnose)
-    apply = commands.add_parser("apply", help="apply a mode to running containers")
-    apply.add_argument("containers", nargs="+", metavar="CONTAINER",
-                       help="podman name or id, or pid:N")
-    apply.add_argument("--mode", required=True, choices=[m.name for m in FIXES])
-    apply.add_argument("--primary", help="interface, subnet or gateway (default: the "
-                       "container's io.multihome.primary, else the automatic rule)")
+    apply = commands.add_parser(
+        "apply", help="apply a mode to running containers now",
+        description="Apply a mode to running containers now.", epilog=APPLY_EPILOG)
+    apply.add_argument("containers", nargs="+", metavar="CONTAINER", help=CONTAINER_HELP)
+    apply.add_argument("--mode", required=True, choices=[m.name for m in FIXES],
+                       help="; ".join(f"{m.name}: {m.summary}" for m in FIXES)
+                       + " (README: choose a mode)")
+    apply.add_argument("--primary", metavar="NETWORK", help=PRIMARY_HELP)
     apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    apply.add_argument("--json", action="store_true",
+                       help="one JSON document (apply schema version 1, see the README)")
     apply.set_defaults(run=_apply)
-    watch = commands.add_parser("watch", help="apply io.multihome.mode again when podman "
-                                "connects or disconnects a network, and when a container starts")
+    watch = commands.add_parser(
+        "watch", help=f"re-apply {MODE_KEY} when podman network connect adds a network",
+        description=f"Re-apply {MODE_KEY} when `podman network connect` adds a network.",
+        epilog=WATCH_EPILOG)
     watch.set_defaults(run=_watch)
-    return parser
+    return parser, {"diagnose": diagnose, "apply": apply, "watch": watch}
 
 
-def _join_rootless_podman(argv: Sequence[str]) -> None:
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser, commands = _parser()
+    if not argv:
+        parser.error("a command is needed (podman runs this program without arguments, "
+                     "with the OCI state on stdin)")
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse leaves these to the top level: the command's usage says more
+        commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def _join_rootless_podman(argv: Sequence[str]) -> int | None:
     """Rootless podman keeps its containers' namespaces inside the user's user
     namespace, where only `podman unshare` gives the right to enter them: run
-    again in there (podman marks it with _CONTAINERS_USERNS_CONFIGURED)."""
+    again in there (podman marks it with _CONTAINERS_USERNS_CONFIGURED) and
+    return its exit status; None when already there, or root."""
     if os.geteuid() == 0 or os.environ.get("_CONTAINERS_USERNS_CONFIGURED"):
-        return
+        return None
     try:
-        os.execvp("podman", ["podman", "unshare", sys.executable, sys.argv[0], *argv])
+        code = subprocess.run(["podman", "unshare", sys.executable, sys.argv[0], *argv]).returncode
     except OSError as exc:
         raise HookError("cannot run podman unshare (needed without root): "
                         f"{exc.strerror}") from None
+    if code in (OK, PROBLEM, ERROR, INTERRUPTED):
+        return code
+    # podman's own failure (125 and the like), never "problem found"
+    raise HookError(f"podman unshare failed with exit status {code}")
 
 
 def main(argv: Sequence[str]) -> int:
-    args = _parser().parse_args(argv)
-    run: Callable[[argparse.Namespace], int] = args.run
     try:
-        _join_rootless_podman(argv)
-        return run(args)
+        args = _parse(argv)
+        run: Callable[[argparse.Namespace], int] = args.run
+        joined = _join_rootless_podman(argv)
+        return run(args) if joined is None else joined
     except HookError as exc:
         log.error(str(exc))
+        return ERROR
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except Exception:  # a bug: the traceback is for its report; the status says error
+        traceback.print_exc()
         return ERROR

@@ -9,12 +9,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import HookError
-from .models import PodmanContainer, PodmanEvent, PodmanNetwork, parse
+from .models import PodmanContainer, PodmanEvent, PodmanNetwork, PodmanNetworkInspect, parse
 from .modes import MODE_KEY, RP_FILTER_KEY, parse_strict
 from .primary import PRIMARY_KEY
 
 if TYPE_CHECKING:
     from .modes import Mode
+    from .primary import Networks
 
 
 class Target(NamedTuple):
@@ -22,6 +23,9 @@ class Target(NamedTuple):
     pid: int
     id: str | None = None
     annotations: Mapping[str, str] = MappingProxyType({})
+    # Its podman networks, from podman inspect (pid:N: None, podman's
+    # definitions tell).
+    networks: Networks | None = None
 
     @property
     def mode(self) -> str | None:
@@ -52,11 +56,12 @@ def _podman(*argv: str) -> str:
 
 
 def resolve(ref: str) -> Target:
-    """A container by podman name or id, or a process by `pid:N`."""
+    """A container by podman name or id, or a process by `pid:N`. Errors
+    do not name `ref`: the caller puts it in front."""
     if ref.startswith("pid:"):
         pid = ref[4:]
         if not pid.isdecimal() or int(pid) <= 0:
-            raise HookError(f"invalid {ref!r}: expected pid:NUMBER")
+            raise HookError("invalid: expected a podman name or id, or pid:NUMBER")
         return Target(ref, int(pid))
     try:
         (raw,) = json.loads(_podman("inspect", "--type", "container", "--format", "json", ref))
@@ -64,12 +69,26 @@ def resolve(ref: str) -> Target:
     except HookError as exc:
         if "no such" not in str(exc):  # podman missing, storage broken...: say so
             raise
-        raise HookError(f"no such container: {ref}") from None
+        raise HookError("no such container") from None
     except ValueError as exc:  # also pydantic's ValidationError
-        raise HookError(f"unexpected podman inspect output for {ref}: {exc}") from None
+        raise HookError(f"unexpected podman inspect output: {exc}") from None
     if not container.state.running or container.state.pid <= 0:
-        raise HookError(f"container {ref} is not running")
-    return Target(ref, container.state.pid, container.id, container.config.annotations or {})
+        raise HookError("not running")
+    settings = container.network_settings
+    return Target(ref, container.state.pid, container.id, container.config.annotations or {},
+                  _subnets((settings and settings.networks) or {}))
+
+
+def _subnets(networks: Mapping[str, PodmanNetwork]) -> Networks:
+    """Network name -> the subnets of the container's addresses on it."""
+    import ipaddress
+
+    return tuple(
+        (name, tuple(ipaddress.ip_network(f"{address}/{length}", strict=False)
+                     for address, length in ((n.ip_address, n.ip_prefix_len),
+                                             (n.ipv6_address, n.ipv6_prefix_len))
+                     if address))
+        for name, n in sorted(networks.items()))
 
 
 def running() -> list[str]:
@@ -106,6 +125,6 @@ def subnets(network: str) -> list[str]:
     """The subnets of a podman network (CIDR)."""
     try:
         (raw,) = json.loads(_podman("network", "inspect", network))
-        return [s.subnet for s in parse(PodmanNetwork, raw).subnets]
+        return [s.subnet for s in parse(PodmanNetworkInspect, raw).subnets]
     except ValueError as exc:  # also pydantic's ValidationError
         raise HookError(f"unexpected podman network inspect output for {network}: {exc}") from None

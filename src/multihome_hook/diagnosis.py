@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .kernel import AF_INET, AF_INET6, ALL, STRICT, Routing, natural_key
-from .plan import FROM_PRIORITY, OIF_PRIORITY, preferred
+from .kernel import (
+    AF_INET,
+    AF_INET6,
+    ALL,
+    RT_SCOPE_LINK,
+    RT_TABLE_MAIN,
+    RTN_UNICAST,
+    STRICT,
+    Routing,
+    natural_key,
+)
+from .plan import FROM_PRIORITY, OIF_PRIORITY, TABLE_BASE, preferred
+
+# What one-default costs the networks whose default route it deletes.
+ONE_DEFAULT_TRADE = ("answers only its own subnet: hosts routed to it from elsewhere get "
+                     "no reply")
 
 
 def effective_rp_filter(rp_filter: Mapping[str, int], interface: str) -> int:
@@ -13,10 +27,40 @@ def effective_rp_filter(rp_filter: Mapping[str, int], interface: str) -> int:
     return max(rp_filter.get(ALL, 0), rp_filter.get(interface, 0))
 
 
-def verdict(routing: Routing, rp_filter: Mapping[str, int]) -> tuple[list[str], list[str]]:
-    """(problems, notes). A problem drops packets; a note is worth knowing."""
+def label(routing: Routing, ifindex: int, networks: Mapping[int, str]) -> str:
+    """`eth1 (net-b)`: an interface with its podman network, where known."""
+    name = routing.links.get(ifindex, str(ifindex))
+    return f"{name} ({networks[ifindex]})" if ifindex in networks else name
+
+
+def without_uplink(routing: Routing) -> list[int]:
+    """Interfaces with a global IPv4 address and no IPv4 default route,
+    neither in main nor in the table source-routing gives them, while
+    another interface has one: what one-default leaves of the other
+    networks (or an internal network)."""
+    def has_default(ifindex: int) -> bool:
+        return any(r.is_default and r.family == AF_INET and r.kind == RTN_UNICAST
+                   and r.table in (RT_TABLE_MAIN, TABLE_BASE + ifindex)
+                   and any(nh.ifindex == ifindex for nh in r.nexthops) for r in routing.routes)
+
+    addressed = {a.ifindex for a in routing.addresses
+                 if a.family == AF_INET and a.scope != RT_SCOPE_LINK}
+    if not any(has_default(i) for i in addressed):
+        return []
+    return sorted((i for i in addressed if not has_default(i)),
+                  key=lambda i: natural_key(routing.links.get(i, "")))
+
+
+def verdict(routing: Routing, rp_filter: Mapping[str, int],
+            networks: Mapping[int, str] | None = None) -> tuple[list[str], list[str]]:
+    """(problems, notes). A problem drops packets; a note is worth knowing.
+    `networks`: interface index -> its podman network's name."""
     problems: list[str] = []
     notes: list[str] = []
+    for ifindex in without_uplink(routing):
+        notes.append(f"{label(routing, ifindex, networks or {})} has no default route: it "
+                     f"{ONE_DEFAULT_TRADE} (the one-default trade, or an internal network; "
+                     "source-routing keeps every uplink)")
     hops = [(r, nh) for r in routing.defaults() if r.family == AF_INET for nh in r.nexthops]
     devices = sorted({nh.dev for _, nh in hops}, key=natural_key)
     if len(devices) > 1:

@@ -68,7 +68,7 @@ def fix(mode: Mode, primary: Primary | None, dry_run: bool = False, switch: bool
     try:
         if fresh:
             skipped = _too_few_uplinks()
-            if skipped and not (later and mode.rp_filter):
+            if skipped and not (later and not mode.routes):  # loose prepares all/default
                 return Outcome([], skipped)
         if not (mode.routes or primary is not None or switch):
             # sysctls only: no netlink, no pyroute2 import

@@ -13,7 +13,7 @@ import os
 import sys
 
 from . import log
-from .errors import HookError
+from .errors import REFUSED, STARTS, HookError
 from .modes import OFF
 from .request import MAX_STATE_BYTES, parse_state
 
@@ -33,8 +33,13 @@ def _run(raw: bytes) -> str:
         # this container.
         netns.enter(request.pid)
         later = not netns.shares_user_namespace(request.pid)
-        outcome = fix(request.mode, request.primary, fresh=True, later=later,
-                      strict=request.strict)
+        primary = request.primary
+        if primary is not None:
+            from .networks import resolve
+            from .snapshot import interfaces
+
+            primary = resolve(primary, interfaces())
+        outcome = fix(request.mode, primary, fresh=True, later=later, strict=request.strict)
     except HostNamespace:
         # A host-wide default reaches --network host containers too: they
         # must start, and the host must stay as it is.
@@ -52,19 +57,21 @@ def _run(raw: bytes) -> str:
 
 def main() -> int:
     """The hook's exit status ends the process (os._exit); the CLI's is returned."""
-    if sys.argv[1:]:  # an operator, not podman
+    # podman gives the state on a pipe; with no arguments at a terminal it is
+    # an operator who expects usage, not a hook waiting for its stdin.
+    if sys.argv[1:] or (sys.stdin is not None and sys.stdin.isatty()):
         from .cli import main as cli
 
         return cli(sys.argv[1:])
     try:
         log.info(_run(sys.stdin.buffer.read(MAX_STATE_BYTES + 1)))
-        code = 0
+        code = STARTS
     except HookError as exc:
         log.error(str(exc))
-        code = 1
+        code = REFUSED
     except Exception as exc:  # a bug: still one line, and the container stays stopped
         log.error(f"internal error: {type(exc).__name__}: {exc}")
-        code = 1
+        code = REFUSED
     # Every annotated `podman run` waits for this process: skip the
     # interpreter's teardown (several ms of freeing modules); nothing is left
     # to flush but the standard streams.

@@ -16,7 +16,11 @@ from pydantic import BaseModel, Field
 
 _V2 = pydantic.VERSION.startswith("2")
 M = TypeVar("M", bound=BaseModel)
-SCHEMA_VERSION = 1
+# 2: per container `status` and `error` (a container that could not be
+# diagnosed is reported in place), `pid`, `healthy` and `rp_filter_all` may
+# be null, interfaces name their podman `network`.
+SCHEMA_VERSION = 2
+APPLY_SCHEMA_VERSION = 1
 
 
 # The ignores: `make lint` type-checks for Python 3.9 against pydantic 1.10,
@@ -52,6 +56,19 @@ class PodmanConfig(BaseModel):
     annotations: Optional[dict[str, str]] = Field(None, alias="Annotations")
 
 
+class PodmanNetwork(BaseModel):
+    """The container's address on one network ("" when it has none)."""
+
+    ip_address: str = Field("", alias="IPAddress")
+    ip_prefix_len: int = Field(0, alias="IPPrefixLen")
+    ipv6_address: str = Field("", alias="GlobalIPv6Address")
+    ipv6_prefix_len: int = Field(0, alias="GlobalIPv6PrefixLen")
+
+
+class PodmanNetworkSettings(BaseModel):
+    networks: Optional[dict[str, PodmanNetwork]] = Field(None, alias="Networks")
+
+
 class PodmanContainer(BaseModel):
     """One element of `podman inspect --type container`."""
 
@@ -59,6 +76,7 @@ class PodmanContainer(BaseModel):
     name: str = Field(alias="Name")
     state: PodmanState = Field(alias="State")
     config: PodmanConfig = Field(alias="Config")
+    network_settings: Optional[PodmanNetworkSettings] = Field(None, alias="NetworkSettings")
 
 
 class PodmanEvent(BaseModel):
@@ -74,7 +92,7 @@ class PodmanSubnet(BaseModel):
     subnet: str
 
 
-class PodmanNetwork(BaseModel):
+class PodmanNetworkInspect(BaseModel):
     """One element of `podman network inspect` (netavark's format, also
     with the CNI backend)."""
 
@@ -82,11 +100,12 @@ class PodmanNetwork(BaseModel):
     subnets: list[PodmanSubnet] = []  # pydantic copies a default, unlike a class
 
 
-# --- `diagnose --json`: schema version 1 ------------------------------------
+# --- `diagnose --json` ------------------------------------------------------
 
 
 class InterfaceReport(BaseModel):
     name: str
+    network: Optional[str]  # podman's name for it, where known
     addresses: list[str]
     rp_filter: int
     effective_rp_filter: int  # max(all, interface): what the kernel applies
@@ -99,20 +118,51 @@ class RouteReport(BaseModel):
     metric: int
 
 
+Status = Literal["healthy", "problem", "error", "host-network"]
+
+
 class ContainerReport(BaseModel):
     container: str  # as given on the command line
     id: Optional[str]
-    pid: int
-    mode_annotation: Optional[str]
-    interfaces: list[InterfaceReport]
-    rp_filter_all: int
-    default_routes: list[RouteReport]
-    healthy: bool
-    problems: list[str]
-    notes: list[str]
-    fixes: dict[str, list[str]]  # mode -> the changes it would make now
+    pid: Optional[int]
+    status: Status
+    error: Optional[str] = None  # status "error": why it was not diagnosed
+    mode_annotation: Optional[str] = None
+    interfaces: list[InterfaceReport] = []
+    rp_filter_all: Optional[int] = None
+    default_routes: list[RouteReport] = []
+    healthy: Optional[bool] = None  # null: not diagnosed (error, host-network)
+    problems: list[str] = []
+    notes: list[str] = []
+    fixes: dict[str, list[str]] = {}  # mode -> the changes it would make now
 
 
 class DiagnoseReport(BaseModel):
     schema_version: int = SCHEMA_VERSION
     containers: list[ContainerReport]
+
+
+# --- `apply --json`: schema version 1 ---------------------------------------
+
+
+ApplyStatus = Literal["applied", "unchanged", "planned", "error"]
+
+
+class ApplyResult(BaseModel):
+    container: str  # as given on the command line
+    id: Optional[str]
+    pid: Optional[int]
+    status: ApplyStatus
+    error: Optional[str] = None
+    mode: str
+    primary: Optional[str]  # as given (--primary or the annotation)
+    dry_run: bool
+    changes: list[str] = []
+    skipped: Optional[str] = None  # why nothing was needed
+    lasts: str = "until the container is restarted or recreated"
+    permanent: list[str] = []  # the annotations that make it so
+
+
+class ApplyReport(BaseModel):
+    schema_version: int = APPLY_SCHEMA_VERSION
+    containers: list[ApplyResult]

@@ -19,7 +19,7 @@ from multihome_hook.fix import fix
 from multihome_hook.kernel import Nexthop, Route, Routing, Rule
 from multihome_hook.modes import LOOSE, ONE_DEFAULT, SOURCE_ROUTING
 from multihome_hook.plan import Add, Delete, SetRpFilter
-from multihome_hook.primary import Interface
+from multihome_hook.primary import Name
 from testlab.fakens import Namespace
 from testlab.journal import journal
 from testlab.lab import hook_binary, run
@@ -78,7 +78,7 @@ def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> No
 
 def test_one_default_honours_primary(make_ns: MakeNs) -> None:
     ns = make_ns(2)
-    netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, Interface("eth1")))
+    netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, Name("eth1")))
     assert [r["dev"] for r in defaults(ns, 4)] == ["eth1"]
     assert [r["dev"] for r in defaults(ns, 6)] == ["eth1"]
 
@@ -207,7 +207,8 @@ def test_hook_unmatched_primary_changes_nothing(make_ns: MakeNs) -> None:
         "io.multihome.mode": "one-default", "io.multihome.primary": "198.18.99.0/24"}})
     assert proc.returncode == 1
     assert proc.stderr == ("oci-multihome-hook: container bbbbbbbbbbbb: primary subnet "
-                           "198.18.99.0/24 matches no interface of the container\n")
+                           "198.18.99.0/24 matches no interface of the container (eth0, eth1, "
+                           "peer-eth0, peer-eth1)\n")
     assert ns.state() == before
 
 

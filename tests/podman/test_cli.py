@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
-from multihome_hook.models import DiagnoseReport, parse
+from multihome_hook.models import ApplyReport, DiagnoseReport, parse
 from testlab import lab
 
-MODE = "io.multihome.mode"
+MODE, PRIMARY = "io.multihome.mode", "io.multihome.primary"
 
 
 def cli(podman: lab.Podman, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -57,8 +60,10 @@ def test_json_report_validates_against_the_models(podman: lab.Podman, nets: list
         proc = cli(podman, "diagnose", "--json", sick.name, fixed.name)
         assert proc.returncode == 1, proc.stderr
         report = parse(DiagnoseReport, json.loads(proc.stdout))
-        assert report.schema_version == 1
+        assert report.schema_version == 2
         assert [r.healthy for r in report.containers] == [False, True]
+        assert [r.status for r in report.containers] == ["problem", "healthy"]
+        assert {i.network for i in report.containers[0].interfaces} == set(nets[:2])
         assert report.containers[1].mode_annotation == "one-default"
         assert len([r for r in report.containers[1].default_routes if r.family == "ipv4"]) == 1
         assert all(i.effective_rp_filter == 1 for i in report.containers[0].interfaces)
@@ -67,7 +72,7 @@ def test_json_report_validates_against_the_models(podman: lab.Podman, nets: list
 def test_unknown_container_is_one_line_and_exit_2(podman: lab.Podman) -> None:
     proc = cli(podman, "diagnose", "no-such-container-here")
     assert proc.returncode == 2
-    assert proc.stderr == "oci-multihome-hook: no such container: no-such-container-here\n"
+    assert proc.stderr == "oci-multihome-hook: no-such-container-here: no such container\n"
     proc = cli(podman, "apply", "--mode", "loose", "pid:999999999")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
 
@@ -81,3 +86,141 @@ def test_watch_fixes_a_network_connect(podman: lab.Podman, nets: list[str],
         assert "delete IPv4 default" in line, line
         assert len(c.default_routes()) == 1
         assert c.loss() == 0
+
+
+def test_a_network_name_is_a_primary_for_the_hook_and_the_cli(podman: lab.Podman,
+                                                              nets: list[str],
+                                                              hooks: Path) -> None:
+    """Resolved from podman's definition files by the hook (which may not ask
+    podman), from podman inspect by the CLI; eth0 is not always --network #1."""
+    slot = podman.slot
+    annotations = {MODE: "one-default", PRIMARY: nets[1]}
+    with podman.container(nets[:2], annotations, hooks) as hooked, \
+            podman.container(nets[:2]) as applied:
+        (route,) = hooked.default_routes()
+        assert route["dev"] == hooked.interface_in(slot.prefix(1))
+        proc = cli(podman, "apply", "--mode", "one-default", "--primary", nets[1], applied.name)
+        assert proc.returncode == 0, proc.stderr
+        (route,) = applied.default_routes()
+        assert route["dev"] == applied.interface_in(slot.prefix(1))
+        shown = cli(podman, "diagnose", applied.name)
+        assert shown.returncode == 0, shown.stderr
+        lost = applied.interface_in(slot.prefix(0))
+        assert f"  {lost} ({nets[0]})" in shown.stdout
+        assert (f"note: {lost} ({nets[0]}) has no default route: it answers only its own "
+                "subnet") in shown.stdout
+
+
+def test_an_unknown_primary_lists_the_interfaces_and_networks(podman: lab.Podman,
+                                                              nets: list[str],
+                                                              hooks: Path) -> None:
+    with podman.container(nets[:2]) as c:
+        proc = cli(podman, "apply", "--mode", "one-default", "--primary", "net-x", c.name)
+        assert proc.returncode == 2
+        network_of = {c.interface_in(podman.slot.prefix(i)): nets[i] for i in (0, 1)}
+        listing = ", ".join(f"{name} ({network_of[name]})" for name in ("eth0", "eth1"))
+        assert proc.stderr == (f"oci-multihome-hook: {c.name}: primary 'net-x' matches no "
+                               f"interface or network of the container ({listing})\n")
+    argv = podman.run_argv(nets[:2], {MODE: "one-default", PRIMARY: "net-x"}, hooks)
+    proc = podman(*argv, "true", check=False)
+    assert proc.returncode != 0
+    assert ("primary 'net-x' matches no interface or network of the container (eth0 (mhtest"
+            in proc.stderr), proc.stderr
+
+
+def test_diagnose_shows_the_fix_now_and_for_good(podman: lab.Podman, nets: list[str]) -> None:
+    with podman.container(nets[:2]) as c:
+        proc = cli(podman, "diagnose", c.name)
+        assert proc.returncode == 1, proc.stderr
+        out = proc.stdout
+        for mode in ("loose", "one-default", "source-routing"):
+            assert f"    now:       oci-multihome-hook apply --mode {mode} {c.name}\n" in out
+            assert f"podman run --annotation io.multihome.mode={mode}" in out
+        assert "    Quadlet:   [Container] Annotation=io.multihome.mode=loose\n" in out
+        # The primary of the permanent lines is a network: interface order is not kept.
+        kept = re.search(r"Annotation=io.multihome.mode=one-default "
+                         r"io.multihome.primary=(\S+)\n", out)
+        assert kept and kept.group(1) in nets[:2], out
+        other = nets[1] if kept.group(1) == nets[0] else nets[0]
+        assert f"    trade: afterwards {c.interface_in(podman.slot.prefix(nets.index(other)))} "\
+               f"({other}) answers only its own subnet" in out
+
+
+def test_apply_says_how_long_and_how_to_keep_it(podman: lab.Podman, nets: list[str]) -> None:
+    with podman.container(nets[:2]) as c:
+        proc = cli(podman, "apply", "--mode", "source-routing", "--primary", nets[0], c.name)
+        assert proc.returncode == 0, proc.stderr
+        assert "  lasts until the container is restarted or recreated; to keep it:" in proc.stdout
+        assert (f"Annotation=io.multihome.mode=source-routing io.multihome.primary={nets[0]}\n"
+                in proc.stdout)
+
+
+def test_apply_json(podman: lab.Podman, nets: list[str]) -> None:
+    with podman.container(nets[:2]) as c:
+        proc = cli(podman, "apply", "--mode", "one-default", "--json", c.name, "pid:999999999")
+        assert proc.returncode == 2, proc.stderr
+        report = parse(ApplyReport, json.loads(proc.stdout))
+        assert report.schema_version == 1
+        done, failed = report.containers
+        assert (done.container, done.status, done.mode, done.dry_run) == (
+            c.name, "applied", "one-default", False)
+        assert done.pid == c.pid and done.id and len(done.changes) == 1
+        assert done.permanent[0] == "io.multihome.mode=one-default"
+        assert done.permanent[1] in {f"io.multihome.primary={n}" for n in nets[:2]}
+        assert done.lasts == "until the container is restarted or recreated"
+        assert (failed.status, failed.id, failed.changes) == ("error", None, [])
+        assert failed.error and "process 999999999 does not exist" in failed.error
+        again = parse(ApplyReport, json.loads(
+            cli(podman, "apply", "--mode", "one-default", "--json", c.name).stdout))
+        assert again.containers[0].status == "unchanged"
+
+
+def test_diagnose_all_reports_each_container_in_place(podman: lab.Podman, nets: list[str],
+                                                      tmp_path: Path) -> None:
+    """A host-network container is not diagnosed (and no "refusing" from a
+    read-only command); one that exits during the run is an error in place;
+    the others are still diagnosed; the exit status is the worst."""
+    with podman.container(nets[:2]) as sick, podman.container(["host"]) as host, \
+            podman.container(nets[:1]) as exiting:
+        # podman ps lists it, then it exits: a podman that stops it right after `ps`.
+        shim = tmp_path / "podman"
+        shim.write_text(f"""#!/bin/sh
+if [ "$1" = ps ]; then
+    {shutil.which("podman")} "$@"; status=$?
+    {shutil.which("podman")} kill {exiting.name} >/dev/null
+    exit $status
+fi
+exec {shutil.which("podman")} "$@"
+""")
+        shim.chmod(0o755)
+        env = dict(podman.env, PATH=f"{tmp_path}:{podman.env['PATH']}")
+        proc = lab.run(str(lab.hook_binary()), "diagnose", "--all", "--json", check=False,
+                       env=env)
+        assert proc.returncode == 2, proc.stderr
+        reports = {r.container: r for r in parse(DiagnoseReport,
+                                                 json.loads(proc.stdout)).containers}
+        assert reports[sick.name].status == "problem"
+        assert reports[host.name].status == "host-network"
+        assert reports[host.name].error is None and reports[host.name].healthy is None
+        assert reports[exiting.name].status == "error"
+        assert f"oci-multihome-hook: {exiting.name}: not running\n" in proc.stderr
+        assert "refusing" not in proc.stderr + proc.stdout
+        text = cli(podman, "diagnose", host.name, sick.name)
+        assert text.returncode == 1, text.stderr
+        assert text.stdout.startswith(f"{host.name} (")
+        assert ("): shares the host's network namespace (--network host): not diagnosed\n"
+                f"{sick.name} (") in text.stdout
+        assert text.stderr == ""
+
+
+def test_a_closed_stdout_ends_quietly(podman: lab.Podman, nets: list[str]) -> None:
+    """`diagnose c | head -c0`: no traceback, nothing on stderr, the status
+    is the verdict's."""
+    with podman.container(nets[:2]) as c:
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        with os.fdopen(write_end, "w") as closed:
+            proc = subprocess.run([str(lab.hook_binary()), "diagnose", c.name], stdout=closed,
+                                  stderr=subprocess.PIPE, text=True, env=podman.env, timeout=60)
+        assert proc.stderr == ""
+        assert proc.returncode == 1

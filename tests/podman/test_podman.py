@@ -60,7 +60,8 @@ def test_primary_by_interface_name(podman: lab.Podman, nets: list[str], hooks: P
     ({MODE: "one-default", PRIMARY: "../../all"}, "invalid io.multihome.primary '../../all'"),
     ({MODE: "one-default", PRIMARY: "198.18.99.0/24"},
      "primary subnet 198.18.99.0/24 matches no interface"),
-    ({MODE: "one-default", PRIMARY: "eth7"}, "primary interface eth7 matches no interface"),
+    ({MODE: "one-default", PRIMARY: "eth7"},
+     "primary 'eth7' matches no interface or network of the container (eth0 ("),
 ])
 def test_bad_annotations_stop_the_container(podman: lab.Podman, nets: list[str], hooks: Path,
                                             annotations: dict[str, str], message: str) -> None:

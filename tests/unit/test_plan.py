@@ -28,7 +28,7 @@ from multihome_hook.kernel import (
     natural_key,
 )
 from multihome_hook.plan import Add, Delete, SetRpFilter
-from multihome_hook.primary import Gateway, Interface, Subnet
+from multihome_hook.primary import Gateway, Name, Subnet
 
 if TYPE_CHECKING:
     from multihome_hook.modes import Planner
@@ -173,7 +173,7 @@ def test_three_networks_two_deletions() -> None:
     assert plan.one_default(state(eth2, eth0, eth1), None) == deleted(eth2, eth1)
 
 
-@pytest.mark.parametrize("primary", [None, Interface("eth0")])
+@pytest.mark.parametrize("primary", [None, Name("eth0")])
 @pytest.mark.parametrize("snapshot", [
     pytest.param(state(route4("eth0"), devs=["eth1"]), id="one-v4-default"),
     pytest.param(state(route4("eth0"), route6("eth0"), devs=["eth1"]), id="one-per-family"),
@@ -203,7 +203,7 @@ def test_dual_stack_families_decided_independently() -> None:
 
 # --- one_default: IPv4 multipath ----------------------------------------------------
 
-@pytest.mark.parametrize(("primary", "kept"), [(None, "eth0"), (Interface("eth1"), "eth1")])
+@pytest.mark.parametrize(("primary", "kept"), [(None, "eth0"), (Name("eth1"), "eth1")])
 def test_ipv4_multipath_is_rebuilt_with_the_kept_nexthop(primary: Primary | None,
                                                          kept: str) -> None:
     multipath = route4("eth0", "eth1", metric=50, protocol=RTPROT_STATIC)
@@ -221,7 +221,7 @@ def test_ipv4_multipath_losing_to_another_route_is_deleted_whole() -> None:
 
 def test_ipv4_multipath_holding_the_primary_loses_its_other_nexthops() -> None:
     single, multipath = route4("eth0", metric=50), route4("eth1", "eth2", metric=100)
-    changes = plan.one_default(state(single, multipath), Interface("eth2"))
+    changes = plan.one_default(state(single, multipath), Name("eth2"))
     assert changes == [Add(parked(single)), Add(parked(route4("eth1", metric=100))),
                        Delete(single), Delete(multipath),
                        Add(multipath.replace(nexthops=(hop("eth2"),)))]
@@ -230,7 +230,7 @@ def test_ipv4_multipath_holding_the_primary_loses_its_other_nexthops() -> None:
 # --- one_default: primary -----------------------------------------------------------
 
 @pytest.mark.parametrize("primary", [
-    Interface("eth1"),
+    Name("eth1"),
     net("198.18.11.0/24"),
     via("198.18.11.1"),
     net("fd18:11::/64"),
@@ -248,16 +248,16 @@ def test_primary_without_default_in_one_family_falls_back_there() -> None:
     v4_eth0, v4_eth1 = route4("eth0"), route4("eth1")
     v6_eth0, v6_eth2 = route6("eth0"), route6("eth2")
     snapshot = state(v4_eth0, v4_eth1, v6_eth2, v6_eth0)
-    assert plan.one_default(snapshot, Interface("eth1")) == deleted(v4_eth0, v6_eth2)
+    assert plan.one_default(snapshot, Name("eth1")) == deleted(v4_eth0, v6_eth2)
 
 
 @pytest.mark.parametrize(("primary", "message"), [
-    (Interface("eth9"), "matches no interface"),
+    (Name("eth9"), "matches no interface"),
     (net("198.18.99.0/24"), "matches no interface"),
     (net("fd18:99::/64"), "matches no interface"),
     (via("198.18.11.254"), "matches no interface"),
     (via("198.18.11.5"), "matches no interface"),  # an address, not a gateway
-    (Interface("eth2"), "has no default route"),
+    (Name("eth2"), "has no default route"),
     (net("198.18.12.0/24"), "has no default route"),
     (net("198.18.0.0/16"), "ambiguous"),
     (net("fd18::/16"), "ambiguous"),
@@ -376,7 +376,7 @@ def test_a_second_run_changes_nothing(planner: Planner) -> None:
 @pytest.mark.parametrize("planner", MODES)
 def test_losing_the_primary_promotes_a_parked_default(planner: Planner) -> None:
     first = state(route4("eth0"), route4("eth1"), route4("eth2"))
-    after = applied(planner(first, Interface("eth0"), False, False), first)
+    after = applied(planner(first, Name("eth0"), False, False), first)
     # podman network disconnect: eth0 and every route through it are gone;
     # rules stay (the kernel keeps them).
     routing = after.routing

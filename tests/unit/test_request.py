@@ -14,7 +14,7 @@ import pytest
 from multihome_hook import request
 from multihome_hook.errors import HookError
 from multihome_hook.modes import LOOSE, MODE_KEY, MODES, OFF, ONE_DEFAULT, Mode, parse_mode
-from multihome_hook.primary import PRIMARY_KEY, Gateway, Interface, Subnet, parse_primary
+from multihome_hook.primary import PRIMARY_KEY, Gateway, Name, Subnet, parse_primary
 from multihome_hook.request import Request
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def error_of(call: Callable[[], object]) -> str:
 
 def test_valid_state() -> None:
     assert request.parse_state(state()) == Request(
-        container_id=CONTAINER_ID, pid=PID, mode=ONE_DEFAULT, primary=Interface("eth1"))
+        container_id=CONTAINER_ID, pid=PID, mode=ONE_DEFAULT, primary=Name("eth1"))
 
 
 @pytest.mark.parametrize("mode", MODES, ids=str)
@@ -155,9 +155,10 @@ def test_too_large_state_says_so() -> None:
 # --- parse_primary ----------------------------------------------------------------------
 
 @pytest.mark.parametrize(("value", "expected"), [
-    ("eth1", Interface("eth1")),
-    ("br-lan.10", Interface("br-lan.10")),
-    ("a" * 15, Interface("a" * 15)),
+    ("eth1", Name("eth1")),
+    ("br-lan.10", Name("br-lan.10")),
+    ("a" * 15, Name("a" * 15)),
+    ("a-podman-network.name_64", Name("a-podman-network.name_64")),
     ("198.18.11.0/24", Subnet(ipaddress.IPv4Network("198.18.11.0/24"))),
     ("198.18.11.5/24", Subnet(ipaddress.IPv4Network("198.18.11.0/24"))),
     ("fd18:11::/64", Subnet(ipaddress.IPv6Network("fd18:11::/64"))),
@@ -171,7 +172,7 @@ def test_primary(value: str, expected: Primary) -> None:
 
 
 @pytest.mark.parametrize("value", [
-    "../x", "eth0/rp_filter", "a" * 16, "", "eth 0", "eth0;rm", "x" * 5000, "300.1.1.1/24",
+    "../x", "eth0/rp_filter", "a" * 65, "", "eth 0", "eth0;rm", "x" * 5000, "300.1.1.1/24",
     ".", "..", "eth0\n", "-eth0", "198.18.11.0/33", "fd18:11::/129", "eth0\x00",
 ], ids=repr)
 def test_invalid_primary(value: str) -> None:
