@@ -88,7 +88,8 @@ def _fix_in(target: containers.Target, mode: Mode, given: str | None, dry_run: b
     def work() -> tuple[Outcome, str | None]:
         primary = report.primary_of(target, given, snapshot.interfaces())
         pinned = report.pin_here(target, primary) if pin else None
-        return fix(mode, primary, dry_run=dry_run, switch=switch, strict=strict), pinned
+        return fix(mode, primary, dry_run=dry_run, switch=switch, strict=strict,
+                   primary_may_go=given is None), pinned
 
     return netns.run_in(target.pid, work)
 

@@ -15,7 +15,7 @@ from .kernel import (
     Routing,
     natural_key,
 )
-from .plan import FROM_PRIORITY, OIF_PRIORITY, TABLE_BASE, preferred
+from .plan import FROM_PRIORITY, OIF_PRIORITY, RTPROT_SOURCE_ROUTING, TABLE_BASE, preferred
 
 # What one-default costs the networks whose default route it deletes.
 ONE_DEFAULT_TRADE = ("answers only its own subnet: hosts routed to it from elsewhere get "
@@ -39,8 +39,11 @@ def without_uplink(routing: Routing) -> list[int]:
     another interface has one: what one-default leaves of the other
     networks (or an internal network)."""
     def has_default(ifindex: int) -> bool:
+        # In its table only source routing's route serves; one-default's
+        # there is parked, waiting for the primary to go.
         return any(r.is_default and r.family == AF_INET and r.kind == RTN_UNICAST
-                   and r.table in (RT_TABLE_MAIN, TABLE_BASE + ifindex)
+                   and (r.table == RT_TABLE_MAIN or (r.table == TABLE_BASE + ifindex
+                                                     and r.protocol == RTPROT_SOURCE_ROUTING))
                    and any(nh.ifindex == ifindex for nh in r.nexthops) for r in routing.routes)
 
     addressed = {a.ifindex for a in routing.addresses

@@ -57,14 +57,17 @@ def _plan_and_apply(mode: Mode, primary: Primary | None, sock: RouteSocket | Non
 
 
 def fix(mode: Mode, primary: Primary | None, dry_run: bool = False, switch: bool = False,
-        fresh: bool = False, later: bool = False, strict: bool = False) -> Outcome:
+        fresh: bool = False, later: bool = False, strict: bool = False,
+        primary_may_go: bool = False) -> Outcome:
     """Make the current namespace what `mode` wants (unless `dry_run`).
 
     `switch`: an operator's explicit mode change (see plan.py). `fresh`: a
     namespace podman has just set up (the hook), where fewer than two
     uplinks, seen in /proc, mean nothing to do at all; `later`: interfaces
     may still come (a user namespace of its own): loose then still sets
-    `all` and `default`, which they copy. `strict`: io.multihome.rp_filter."""
+    `all` and `default`, which they copy. `strict`: io.multihome.rp_filter.
+    `primary_may_go`: the primary is the running container's annotation,
+    whose network may have been disconnected since: then chosen without it."""
     try:
         if fresh:
             skipped = _too_few_uplinks()
@@ -79,7 +82,7 @@ def fix(mode: Mode, primary: Primary | None, dry_run: bool = False, switch: bool
             try:
                 return Outcome(_plan_and_apply(mode, primary, sock, dry_run, switch, strict))
             except NoSuchPrimary as exc:
-                if fresh:
+                if not primary_may_go:
                     raise
                 # Its network was disconnected: the others carry on without it.
                 return Outcome(_plan_and_apply(mode, None, sock, dry_run, switch, strict),
