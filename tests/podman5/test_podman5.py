@@ -159,6 +159,25 @@ def test_bridge_macvlan_loose(lab5: Lab, runtime: str,
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_network_name_as_primary_for_the_hook_and_the_cli(lab5: Lab, runtime: str) -> None:
+    """Podman 5's network definitions name the primary: in the annotation
+    (read by the hook from the files, podman holds its locks), and in `apply
+    --primary` (the installed CLI, from podman inspect). The macvlan is not
+    the network the automatic choice keeps (eth0, the bridge)."""
+    annotations = {MODE: "one-default", "io.multihome.primary": MACVLAN.name}
+    with lab5.container(BRIDGE_MACVLAN, annotations, runtime) as c:
+        assert [r["dev"] for r in c.default_routes()] == ["eth1"]
+        assert c.loss(count=8, bind="eth1") == 0
+    with lab5.container(BRIDGE_MACVLAN, {}, runtime) as c:
+        proc = lab5.run("oci-multihome-hook", "apply", "--mode", "one-default", "--primary",
+                        MACVLAN.name, c.name, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert [r["dev"] for r in c.default_routes()] == ["eth1"]
+        shown = lab5.run("oci-multihome-hook", "diagnose", c.name, check=False)
+        assert f"eth1 ({MACVLAN.name})" in shown.stdout, shown.stdout
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_refused_container(lab5: Lab, runtime: str) -> None:
     """A misspelt mode stops the container. runc shows the hook's message;
     crun drops the hook's stderr: its user sees an exit code, and the
