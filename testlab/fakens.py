@@ -7,6 +7,7 @@ no traffic is needed to check what the hook reads and writes.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -83,3 +84,19 @@ def fake_container(name: str, count: int) -> Iterator[Namespace]:
             sleeper.kill()
             sleeper.wait()
         run("ip", "netns", "del", name, check=False)
+
+
+@contextlib.contextmanager
+def user_namespace_process(ns: Namespace) -> Iterator[int]:
+    """The pid of a process in `ns` with a user namespace of its own, as a
+    container's with --uidmap (podman connects its networks after the hook)."""
+    with subprocess.Popen(["ip", "netns", "exec", ns.name, "unshare", "--user",
+                           "--map-root-user", "sleep", "60"]) as process:
+        try:
+            deadline = time.monotonic() + 5
+            while os.readlink(f"/proc/{process.pid}/ns/user") == os.readlink("/proc/self/ns/user"):
+                assert time.monotonic() < deadline, "never entered its user namespace"
+                time.sleep(0.01)
+            yield process.pid
+        finally:
+            process.kill()

@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ from multihome_hook.kernel import Nexthop, Route, Routing, Rule
 from multihome_hook.modes import LOOSE, ONE_DEFAULT, SOURCE_ROUTING
 from multihome_hook.plan import Add, Delete, SetRpFilter
 from multihome_hook.primary import Name
-from testlab.fakens import Namespace
+from testlab.fakens import Namespace, user_namespace_process
 from testlab.journal import journal
 from testlab.lab import hook_binary, run
 
@@ -197,16 +196,8 @@ def test_hook_leaves_the_host_namespace_alone(root: None) -> None:
 
 def test_hook_warns_when_a_user_namespace_has_no_interface_yet(make_ns: MakeNs) -> None:
     ns = make_ns(0)
-    with subprocess.Popen(["ip", "netns", "exec", ns.name, "unshare", "--user",
-                           "--map-root-user", "sleep", "60"]) as userns:
-        try:
-            deadline = time.monotonic() + 5
-            while os.readlink(f"/proc/{userns.pid}/ns/user") == os.readlink("/proc/self/ns/user"):
-                assert time.monotonic() < deadline, "never entered its user namespace"
-                time.sleep(0.01)
-            proc = run_hook(state_of(userns.pid, "source-routing"))
-        finally:
-            userns.kill()
+    with user_namespace_process(ns) as pid:
+        proc = run_hook(state_of(pid, "source-routing"))
     assert proc.returncode == 0
     assert proc.stderr == (
         "oci-multihome-hook: warning: container aaaaaaaaaaaa has a user namespace of its own, "

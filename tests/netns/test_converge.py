@@ -4,7 +4,6 @@ pods, lost primaries, reconnects and mode switches, on a real kernel."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from multihome_hook.errors import HookError
 from multihome_hook.fix import fix
 from multihome_hook.modes import LOOSE, ONE_DEFAULT, SOURCE_ROUTING, Mode
 from multihome_hook.plan import Add, SetRpFilter
-from testlab.fakens import Namespace
+from testlab.fakens import Namespace, user_namespace_process
 from testlab.lab import hook_binary
 
 MakeNs = Callable[..., Namespace]
@@ -201,17 +200,9 @@ def test_loose_in_a_user_namespace_prepares_interfaces_to_come(make_ns: MakeNs) 
     ns = make_ns(0)
     ns.sysctl("all", 1)
     ns.sysctl("default", 1)
-    with subprocess.Popen(["ip", "netns", "exec", ns.name, "unshare", "--user",
-                           "--map-root-user", "sleep", "60"]) as userns:
-        try:
-            deadline = time.monotonic() + 5
-            while os.readlink(f"/proc/{userns.pid}/ns/user") == os.readlink("/proc/self/ns/user"):
-                assert time.monotonic() < deadline, "never entered its user namespace"
-                time.sleep(0.01)
-            proc = subprocess.run([str(hook_binary())], input=crio_state(userns.pid, 1, "loose"),
-                                  capture_output=True, text=True, timeout=30)
-        finally:
-            userns.kill()
+    with user_namespace_process(ns) as pid:
+        proc = subprocess.run([str(hook_binary())], input=crio_state(pid, 1, "loose"),
+                              capture_output=True, text=True, timeout=30)
     assert (proc.returncode, proc.stderr) == (0, "")
     assert (ns.sysctl("all"), ns.sysctl("default")) == (2, 2)
     ns.ip("link", "add", "eth5", "type", "veth", "peer", "name", "peer-eth5")
