@@ -166,13 +166,16 @@ class _Routes:
                  switch: bool) -> None:
         self.routing, self.protocol, self.switch = routing, protocol, switch
         self.main = routing.defaults()
+        # What the hook holds outside main (parked defaults, its tables).
+        self.owned = [r for r in routing.routes if r.protocol in OURS
+                      and r.table != RT_TABLE_MAIN and len(r.nexthops) == 1]
         # Every uplink default route, single-hop and as main would hold it:
         # from main, or parked by an earlier run in its interface's table.
         self.candidates: dict[tuple[int, int, str | None, int], Route] = {}
         for route in self.main:
             for hop in route.nexthops:
                 self.candidates[_key(route, hop)] = route.replace(nexthops=(hop,))
-        for route in self._owned_routes():
+        for route in self.owned:
             if route.is_default and route.table == TABLE_BASE + route.nexthops[0].ifindex:
                 self.candidates.setdefault(_key(route, route.nexthops[0]),
                                            route.replace(table=RT_TABLE_MAIN))
@@ -180,10 +183,6 @@ class _Routes:
                               key=lambda i: natural_key(routing.links.get(i, "")))
         self.primary = None if primary is None else primary_ifindex(routing, primary,
                                                                     self.uplinks)
-
-    def _owned_routes(self) -> list[Route]:
-        return [r for r in self.routing.routes if r.protocol in OURS
-                and r.table != RT_TABLE_MAIN and len(r.nexthops) == 1]
 
     def plan(self) -> list[Change]:
         self._check_foreign()
@@ -193,7 +192,7 @@ class _Routes:
         owned_rules = [r for r in self.routing.rules if r.protocol in OURS]
         # Our stale objects go first: a new copy may have the same key.
         changes: list[Change] = [Delete(r) for r in owned_rules if r not in rules]
-        changes += [Delete(r) for r in self._owned_routes() if r not in tables]
+        changes += [Delete(r) for r in self.owned if r not in tables]
         changes += [Add(r) for r in tables if r not in self.routing.routes]
         changes += [Add(r) for r in rules if r not in self.routing.rules]
         return changes + self._main(chosen)
@@ -212,7 +211,7 @@ class _Routes:
                                 "refusing to change it")
         if self.switch or self.protocol is None:
             return
-        protocols = [r.protocol for r in self._owned_routes()]
+        protocols = [r.protocol for r in self.owned]
         protocols += [r.protocol for r in self.routing.rules]
         theirs = sorted({p for p in protocols if p in OURS and p != self.protocol})
         if theirs:
