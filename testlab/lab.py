@@ -185,13 +185,17 @@ class Container:
         argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.25", "-W", "1"]
         if bind:
             argv += ["-I", bind]
-        proc = self.ns(*argv, target, check=False)
-        match = re.search(r"([\d.]+)% packet loss", proc.stdout)
-        if match:
-            return float(match.group(1))
-        if "unreachable" in proc.stderr:  # not even sent: no route that way
-            return 100.0
-        raise RuntimeError(f"ping {target}: no summary: {proc.stdout!r} {proc.stderr!r}")
+        return ping_loss(self.ns(*argv, target, check=False), target)
+
+
+def ping_loss(proc: subprocess.CompletedProcess[str], target: str) -> float:
+    """The % of pings lost, from a finished iputils ping's summary."""
+    match = re.search(r"([\d.]+)% packet loss", proc.stdout)
+    if match:
+        return float(match.group(1))
+    if "unreachable" in proc.stderr:  # not even sent: no route that way
+        return 100.0
+    raise RuntimeError(f"ping {target}: no summary: {proc.stdout!r} {proc.stderr!r}")
 
 
 class Podman:

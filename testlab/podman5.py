@@ -493,12 +493,7 @@ class Container:
         proc = self.ns("sh", "-c", f"""
             for kv in {age}; do echo "${{kv#*=}}" > "/proc/sys/net/ipv4/neigh/${{kv%%=*}}"; done
             exec ping -n -q -c {count} -i 0.25 -W 1 {bind_arg} {target}""", check=False)
-        match = re.search(r"([\d.]+)% packet loss", proc.stdout)
-        if match:
-            return float(match.group(1))
-        if "unreachable" in proc.stderr:  # not even sent: no route that way
-            return 100.0
-        raise LabError(f"ping {target}: no summary: {proc.stdout!r} {proc.stderr!r}")
+        return host_lab.ping_loss(proc, target)
 
 
 def _payload(dest: Path, deb: Path) -> Path:
