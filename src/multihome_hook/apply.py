@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from .errors import HookError
+from .errors import RollbackFailed, RolledBack
 from .kernel import IPV4_CONF, Route
 from .plan import Add, SetRpFilter
 
@@ -46,7 +46,8 @@ def _apply_one(change: Change, sock: RouteSocket | None) -> None:
 
 
 def apply(changes: Sequence[Change], sock: RouteSocket | None = None) -> None:
-    """Apply every change, or undo the ones done and raise HookError."""
+    """Apply every change, or undo the ones done and raise RolledBack
+    (RollbackFailed if some could not be undone)."""
     done: list[Change] = []
     for change in changes:
         try:
@@ -64,6 +65,6 @@ def apply(changes: Sequence[Change], sock: RouteSocket | None = None) -> None:
         except OSError as exc:
             unrolled.append(f"{change.inverse()}: {exc.strerror}")
     if unrolled:
-        raise HookError(f"{failure}; rollback FAILED, namespace left changed: "
-                        + "; ".join(unrolled))
-    raise HookError(f"{failure}; rolled back {len(done)} change(s), nothing changed")
+        raise RollbackFailed(f"{failure}; rollback FAILED, namespace left changed: "
+                             + "; ".join(unrolled))
+    raise RolledBack(f"{failure}; rolled back {len(done)} change(s), nothing changed")

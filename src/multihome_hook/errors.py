@@ -2,11 +2,19 @@
 exit statuses of the hook and of each command, in one table.
 
 The table is what `--help`, the README and the man page show (a test holds
-them to it); the hook imports only the numbers.
+them to it); each class of HookError carries its status in it.
 """
 
-# The hook: 0 lets the container start; anything else stops it.
-STARTS, REFUSED = 0, 1
+# The hook: 0 lets the container start; anything else stops it. crun drops
+# a hook's output, so the status alone must say what to fix: one per class
+# of refusal. A block of its own, clear of what others mean by a status: 1
+# (Python's own failure: a traceback), 2 (usage), 126/127 (the shell's
+# "cannot execute"/"not found"), 128+N (killed by signal N).
+STARTS = 0
+BROKEN = 1  # not ours: Python exits 1 when it cannot even load the hook
+INVALID_ANNOTATION, UNUSABLE_PRIMARY, IN_USE = 10, 11, 12
+NO_NAMESPACE, ROLLED_BACK, ROLLBACK_FAILED, INVALID_STATE = 13, 14, 15, 16
+INTERNAL = 70  # sysexits.h's EX_SOFTWARE: a bug
 # The commands.
 OK, PROBLEM, ERROR = 0, 1, 2
 INTERRUPTED = 130  # the shell's 128 + SIGINT
@@ -14,9 +22,26 @@ INTERRUPTED = 130  # the shell's 128 + SIGINT
 EXIT_STATUS = (
     ("hook", STARTS, "the network is as asked, or there was nothing to change: the "
                      "container starts"),
-    ("hook", REFUSED, "refused (invalid annotation, unknown primary, a change failed and "
-                      "was undone, ...): the container does not start; the reason is one "
-                      "line in the journal"),
+    ("hook", STARTS, "the container shares the host's network namespace (`--network "
+                     "host`): it starts, nothing changed"),
+    ("hook", BROKEN, "Python could not load the hook (a broken installation): its traceback "
+                     "is the only message"),
+    ("hook", INVALID_ANNOTATION, "invalid annotation: unknown io.multihome.mode, an "
+                                 "io.multihome.primary that is no name, subnet or address, "
+                                 "io.multihome.rp_filter not strict or without source-routing"),
+    ("hook", UNUSABLE_PRIMARY, "the primary matches no interface or network of the container, "
+                               "matches several, or has no default route"),
+    ("hook", IN_USE, "a routing table or rule priority the hook needs is used by something "
+                     "else (or by the hook in another mode): nothing changed"),
+    ("hook", NO_NAMESPACE, "the container's network namespace could not be entered or read "
+                           "(its process gone?): nothing changed"),
+    ("hook", ROLLED_BACK, "a change failed and the ones made before it were undone: nothing "
+                          "changed"),
+    ("hook", ROLLBACK_FAILED, "a change failed and undoing the others failed too: the "
+                              "namespace may be half-changed"),
+    ("hook", INVALID_STATE, "invalid OCI state on stdin (run by hand, or by a runtime that "
+                            "is not OCI-compliant)"),
+    ("hook", INTERNAL, "internal error: a bug (the message names the exception)"),
     ("diagnose", OK, "every container is healthy or shares the host's network (not "
                      "diagnosed)"),
     ("diagnose", PROBLEM, "a problem that drops packets was found"),
@@ -40,7 +65,46 @@ def exit_status_text() -> str:
 
 
 class HookError(Exception):
-    """An expected failure: bad input, a refused namespace, a kernel error."""
+    """An expected failure: bad input, a refused namespace, a kernel error.
+
+    `status`: the hook's exit status for it. Each refusal the hook can meet
+    has a class of its own below; one left unclassified is a bug."""
+
+    status = INTERNAL
+
+
+class InvalidAnnotation(HookError):
+    status = INVALID_ANNOTATION
+
+
+class InvalidState(HookError):
+    """The OCI state on stdin, which the runtime writes, not the user."""
+
+    status = INVALID_STATE
+
+
+class UnusablePrimary(HookError):
+    """The primary is well formed but names no single uplink."""
+
+    status = UNUSABLE_PRIMARY
+
+
+class NoSuchPrimary(UnusablePrimary):
+    """The primary names no interface of the container: a mistake when the
+    container starts, a network since disconnected when it runs."""
+
+
+class InUse(HookError):
+    """A routing table or rule priority of the hook's holds something it did
+    not put there in this mode."""
+
+    status = IN_USE
+
+
+class NoNamespace(HookError):
+    """The container's network namespace cannot be entered or read."""
+
+    status = NO_NAMESPACE
 
 
 class HostNamespace(HookError):
@@ -49,7 +113,16 @@ class HostNamespace(HookError):
     The hook lets such a container start untouched; a command that would
     change it refuses; diagnose reports it as not diagnosed."""
 
+    status = STARTS
 
-class NoSuchPrimary(HookError):
-    """The primary names no interface of the container: a mistake when the
-    container starts, a network since disconnected when it runs."""
+
+class RolledBack(HookError):
+    """A change failed; every change before it was undone."""
+
+    status = ROLLED_BACK
+
+
+class RollbackFailed(HookError):
+    """A change failed, and so did undoing some of the others."""
+
+    status = ROLLBACK_FAILED

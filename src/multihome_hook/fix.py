@@ -7,7 +7,7 @@ never disagree about what a mode does.
 from __future__ import annotations
 
 from . import apply, plan, snapshot
-from .errors import HookError, NoSuchPrimary
+from .errors import NoNamespace, NoSuchPrimary
 from .records import Record
 
 TYPE_CHECKING = False
@@ -88,4 +88,4 @@ def fix(mode: Mode, primary: Primary | None, dry_run: bool = False, switch: bool
                 return Outcome(_plan_and_apply(mode, None, sock, dry_run, switch, strict),
                                note=f"{exc}: chosen without it")
     except OSError as exc:  # apply() reports its own: this is reading, nothing changed
-        raise HookError(f"cannot read the network namespace: {exc.strerror or exc}") from None
+        raise NoNamespace(f"cannot read the network namespace: {exc.strerror or exc}") from None

@@ -3,8 +3,9 @@
 With arguments, the same program is the operator's CLI (cli.py).
 
 Exit status 0 lets the container start; anything else stops it, which is what
-we want whenever its network could not be made right. Imports stay lean: this
-runs before every annotated container.
+we want whenever its network could not be made right. Each kind of refusal
+has a status of its own (errors.py): crun shows the user nothing else.
+Imports stay lean: this runs before every annotated container.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 
 from . import log
-from .errors import REFUSED, STARTS, HookError
+from .errors import INTERNAL, STARTS, HookError
 from .modes import OFF
 from .request import MAX_STATE_BYTES, parse_state
 
@@ -46,7 +47,8 @@ def _run(raw: bytes) -> str:
         return (f"container {cid}: mode {request.mode}: shares the host's network namespace "
                 "(--network host), nothing changed")
     except HookError as exc:
-        raise HookError(f"container {cid}: {exc}") from None
+        # Its class is its exit status: keep it.
+        raise type(exc)(f"container {cid}: {exc}") from None
     if outcome.skipped and later:
         log.warning(f"container {cid} has a user namespace of its own, whose networks podman "
                     f"connects after this hook ({outcome}): `oci-multihome-hook watch` "
@@ -68,10 +70,10 @@ def main() -> int:
         code = STARTS
     except HookError as exc:
         log.error(str(exc))
-        code = REFUSED
+        code = exc.status
     except Exception as exc:  # a bug: still one line, and the container stays stopped
         log.error(f"internal error: {type(exc).__name__}: {exc}")
-        code = REFUSED
+        code = INTERNAL
     # Every annotated `podman run` waits for this process: skip the
     # interpreter's teardown (several ms of freeing modules); nothing is left
     # to flush but the standard streams.

@@ -4,7 +4,7 @@ planner decides it. The hook, `fix` and the CLI take their modes from here."""
 from __future__ import annotations
 
 from . import plan
-from .errors import HookError
+from .errors import InvalidAnnotation
 from .primary import shown
 from .records import Record
 
@@ -63,8 +63,8 @@ def parse_mode(value: str) -> Mode:
     for mode in MODES:
         if value == mode.name:
             return mode
-    raise HookError(f"unknown {MODE_KEY} {shown(value)}: expected one of "
-                    f"{', '.join(m.name for m in MODES)}")
+    raise InvalidAnnotation(f"unknown {MODE_KEY} {shown(value)}: expected one of "
+                            f"{', '.join(m.name for m in MODES)}")
 
 
 def parse_strict(value: str | None, mode: Mode) -> bool:
@@ -73,8 +73,8 @@ def parse_strict(value: str | None, mode: Mode) -> bool:
     if value is None:
         return False
     if value != STRICT:
-        raise HookError(f"invalid {RP_FILTER_KEY} {shown(value)}: expected {STRICT}")
+        raise InvalidAnnotation(f"invalid {RP_FILTER_KEY} {shown(value)}: expected {STRICT}")
     if mode is not SOURCE_ROUTING:
-        raise HookError(f"{RP_FILTER_KEY}={STRICT} needs {MODE_KEY}={SOURCE_ROUTING}: with "
-                        f"{mode} some replies would be dropped again")
+        raise InvalidAnnotation(f"{RP_FILTER_KEY}={STRICT} needs {MODE_KEY}={SOURCE_ROUTING}: with "
+                                f"{mode} some replies would be dropped again")
     return True

@@ -14,7 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from .errors import HookError, HostNamespace
+from .errors import HostNamespace, NoNamespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,9 +50,9 @@ def enter(pid: int) -> int:
     try:
         target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise HookError(f"process {pid} does not exist (did it exit?)") from None
+        raise NoNamespace(f"process {pid} does not exist (did it exit?)") from None
     except OSError as exc:
-        raise HookError(f"cannot open {path}: {exc.strerror}") from None
+        raise NoNamespace(f"cannot open {path}: {exc.strerror}") from None
     try:
         mine, theirs = os.stat("/proc/thread-self/ns/net"), os.fstat(target)
         if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
@@ -65,8 +65,8 @@ def enter(pid: int) -> int:
         try:
             _setns(target)
         except OSError as exc:
-            raise HookError(f"cannot enter the network namespace of process {pid}: "
-                            f"{exc.strerror}") from None
+            raise NoNamespace(f"cannot enter the network namespace of process {pid}: "
+                              f"{exc.strerror}") from None
     except BaseException:
         os.close(target)
         raise
@@ -76,7 +76,11 @@ def enter(pid: int) -> int:
 def shares_user_namespace(pid: int) -> bool:
     """Whether `pid` is in our user namespace (with `--userns`, podman
     configures the network after the hook has run)."""
-    mine, theirs = os.stat("/proc/self/ns/user"), os.stat(f"/proc/{pid}/ns/user")
+    try:
+        mine, theirs = os.stat("/proc/self/ns/user"), os.stat(f"/proc/{pid}/ns/user")
+    except OSError as exc:  # its network namespace is pinned, its process may be gone
+        raise NoNamespace(f"cannot read the user namespace of process {pid}: "
+                          f"{exc.strerror}") from None
     return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 

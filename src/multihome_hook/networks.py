@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 
-from .errors import HookError
+from .errors import UnusablePrimary
 from .primary import Name, Network, shown
 
 TYPE_CHECKING = False
@@ -122,6 +122,6 @@ def resolve(primary: Primary, interfaces: Collection[str],
     networks = definitions(directories()) if known is None else known
     subnets = dict(networks).get(primary.name)
     if subnets == ():
-        raise HookError(f"podman network {shown(primary.name)} has no subnet in its "
-                        "definition (DHCP?): give the primary as an interface or a subnet")
+        raise UnusablePrimary(f"podman network {shown(primary.name)} has no subnet in its "
+                              "definition (DHCP?): give the primary as an interface or a subnet")
     return Network(primary.name, subnets or (), networks)

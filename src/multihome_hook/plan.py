@@ -5,7 +5,7 @@ Every change knows its inverse, so undoing a half-applied plan is a loop.
 
 from __future__ import annotations
 
-from .errors import HookError
+from .errors import InUse
 from .kernel import (
     AF_INET,
     AF_INET6,
@@ -203,21 +203,21 @@ class _Routes:
         tables = {TABLE_BASE + i for i in self.uplinks}
         for route in self.routing.routes:
             if route.table in tables and route.protocol not in OURS:
-                raise HookError(f"routing table {route.table} is already in use ({route}): "
-                                "refusing to change it")
+                raise InUse(f"routing table {route.table} is already in use ({route}): "
+                            "refusing to change it")
         for rule in self.routing.rules:
             if rule.priority in (FROM_PRIORITY, OIF_PRIORITY) and rule.protocol not in OURS:
-                raise HookError(f"rule priority {rule.priority} is already in use ({rule}): "
-                                "refusing to change it")
+                raise InUse(f"rule priority {rule.priority} is already in use ({rule}): "
+                            "refusing to change it")
         if self.switch or self.protocol is None:
             return
         protocols = [r.protocol for r in self.owned]
         protocols += [r.protocol for r in self.routing.rules]
         theirs = sorted({p for p in protocols if p in OURS and p != self.protocol})
         if theirs:
-            raise HookError(f"the network namespace already holds this hook's routing of another "
-                            f"mode (protocol {theirs[0]}; another container of its pod?): "
-                            "refusing to switch it; `oci-multihome-hook apply --mode MODE` does")
+            raise InUse(f"the network namespace already holds this hook's routing of another "
+                        f"mode (protocol {theirs[0]}; another container of its pod?): "
+                        "refusing to switch it; `oci-multihome-hook apply --mode MODE` does")
 
     def _chosen(self) -> list[Route]:
         """Per family, the one default route main keeps."""

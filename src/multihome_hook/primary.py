@@ -7,7 +7,7 @@ so that the planner, pure, only matches addresses."""
 
 from __future__ import annotations
 
-from .errors import HookError, NoSuchPrimary
+from .errors import InvalidAnnotation, NoSuchPrimary, UnusablePrimary
 from .kernel import natural_key
 from .records import Record
 
@@ -104,8 +104,8 @@ def parse_primary(value: str) -> Primary:
     elif (0 < len(value) <= _MAX_NAME and _NAME_CHARS.issuperset(value)
           and value[0] not in ".-"):
         return Name(value)
-    raise HookError(f"invalid {PRIMARY_KEY} {shown(value)}: expected an interface or podman "
-                    "network name, a subnet (198.18.10.0/24) or a gateway address")
+    raise InvalidAnnotation(f"invalid {PRIMARY_KEY} {shown(value)}: expected an interface or "
+                            "podman network name, a subnet (198.18.10.0/24) or a gateway address")
 
 
 def attached(routing: Routing, known: Networks) -> dict[int, str]:
@@ -159,9 +159,9 @@ def primary_ifindex(routing: Routing, primary: Primary, uplinks: Collection[int]
                             f"({_listing(routing, ())})")
     if len(found) > 1:
         names = ", ".join(routing.links.get(i, str(i)) for i in found)
-        raise HookError(f"primary {primary} is ambiguous: it matches {names}")
+        raise UnusablePrimary(f"primary {primary} is ambiguous: it matches {names}")
     index = found[0]
     if index not in uplinks:
-        raise HookError(f"primary {primary} ({routing.links.get(index, index)}) "
-                        "has no default route")
+        raise UnusablePrimary(f"primary {primary} ({routing.links.get(index, index)}) "
+                              "has no default route")
     return index

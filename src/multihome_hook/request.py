@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from .errors import HookError
+from .errors import InvalidState
 from .modes import MODE_KEY, OFF, RP_FILTER_KEY, parse_mode, parse_strict
 from .primary import PRIMARY_KEY, parse_primary
 from .records import Record
@@ -38,30 +38,31 @@ class Request(Record):
 def parse_state(raw: bytes) -> Request:
     """Validate the OCI state podman passes on stdin."""
     if not raw.strip():
-        raise HookError("empty OCI state on stdin (this program is run by podman as an OCI hook)")
+        raise InvalidState("empty OCI state on stdin (this program is run by podman as an OCI "
+                           "hook)")
     if len(raw) > MAX_STATE_BYTES:
-        raise HookError(f"OCI state on stdin is larger than {MAX_STATE_BYTES} bytes")
+        raise InvalidState(f"OCI state on stdin is larger than {MAX_STATE_BYTES} bytes")
     try:
         state = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise HookError(f"malformed OCI state on stdin: {exc}") from None
+        raise InvalidState(f"malformed OCI state on stdin: {exc}") from None
     if not isinstance(state, dict):
-        raise HookError("malformed OCI state on stdin: not a JSON object")
+        raise InvalidState("malformed OCI state on stdin: not a JSON object")
     container_id = state.get("id")
     if (not isinstance(container_id, str) or not 0 < len(container_id) <= 1024
             or not _ID_CHARS.issuperset(container_id)):
-        raise HookError("malformed OCI state: 'id' is missing or not a container id")
+        raise InvalidState("malformed OCI state: 'id' is missing or not a container id")
     pid = state.get("pid")
     if pid is None:
-        raise HookError(f"container {container_id[:12]}: OCI state has no pid (process gone?)")
+        raise InvalidState(f"container {container_id[:12]}: OCI state has no pid (process gone?)")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        raise HookError(f"container {container_id[:12]}: OCI state has an invalid pid")
+        raise InvalidState(f"container {container_id[:12]}: OCI state has an invalid pid")
     annotations = state.get("annotations")
     if annotations is None:
         annotations = {}
     if not isinstance(annotations, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
-        raise HookError("malformed OCI state: 'annotations' is not a map of strings")
+        raise InvalidState("malformed OCI state: 'annotations' is not a map of strings")
     primary = annotations.get(PRIMARY_KEY)
     # Only a hooks.d entry other than ours runs us without the annotation:
     # then there is nothing asked of us.

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from multihome_hook import cli
-from multihome_hook.errors import EXIT_STATUS
+from multihome_hook.errors import EXIT_STATUS, INVALID_STATE
 
 REPO = Path(__file__).resolve().parents[2]
 HOOK = [sys.executable, "-c", "import sys; from multihome_hook.hook import main; sys.exit(main())"]
@@ -61,7 +61,7 @@ def test_no_arguments_at_a_terminal_is_usage_and_exit_2() -> None:
 
 def test_no_arguments_on_a_pipe_is_the_hook() -> None:
     proc = run(stdin="")
-    assert proc.returncode == 1
+    assert proc.returncode == INVALID_STATE
     assert proc.stderr == ("oci-multihome-hook: empty OCI state on stdin (this program is run "
                            "by podman as an OCI hook)\n")
 

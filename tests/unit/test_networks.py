@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from multihome_hook.errors import HookError
+from multihome_hook.errors import UnusablePrimary
 from multihome_hook.kernel import Address, Nexthop, Route, Routing
 from multihome_hook.networks import definitions, host_uid, resolve
 from multihome_hook.primary import Name, Network, primary_ifindex
@@ -87,11 +87,11 @@ def test_a_network_name_names_the_interface_with_an_address_in_it(
 def test_no_match_lists_interfaces_and_networks(dirs: tuple[str, ...], name: str,
                                                 message: str) -> None:
     primary = resolve(Name(name), ["lo", "eth0", "eth1"], definitions(dirs))
-    with pytest.raises(HookError) as error:
+    with pytest.raises(UnusablePrimary) as error:
         primary_ifindex(ROUTING, primary, [2, 3])
     assert str(error.value) == message
 
 
 def test_a_network_without_subnets_says_so(dirs: tuple[str, ...]) -> None:
-    with pytest.raises(HookError, match="has no subnet in its definition"):
+    with pytest.raises(UnusablePrimary, match="has no subnet in its definition"):
         resolve(Name("lan"), ["lo", "eth0"], definitions(dirs))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from multihome_hook import plan
-from multihome_hook.errors import HookError
+from multihome_hook.errors import InUse, UnusablePrimary
 from multihome_hook.kernel import (
     NO_ROUTING,
     RT_TABLE_MAIN,
@@ -264,14 +264,14 @@ def test_primary_without_default_in_one_family_falls_back_there() -> None:
 ], ids=str)
 def test_primary_errors(primary: Primary, message: str) -> None:
     snapshot = state(route4("eth0"), route4("eth1"), route6("eth0"), devs=["eth2"])
-    with pytest.raises(HookError, match=message) as info:
+    with pytest.raises(UnusablePrimary, match=message) as info:
         plan.one_default(snapshot, primary)
     assert_one_line(str(info.value))
     assert str(primary) in str(info.value)
 
 
 def test_ambiguous_primary_names_the_interfaces() -> None:
-    with pytest.raises(HookError) as info:
+    with pytest.raises(UnusablePrimary) as info:
         plan.one_default(state(route4("eth0"), route4("eth1")), net("198.18.0.0/16"))
     assert "eth0, eth1" in str(info.value)
 
@@ -417,7 +417,7 @@ def test_reconnect_replaces_the_stale_rules_of_an_interface() -> None:
 def test_mode_switch_is_refused_unless_asked_for() -> None:
     first = state(route4("eth0"), route4("eth1"))
     after = applied(plan.one_default(first, None, False), first)
-    with pytest.raises(HookError, match=r"another mode .*refusing to switch"):
+    with pytest.raises(InUse, match=r"another mode .*refusing to switch"):
         plan.source_routing(after, None, False)
     switched = applied(plan.source_routing(after, None, True), after)
     assert not [r for r in switched.routing.routes if r.protocol == plan.RTPROT_ONE_DEFAULT]
@@ -432,13 +432,19 @@ def test_mode_switch_is_refused_unless_asked_for() -> None:
 
 def test_rules_of_others_at_our_priorities_are_refused() -> None:
     theirs = Rule(V4, plan.FROM_PRIORITY, 100, "198.18.10.5", 32)
-    with pytest.raises(HookError, match="rule priority 32700 is already in use"):
+    with pytest.raises(InUse, match="rule priority 32700 is already in use"):
         plan.source_routing(state(route4("eth0"), route4("eth1"), rules=[theirs]), None, False)
+
+
+def test_routes_of_others_in_our_tables_are_refused() -> None:
+    theirs = route4("eth0").replace(table=plan.TABLE_BASE + ifindex("eth0"))
+    with pytest.raises(InUse, match=f"routing table {theirs.table} is already in use"):
+        plan.source_routing(state(route4("eth0"), route4("eth1"), theirs), None, False)
 
 
 @pytest.mark.parametrize("planner", [plan.loose, *MODES])
 def test_a_primary_that_names_nothing_is_refused_in_every_mode(planner: Planner) -> None:
-    with pytest.raises(HookError, match="matches no interface"):
+    with pytest.raises(UnusablePrimary, match="matches no interface"):
         planner(state(route4("eth0"), route4("eth1")), net("198.18.99.0/24"), False, False)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from multihome_hook import request
-from multihome_hook.errors import HookError
+from multihome_hook.errors import HookError, InvalidAnnotation, InvalidState
 from multihome_hook.modes import LOOSE, MODE_KEY, MODES, OFF, ONE_DEFAULT, Mode, parse_mode
 from multihome_hook.primary import PRIMARY_KEY, Gateway, Name, Subnet, parse_primary
 from multihome_hook.request import Request
@@ -45,9 +45,10 @@ def annotated(**annotations: str) -> bytes:
     return state(annotations={keys[k]: v for k, v in annotations.items()})
 
 
-def error_of(call: Callable[[], object]) -> str:
-    """The message of the HookError `call()` raises, checked to be one line."""
-    with pytest.raises(HookError) as info:
+def error_of(kind: type[HookError], call: Callable[[], object]) -> str:
+    """The message of the `kind` of HookError `call()` raises (its class is
+    the hook's exit status), checked to be one line."""
+    with pytest.raises(kind) as info:
         call()
     message = str(info.value)
     assert message
@@ -100,7 +101,7 @@ def test_state_of_exactly_max_bytes_accepted() -> None:
 def test_unknown_mode(value: str) -> None:
     raw = annotated(mode=value)
     for call in (lambda: parse_mode(value), lambda: request.parse_state(raw)):
-        message = error_of(call)
+        message = error_of(InvalidAnnotation, call)
         assert message.startswith(f"unknown {MODE_KEY} ")
         fixed = len(f"unknown {MODE_KEY} : expected one of {', '.join(map(str, MODES))}")
         assert len(message) - fixed <= 70
@@ -142,14 +143,14 @@ def test_unknown_mode(value: str) -> None:
     pytest.param(state(id="3f1c2e\nforged line", pid=ABSENT), id="id-with-newline"),
 ])
 def test_invalid_state(raw: bytes) -> None:
-    message = error_of(lambda: request.parse_state(raw))
+    message = error_of(InvalidState, lambda: request.parse_state(raw))
     assert len(message) <= 200
 
 
 def test_too_large_state_says_so() -> None:
     raw = state()
     raw += b" " * (request.MAX_STATE_BYTES + 1 - len(raw))
-    assert "larger than" in error_of(lambda: request.parse_state(raw))
+    assert "larger than" in error_of(InvalidState, lambda: request.parse_state(raw))
 
 
 # --- parse_primary ----------------------------------------------------------------------
@@ -178,7 +179,7 @@ def test_primary(value: str, expected: Primary) -> None:
 def test_invalid_primary(value: str) -> None:
     raw = annotated(mode="one-default", primary=value)
     for call in (lambda: parse_primary(value), lambda: request.parse_state(raw)):
-        message = error_of(call)
+        message = error_of(InvalidAnnotation, call)
         assert message.startswith(f"invalid {PRIMARY_KEY} ")
         assert "x" * 71 not in message
         assert len(message) <= 250
@@ -223,4 +224,4 @@ def test_strict_filtering_with_source_routing() -> None:
 ])
 def test_strict_filtering_refused(mode: str, value: str, message: str) -> None:
     raw = state(annotations={MODE_KEY: mode, "io.multihome.rp_filter": value})
-    assert message in error_of(lambda: request.parse_state(raw))
+    assert message in error_of(InvalidAnnotation, lambda: request.parse_state(raw))
