@@ -13,7 +13,20 @@ import pytest
 
 from multihome_hook import netlink, netns, plan, snapshot
 from multihome_hook.apply import apply
-from multihome_hook.errors import HookError, HostNamespace
+from multihome_hook.errors import (
+    IN_USE,
+    INVALID_ANNOTATION,
+    INVALID_STATE,
+    NO_NAMESPACE,
+    ROLLBACK_FAILED,
+    ROLLED_BACK,
+    UNUSABLE_PRIMARY,
+    HostNamespace,
+    InUse,
+    NoNamespace,
+    RollbackFailed,
+    RolledBack,
+)
 from multihome_hook.fix import fix
 from multihome_hook.kernel import Nexthop, Route, Routing, Rule
 from multihome_hook.modes import LOOSE, ONE_DEFAULT, SOURCE_ROUTING
@@ -104,10 +117,22 @@ def test_failure_rolls_everything_back(make_ns: MakeNs) -> None:
             plan += [SetRpFilter("eth0", 1, 2), SetRpFilter("nosuchif0", 1, 2)]
             apply(plan, sock)
 
-    with pytest.raises(HookError, match=r"nosuchif0.*rolled back 3 change\(s\)"):
+    with pytest.raises(RolledBack, match=r"nosuchif0.*rolled back 3 change\(s\)") as info:
         netns.run_in(ns.pid, work)
+    assert info.value.status == ROLLED_BACK
     assert ns.state() == before
     assert len(defaults(ns, 6)[0]["nexthops"]) == 2  # type: ignore[arg-type]
+
+
+def test_a_failed_rollback_says_the_namespace_is_half_changed(make_ns: MakeNs) -> None:
+    ns = make_ns(2)
+    ns.sysctl("eth0", 0)
+    # The kernel takes 1 and refuses to put back an "old" value that no int holds.
+    plan = [SetRpFilter("eth0", 1 << 40, 1), SetRpFilter("nosuchif0", 1, 2)]
+    with pytest.raises(RollbackFailed, match=r"nosuchif0.*rollback FAILED.*eth0") as info:
+        netns.run_in(ns.pid, lambda: apply(plan))
+    assert info.value.status == ROLLBACK_FAILED
+    assert ns.sysctl("eth0") == 1  # left changed, as said
 
 
 def test_host_namespace_is_refused() -> None:
@@ -118,8 +143,12 @@ def test_host_namespace_is_refused() -> None:
 def test_vanished_pid_is_refused() -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
-    with pytest.raises(HookError, match=f"process {gone.pid} does not exist"):
+    with pytest.raises(NoNamespace, match=f"process {gone.pid} does not exist"):
         netns.run_in(gone.pid, lambda: pytest.fail("entered a vanished process"))
+    proc = run_hook(state_of(gone.pid, "source-routing"))
+    assert (proc.returncode, proc.stderr) == (
+        NO_NAMESPACE, f"oci-multihome-hook: container aaaaaaaaaaaa: process {gone.pid} does "
+                      "not exist (did it exit?)\n")
 
 
 def run_hook(state: dict[str, object]) -> subprocess.CompletedProcess[str]:
@@ -206,22 +235,63 @@ def test_hook_warns_when_a_user_namespace_has_no_interface_yet(make_ns: MakeNs) 
         "`oci-multihome-hook apply --mode source-routing` then\n")
 
 
-def test_hook_unmatched_primary_changes_nothing(make_ns: MakeNs) -> None:
+def table_of(ns: Namespace, interface: str) -> int:
+    """The routing table source routing gives `interface`."""
+    return int(json.loads(ns.ip("-j", "link", "show", interface).stdout)[0]["ifindex"]
+               + plan.TABLE_BASE)
+
+
+def nothing(ns: Namespace) -> None:
+    pass
+
+
+CID = "container bbbbbbbbbbbb: "
+
+
+@pytest.mark.parametrize(("annotations", "prepare", "code", "message"), [
+    pytest.param({"io.multihome.mode": "bogus"}, nothing, INVALID_ANNOTATION,
+                 "unknown io.multihome.mode 'bogus': expected one of loose, one-default, "
+                 "source-routing, off", id="unknown-mode"),
+    pytest.param({"io.multihome.mode": "one-default", "io.multihome.rp_filter": "strict"},
+                 nothing, INVALID_ANNOTATION, "io.multihome.rp_filter=strict needs "
+                 "io.multihome.mode=source-routing: with one-default some replies would be "
+                 "dropped again", id="strict-without-source-routing"),
+    pytest.param({"io.multihome.mode": "one-default", "io.multihome.primary": "198.18.99.0/24"},
+                 nothing, UNUSABLE_PRIMARY, f"{CID}primary subnet 198.18.99.0/24 matches no "
+                 "interface of the container (eth0, eth1, peer-eth0, peer-eth1)",
+                 id="primary-matches-nothing"),
+    pytest.param({"io.multihome.mode": "source-routing", "io.multihome.primary": "198.18.0.0/15"},
+                 nothing, UNUSABLE_PRIMARY,
+                 f"{CID}primary subnet 198.18.0.0/15 is ambiguous: it matches eth0, eth1",
+                 id="primary-ambiguous"),
+    pytest.param({"io.multihome.mode": "source-routing"},
+                 lambda ns: ns.ip("rule", "add", "priority", str(plan.FROM_PRIORITY),
+                                  "from", "198.18.20.2", "lookup", "100"),
+                 IN_USE, f"{CID}rule priority {plan.FROM_PRIORITY} is already in use",
+                 id="priority-in-use"),
+    pytest.param({"io.multihome.mode": "source-routing"},
+                 lambda ns: ns.ip("route", "add", "198.18.99.0/24", "via", "198.18.20.1",
+                                  "table", str(table_of(ns, "eth0"))),
+                 IN_USE, f"{CID}routing table ", id="table-in-use"),
+])
+def test_each_refusal_exits_with_its_code_and_changes_nothing(
+        make_ns: MakeNs, annotations: dict[str, str], prepare: Callable[[Namespace], object],
+        code: int, message: str) -> None:
     ns = make_ns(2)
+    prepare(ns)
     before = ns.state()
-    proc = run_hook({"ociVersion": "1.0.2", "id": "b" * 64, "pid": ns.pid, "annotations": {
-        "io.multihome.mode": "one-default", "io.multihome.primary": "198.18.99.0/24"}})
-    assert proc.returncode == 1
-    assert proc.stderr == ("oci-multihome-hook: container bbbbbbbbbbbb: primary subnet "
-                           "198.18.99.0/24 matches no interface of the container (eth0, eth1, "
-                           "peer-eth0, peer-eth1)\n")
+    proc = run_hook({"ociVersion": "1.0.2", "id": "b" * 64, "pid": ns.pid,
+                     "annotations": annotations})
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.startswith(f"oci-multihome-hook: {message}"), proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
     assert ns.state() == before
 
 
 @pytest.mark.parametrize("stdin", [b"", b"{", b"[]", b'{"id": "x"}', b"\xff\xfe"])
 def test_hook_rejects_malformed_state_in_one_line(stdin: bytes) -> None:
     proc = subprocess.run([str(hook_binary())], input=stdin, capture_output=True, timeout=30)
-    assert proc.returncode == 1
+    assert proc.returncode == INVALID_STATE
     lines = proc.stderr.decode().splitlines()
     assert len(lines) == 1 and lines[0].startswith("oci-multihome-hook: "), lines
 
@@ -266,7 +336,7 @@ def test_source_routing_refuses_a_table_in_use(make_ns: MakeNs) -> None:
     eth1 = json.loads(ns.ip("-j", "link", "show", "eth1").stdout)[0]["ifindex"]
     ns.ip("route", "add", "198.18.30.0/24", "dev", "eth1", "table", str(2000 + eth1))
     before = ns.state()
-    with pytest.raises(HookError, match=f"routing table {2000 + eth1} is already in use"):
+    with pytest.raises(InUse, match=f"routing table {2000 + eth1} is already in use"):
         netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None))
     assert ns.state() == before
 
@@ -285,7 +355,7 @@ def test_source_routing_failure_mid_way_leaves_nothing(make_ns: MakeNs) -> None:
             bogus = first.item.replace(nexthops=(Nexthop(9999, "nosuch", None),))
             apply([*changes, Add(bogus)], sock)
 
-    with pytest.raises(HookError, match=r"rolled back \d+ change\(s\), nothing changed"):
+    with pytest.raises(RolledBack, match=r"rolled back \d+ change\(s\), nothing changed"):
         netns.run_in(ns.pid, work)
     assert ns.state() == before
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from multihome_hook.errors import INVALID_STATE
 from testlab import lab
 from testlab.policy import require
 
@@ -82,7 +83,8 @@ def test_deb_installs_every_file_and_debian_dependencies(installed: None) -> Non
                     "'import multihome_hook, pyroute2; print(multihome_hook.__file__)'").stdout
     assert where.startswith(str(SYSTEM_PACKAGE)), where
     proc = lab.run("env", "-i", str(LAUNCHER), check=False, stdin="")
-    assert proc.returncode == 1 and proc.stderr.startswith("oci-multihome-hook: empty OCI state")
+    assert proc.returncode == INVALID_STATE and proc.stderr.startswith(
+        "oci-multihome-hook: empty OCI state")
 
 
 def test_installed_hook_fixes_containers_without_hooks_dir(installed: None, podman: lab.Podman,
