@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from multihome_hook.errors import INVALID_ANNOTATION, UNUSABLE_PRIMARY
 from testlab import lab
 
 MODE, PRIMARY = "io.multihome.mode", "io.multihome.primary"
@@ -53,21 +54,25 @@ def test_primary_by_interface_name(podman: lab.Podman, nets: list[str], hooks: P
         assert [r["dev"] for r in c.default_routes()] == ["eth2"]
 
 
-@pytest.mark.parametrize(("annotations", "message"), [
-    ({MODE: "LOOSE"}, "unknown io.multihome.mode 'LOOSE'"),
-    ({MODE: "loose; reboot"}, "unknown io.multihome.mode 'loose; reboot'"),
-    ({MODE: ""}, "unknown io.multihome.mode ''"),
-    ({MODE: "one-default", PRIMARY: "../../all"}, "invalid io.multihome.primary '../../all'"),
-    ({MODE: "one-default", PRIMARY: "198.18.99.0/24"},
+@pytest.mark.parametrize(("annotations", "code", "message"), [
+    ({MODE: "LOOSE"}, INVALID_ANNOTATION, "unknown io.multihome.mode 'LOOSE'"),
+    ({MODE: "loose; reboot"}, INVALID_ANNOTATION, "unknown io.multihome.mode 'loose; reboot'"),
+    ({MODE: ""}, INVALID_ANNOTATION, "unknown io.multihome.mode ''"),
+    ({MODE: "one-default", PRIMARY: "../../all"}, INVALID_ANNOTATION,
+     "invalid io.multihome.primary '../../all'"),
+    ({MODE: "one-default", PRIMARY: "198.18.99.0/24"}, UNUSABLE_PRIMARY,
      "primary subnet 198.18.99.0/24 matches no interface"),
-    ({MODE: "one-default", PRIMARY: "eth7"},
+    ({MODE: "one-default", PRIMARY: "eth7"}, UNUSABLE_PRIMARY,
      "primary 'eth7' matches no interface or network of the container (eth0 ("),
 ])
 def test_bad_annotations_stop_the_container(podman: lab.Podman, nets: list[str], hooks: Path,
-                                            annotations: dict[str, str], message: str) -> None:
+                                            annotations: dict[str, str], code: int,
+                                            message: str) -> None:
     argv = podman.run_argv(nets[:2], annotations, hooks, ["--rm"])
     proc = podman(*argv, "true", check=False)
     assert proc.returncode != 0
+    # runc (podman 4.3) passes on the hook's status and its stderr.
+    assert f"exit status {code}" in proc.stderr, proc.stderr
     assert "oci-multihome-hook: " in proc.stderr and message in proc.stderr, proc.stderr
 
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from multihome_hook.errors import IN_USE, INVALID_ANNOTATION, UNUSABLE_PRIMARY
 from testlab.podman5 import BRIDGE_A, BRIDGE_B, MACVLAN, Container, Lab
 from testlab.policy import require
 
-MODE = "io.multihome.mode"
+MODE, PRIMARY = "io.multihome.mode", "io.multihome.primary"
 RUNTIMES = ("crun", "runc")
 # Pinned interface names, so that `one-default` (no primary given: equal
 # metrics, the name that sorts first) keeps the bridge: eth0 is the bridge,
@@ -164,7 +165,7 @@ def test_a_network_name_as_primary_for_the_hook_and_the_cli(lab5: Lab, runtime: 
     (read by the hook from the files, podman holds its locks), and in `apply
     --primary` (the installed CLI, from podman inspect). The macvlan is not
     the network the automatic choice keeps (eth0, the bridge)."""
-    annotations = {MODE: "one-default", "io.multihome.primary": MACVLAN.name}
+    annotations = {MODE: "one-default", PRIMARY: MACVLAN.name}
     with lab5.container(BRIDGE_MACVLAN, annotations, runtime) as c:
         assert [r["dev"] for r in c.default_routes()] == ["eth1"]
         assert c.loss(count=8, bind="eth1") == 0
@@ -177,22 +178,54 @@ def test_a_network_name_as_primary_for_the_hook_and_the_cli(lab5: Lab, runtime: 
         assert f"eth1 ({MACVLAN.name})" in shown.stdout, shown.stdout
 
 
+# The networks a container joins, for as long as it needs them.
+Joining = Callable[[Lab, str], contextlib.AbstractContextManager[list[str]]]
+
+
+@contextlib.contextmanager
+def alone(lab: Lab, runtime: str) -> Iterator[list[str]]:
+    """The networks of a container of its own."""
+    yield [BRIDGE_A.name, MACVLAN.name]
+
+
+@contextlib.contextmanager
+def beside_source_routing(lab: Lab, runtime: str) -> Iterator[list[str]]:
+    """The networks of a container that joins a running one's namespace,
+    where the hook has set up source routing: rules and tables another mode
+    must not take over."""
+    with lab.container(BRIDGE_MACVLAN, {MODE: "source-routing"}, runtime) as c:
+        yield [f"container:{c.name}"]
+
+
+@pytest.mark.parametrize(("annotations", "networks", "code", "message"), [
+    pytest.param({MODE: "bogus"}, alone, INVALID_ANNOTATION,
+                 "unknown io.multihome.mode 'bogus'", id="bad-mode"),
+    pytest.param({MODE: "one-default", PRIMARY: "198.18.99.0/24"}, alone, UNUSABLE_PRIMARY,
+                 "primary subnet 198.18.99.0/24 matches no interface of the container",
+                 id="primary-matches-nothing"),
+    pytest.param({MODE: "one-default"}, beside_source_routing, IN_USE,
+                 "the network namespace already holds this hook's routing of another mode",
+                 id="routing-in-use"),
+])
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_a_refused_container(lab5: Lab, runtime: str) -> None:
-    """A misspelt mode stops the container. runc shows the hook's message;
-    crun drops the hook's stderr: its user sees an exit code, and the
-    message is only in syslog."""
-    seen = len(lab5.syslog())
-    argv = lab5.run_argv([BRIDGE_A.name, MACVLAN.name], {MODE: "bogus"}, runtime, ["--rm"])
-    proc = lab5.podman(*argv, "true", check=False)
+def test_a_refused_container(lab5: Lab, runtime: str, annotations: dict[str, str],
+                             networks: Joining,
+                             code: int, message: str) -> None:
+    """A refusal stops the container. runc shows the hook's message; crun
+    drops the hook's stderr: its user sees the exit code, which says what
+    to fix, and the message is only in syslog."""
+    with networks(lab5, runtime) as joined:
+        seen = len(lab5.syslog())
+        argv = lab5.run_argv(joined, annotations, runtime, ["--rm"])
+        proc = lab5.podman(*argv, "true", check=False)
     assert proc.returncode != 0
-    message = "unknown io.multihome.mode 'bogus'"
     if runtime == "crun":
         assert re.search(r"crun: error executing hook `/usr/libexec/oci/hooks\.d/"
-                         r"oci-multihome-hook` \(exit code: \d+\)", proc.stderr), proc.stderr
+                         rf"oci-multihome-hook` \(exit code: {code}\)", proc.stderr), proc.stderr
         assert message not in proc.stderr
     else:
-        assert f"oci-multihome-hook: {message}" in proc.stderr, proc.stderr
+        assert f"exit status {code}" in proc.stderr, proc.stderr
+        assert "oci-multihome-hook: " in proc.stderr and message in proc.stderr, proc.stderr
     logged = [line for line in lab5.syslog()[seen:] if "oci-multihome-hook[" in line]
     assert len(logged) == 1 and message in logged[0], logged
 
