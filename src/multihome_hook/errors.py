@@ -11,7 +11,7 @@ them to it); each class of HookError carries its status in it.
 # (Python's own failure: a traceback), 2 (usage), 126/127 (the shell's
 # "cannot execute"/"not found"), 128+N (killed by signal N).
 STARTS = 0
-BROKEN = 1  # not ours: Python exits 1 when it cannot even load the hook
+BROKEN = 1  # as Python's own exit when it cannot even load the hook
 INVALID_ANNOTATION, UNUSABLE_PRIMARY, IN_USE = 10, 11, 12
 NO_NAMESPACE, ROLLED_BACK, ROLLBACK_FAILED, INVALID_STATE = 13, 14, 15, 16
 INTERNAL = 70  # sysexits.h's EX_SOFTWARE: a bug
@@ -24,8 +24,8 @@ EXIT_STATUS = (
                      "container starts"),
     ("hook", STARTS, "the container shares the host's network namespace (`--network "
                      "host`): it starts, nothing changed"),
-    ("hook", BROKEN, "Python could not load the hook (a broken installation): its traceback "
-                     "is the only message"),
+    ("hook", BROKEN, "a broken installation: Python could not load the hook (a traceback), "
+                     "or a library it needs (pyroute2)"),
     ("hook", INVALID_ANNOTATION, "invalid annotation: unknown io.multihome.mode, an "
                                  "io.multihome.primary that is no name, subnet or address, "
                                  "io.multihome.rp_filter not strict or without source-routing"),

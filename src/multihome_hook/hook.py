@@ -14,7 +14,7 @@ import os
 import sys
 
 from . import log
-from .errors import INTERNAL, STARTS, HookError
+from .errors import BROKEN, INTERNAL, STARTS, HookError
 from .modes import OFF
 from .request import MAX_STATE_BYTES, parse_state
 
@@ -71,6 +71,9 @@ def main() -> int:
     except HookError as exc:
         log.error(str(exc))
         code = exc.status
+    except ImportError as exc:  # the installation's fault, not the request's nor a bug
+        log.error(f"broken installation: {exc}")
+        code = BROKEN
     except Exception as exc:  # a bug: still one line, and the container stays stopped
         log.error(f"internal error: {type(exc).__name__}: {exc}")
         code = INTERNAL

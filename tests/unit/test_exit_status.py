@@ -11,6 +11,7 @@ import pytest
 
 from multihome_hook import errors
 from multihome_hook.errors import (
+    BROKEN,
     EXIT_STATUS,
     INTERNAL,
     INVALID_ANNOTATION,
@@ -95,3 +96,10 @@ def test_a_bug_is_an_internal_error() -> None:
     proc = hook(annotated(**{"io.multihome.mode": "loose"}), _BUG)
     assert (proc.returncode, proc.stderr) == (
         INTERNAL, "oci-multihome-hook: internal error: KeyError: 'oops'\n")
+
+
+def test_a_missing_library_is_a_broken_installation() -> None:
+    missing = _BUG.replace("KeyError('oops')", "ImportError('pyroute2 is not installed')")
+    proc = hook(annotated(**{"io.multihome.mode": "loose"}), missing)
+    assert (proc.returncode, proc.stderr) == (
+        BROKEN, "oci-multihome-hook: broken installation: pyroute2 is not installed\n")
