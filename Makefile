@@ -1,6 +1,7 @@
 # Every target works on a fresh Debian 12 as root: missing system packages
 # are installed on first use.
-APT_PACKAGES := podman runc netavark aardvark-dns iptables busybox-static iputils-ping \
+APT_PACKAGES := podman runc crun netavark containernetworking-plugins aardvark-dns iptables \
+	busybox-static iputils-ping \
 	iproute2 util-linux python3-venv time acl
 
 # $(call find-python,3.X): a Python 3.X interpreter, or nothing. pyenv's
