@@ -115,9 +115,11 @@ unit: venv
 # A set whose Python is missing is skipped, except under CI=true.
 test: lint test-venv $(SETS:%=test-%) test-podman5
 
+# The newest set runs the host's podman tests under runc and crun (the
+# `podman` fixture, tests/conftest.py); the distributions' sets under runc.
 test-venv: venv
-	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI"
-	$(VENV)/bin/pytest -v --ignore=tests/podman5
+	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI; runc and crun"
+	MULTIHOME_RUNTIMES=runc,crun $(VENV)/bin/pytest -v --ignore=tests/podman5
 
 # The podman 5 lab (testlab/podman5.py, tests/podman5): Debian 13's podman 5,
 # netavark, crun and runc in namespaces of their own, the deb installed there
