@@ -1,6 +1,7 @@
 # Every target works on a fresh Debian 12 as root: missing system packages
 # are installed on first use.
-APT_PACKAGES := podman runc netavark aardvark-dns iptables busybox-static iputils-ping \
+APT_PACKAGES := podman runc crun netavark containernetworking-plugins aardvark-dns iptables \
+	busybox-static iputils-ping \
 	iproute2 util-linux python3-venv time acl
 
 # $(call find-python,3.X): a Python 3.X interpreter, or nothing. pyenv's
@@ -114,9 +115,11 @@ unit: venv
 # A set whose Python is missing is skipped, except under CI=true.
 test: lint test-venv $(SETS:%=test-%) test-podman5
 
+# The newest set runs the host's podman tests under runc and crun (the
+# `podman` fixture, tests/conftest.py); the distributions' sets under runc.
 test-venv: venv
-	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI"
-	$(VENV)/bin/pytest -v --ignore=tests/podman5
+	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI; runc and crun"
+	MULTIHOME_RUNTIMES=runc,crun $(VENV)/bin/pytest -v --ignore=tests/podman5
 
 # The podman 5 lab (testlab/podman5.py, tests/podman5): Debian 13's podman 5,
 # netavark, crun and runc in namespaces of their own, the deb installed there
