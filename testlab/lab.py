@@ -22,6 +22,7 @@ import random
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -285,10 +286,14 @@ class Podman:
 
 
 class Watch:
-    """`oci-multihome-hook watch`, running, with its output read as it comes."""
+    """`oci-multihome-hook watch`, running, with its output read as it comes.
+    `argv` runs it (a command line that ends up in `oci-multihome-hook
+    watch`, e.g. through nsenter into the podman 5 lab)."""
 
-    def __init__(self, podman: Podman) -> None:
-        self.proc = subprocess.Popen([str(hook_binary()), "watch"], env=podman.env, text=True,
+    def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+        # A process group of its own, for stop(): nsenter -p forks the watch
+        # and does not pass SIGTERM on to it.
+        self.proc = subprocess.Popen(argv, env=env, text=True, start_new_session=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
@@ -312,14 +317,32 @@ class Watch:
             if all(part in line for part in parts):
                 return line
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM to the group; back once every process of it has ended."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"watch (process group {self.proc.pid}) did not stop")
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager
 def watching(podman: Podman) -> Iterator[Watch]:
-    watch = Watch(podman)
+    """The hook under test's `watch`, for this lab's podman."""
+    with watch_running([str(hook_binary()), "watch"], podman.env) as watch:
+        yield watch
+
+
+@contextlib.contextmanager
+def watch_running(argv: Sequence[str], env: dict[str, str] | None = None) -> Iterator[Watch]:
+    watch = Watch(argv, env)
     try:
         yield watch
     finally:
