@@ -417,20 +417,26 @@ def far_host(slot: Slot) -> Iterator[str]:
 def host_sysctls(values: dict[str, str]) -> Iterator[None]:
     """Set host sysctls (paths under /proc/sys) while any lab runs: the first
     lab saves and sets them, the last one to leave restores them. Each lab
-    holds a shared lock on the state file meanwhile."""
+    holds a shared lock on the state file meanwhile; entering and leaving
+    are serialised by a second lock, held only for that moment (waiting for
+    an exclusive lock on the state file would wait for every running lab)."""
     _LOCKS.mkdir(mode=0o755, exist_ok=True)
     saved = _LOCKS / "sysctls.json"
-    fd = os.open(_LOCKS / "sysctls.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+    fd = os.open(_LOCKS / "sysctls.lock", flags, 0o644)
+    mutex = os.open(_LOCKS / "sysctls.mutex", flags, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(mutex, fcntl.LOCK_EX)
         if not saved.exists():
             saved.write_text(json.dumps({key: (Path("/proc/sys") / key).read_text()
                                          for key in values}))
             for key, value in values.items():
                 (Path("/proc/sys") / key).write_text(value)
         fcntl.flock(fd, fcntl.LOCK_SH)
+        fcntl.flock(mutex, fcntl.LOCK_UN)
         yield
     finally:
+        fcntl.flock(mutex, fcntl.LOCK_EX)
         fcntl.flock(fd, fcntl.LOCK_UN)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # only when no lab is left
@@ -442,6 +448,7 @@ def host_sysctls(values: dict[str, str]) -> Iterator[None]:
                     (Path("/proc/sys") / key).write_text(old)
                 saved.unlink()
         os.close(fd)
+        os.close(mutex)
 
 
 STRICT_RP_FILTER = {
