@@ -27,9 +27,10 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 HOOK_JSON = REPO / "oci-hooks.d" / "oci-multihome-hook.json"
@@ -381,11 +382,68 @@ def networks(podman: Podman, subnets: Sequence[str], ipv6: Sequence[str | None] 
             podman("network", "rm", "-f", name, check=False)
 
 
+def far_namespace() -> str:
+    """The name of this process's far host namespace (far_host())."""
+    return f"mhfar{os.getpid()}"
+
+
+@contextlib.contextmanager
+def macvlan_network(podman: Podman, network: int) -> Iterator[str]:
+    """A podman macvlan network on the slot's subnet `network`, inside
+    far_host(). Its parent is the host's end of a veth whose other end, in
+    the far host's namespace, holds the gateway: the far host answers
+    straight back through it, as a router on the macvlan's segment would."""
+    slot, ns = podman.slot, far_namespace()
+    parent = f"mhmv{slot.number}h{os.getpid()}"[:15]
+    name = f"mhtest{os.getpid()}mv{network}"
+    created = False
+    try:
+        run("ip", "link", "add", parent, "type", "veth", "peer", "name", "mvgw", "netns", ns)
+        run("ip", "link", "set", parent, "up")
+        inside = ("ip", "netns", "exec", ns)
+        run(*inside, "ip", "addr", "add", f"{slot.gateway(network)}/24", "dev", "mvgw")
+        run(*inside, "ip", "link", "set", "mvgw", "up")
+        podman("network", "create", "--driver", "macvlan", "--opt", f"parent={parent}",
+               "--subnet", slot.subnet(network), "--gateway", slot.gateway(network), name)
+        created = True
+        yield name
+    finally:
+        if created:
+            podman("network", "rm", "-f", name, check=False)
+        run("ip", "link", "del", parent, check=False)
+
+
+class _Routed(Protocol):
+    def default_routes(self) -> list[dict[str, object]]: ...
+
+
+R = TypeVar("R", bound=_Routed)
+
+
+@contextlib.contextmanager
+def first_default(start: Callable[[], contextlib.AbstractContextManager[R]], dev: str,
+                  attempts: int = 12) -> Iterator[R]:
+    """A container (from `start`) whose first IPv4 default route goes out
+    `dev`. Podman gives both networks' defaults metric 100, in an order it
+    does not fix (measured: either, about half the time each); with the other
+    one first the kernel sends where the replies arrive and nothing is lost.
+    The failing condition is made, not hoped for: new containers until the
+    order is the failing one."""
+    for _ in range(attempts):
+        with start() as c:
+            routes = c.default_routes()
+            if routes and routes[0]["dev"] == dev:
+                yield c
+                return
+    raise RuntimeError(f"no container's first default route went out {dev} "
+                       f"in {attempts} attempts")
+
+
 @contextlib.contextmanager
 def far_host(slot: Slot) -> Iterator[str]:
     """A namespace standing for a host far away, reachable from every test
     network through the host; addresses and names are this lab's own."""
-    ns = f"mhfar{os.getpid()}"
+    ns = far_namespace()
     host_if = f"mhfar{slot.number}h{os.getpid()}"[:15]
     far4, far6 = f"{slot.far_host}/32", f"{slot.far_host6}/128"
     try:
