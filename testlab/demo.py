@@ -138,10 +138,9 @@ def host_wide_default(podman: lab.Podman, nets: list[str], one: list[str], hooks
         show(c)
         single = c.loss(count=8)
         print(f"    ping {host.slot.far_host} x8: {single:.0f}% loss")
-    before = lab.run("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter; ip rule").stdout
+    before = lab.host_view()
     proc = host(*host.run_argv(["host"], {}, hooks, ["--rm"]), "true", check=False)
-    untouched = lab.run("sh", "-c",
-                        "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter; ip rule").stdout == before
+    untouched = not lab.host_changes(before)
     print(f"  --network host: exit {proc.returncode}, host rp_filter and rules "
           f"{'untouched' if untouched else 'CHANGED'}\n")
     return two == 0 and single == 0 and proc.returncode == 0 and untouched

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 HOOK_JSON = REPO / "oci-hooks.d" / "oci-multihome-hook.json"
@@ -469,6 +469,39 @@ def far_host(slot: Slot) -> Iterator[str]:
         # Deleting the veth takes the routes through it along.
         run("ip", "link", "del", host_if, check=False)
         run("ip", "netns", "del", ns, check=False)
+
+
+class HostView(NamedTuple):
+    """What a hook could change in the host's namespace."""
+
+    rules: str       # ip rule, v4 and v6
+    routes: str      # routes of the hook's protocols (17x), every table
+    rp_filter: dict[str, str]  # interface -> its rp_filter line
+
+
+def host_view() -> HostView:
+    """The host as a hook could have changed it. Other labs on this host add
+    and remove their own interfaces and routes meanwhile, and the last one to
+    leave restores `all` and `default`: those are left out."""
+    routes = run("sh", "-c", "ip route show table all; ip -6 route show table all").stdout
+    rp_filter = {path.split("/")[-2]: path for path in run(
+        "sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout.split()}
+    return HostView(run("sh", "-c", "ip rule; ip -6 rule").stdout,
+                    "".join(line for line in routes.splitlines(True) if " proto 17" in line),
+                    {k: v for k, v in rp_filter.items() if k not in ("all", "default")})
+
+
+def host_changes(before: HostView) -> list[str]:
+    """What differs from `before` now (interfaces that exist in both), and
+    any route of the hook's protocols, before or after: [] when untouched."""
+    after = host_view()
+    changes = [f"routes of the hook's: {view.routes!r}" for view in (before, after) if view.routes]
+    if after.rules != before.rules:
+        changes.append(f"rules: {before.rules!r} -> {after.rules!r}")
+    changes += [f"{before.rp_filter[k]} -> {after.rp_filter[k]}"
+                for k in sorted(before.rp_filter.keys() & after.rp_filter.keys())
+                if before.rp_filter[k] != after.rp_filter[k]]
+    return changes
 
 
 @contextlib.contextmanager
