@@ -136,8 +136,9 @@ test-podman5: venv deb podman5-root
 demo: venv
 	$(VENV)/bin/python -m testlab.demo
 
-# Timings of podman run with and without the hook; writes bench/latest.json.
-bench: venv
+# Timings of podman run with and without the hook, on this host's podman and
+# in the podman 5 lab (with the deb); writes bench/latest.json.
+bench: venv deb podman5-root
 	$(VENV)/bin/python -m testlab.bench
 
 clean:

@@ -5,10 +5,14 @@
    order), so that drift hits all of them alike: two networks with each mode;
    one network and `--network host` with a host-wide default (containers.conf
    `annotations`), each compared with its own plain run.
-2. The hook alone on a prepared OCI state: wall time and peak RSS, for
+2. The same in the podman 5 lab (testlab/podman5.py: Debian 13, podman 5,
+   the deb's hook on Debian's python3), bridge + macvlan with each mode
+   against the plain run, under crun and under runc.
+3. The hook alone on a prepared OCI state: wall time and peak RSS, for
    `--network host` and for fake containers with 1, 2, 8 and 32 networks.
 
-Writes bench/latest.json and prints a table. Run as root.
+Writes bench/latest.json and prints tables. Run as root; the podman 5 lab
+needs the deb (`make deb`) and its root (`make podman5-root`).
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import fakens, lab
+from . import fakens, lab, podman5
 
 MODES = ("loose", "one-default", "source-routing")
 HOST_WIDE = "io.multihome.mode=source-routing"
@@ -52,9 +56,28 @@ def summary(samples: Sequence[float]) -> dict[str, float]:
             "runs": len(samples)}
 
 
+# One round: every variant once, in the order given -> seconds per variant.
+Round = Callable[[Sequence[str]], dict[str, float]]
+
+
+def interleaved(names: Sequence[str], runs: int, run_round: Round,
+                baseline: Callable[[str], str]) -> dict[str, dict[str, float]]:
+    """`runs` rounds, each in a rotated order; a variant's ratio is to its
+    baseline's median."""
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(runs):
+        for name, seconds in run_round([*names[i % len(names):], *names[:i % len(names)]]).items():
+            samples[name].append(seconds)
+    rows = {}
+    for name, s in samples.items():
+        plain = statistics.median(samples[baseline(name)])
+        rows[name] = {**summary(s), "ratio": round(statistics.median(s) / plain, 3),
+                      "added_ms": round((statistics.median(s) - plain) * 1000, 1)}
+    return rows
+
+
 def bench_podman(runs: int) -> dict[str, dict[str, float]]:
     """Every variant, interleaved; ratios to the plain run of its own networks."""
-    samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
     with lab.podman_env() as podman, \
             lab.networks(podman, [podman.slot.subnet(0), podman.slot.subnet(1)]) as nets:
         hooks = podman.hooks_dir()
@@ -69,20 +92,67 @@ def bench_podman(runs: int) -> dict[str, dict[str, float]]:
             hooks_dir = no_hooks if mode is None and default is None else hooks
             runners[name] = (runner, runner.run_argv(networks[which], annotations, hooks_dir,
                                                      ["--rm"]))
-        names = list(runners)
         podman(*runners["plain"][1], "true")  # warm-up: caches, first-run set-up
-        for i in range(runs):
-            for name in names[i % len(names):] + names[:i % len(names)]:
+
+        def run_round(order: Sequence[str]) -> dict[str, float]:
+            took = {}
+            for name in order:
                 runner, argv = runners[name]
                 start = time.perf_counter()
                 runner(*argv, "true")
-                samples[name].append(time.perf_counter() - start)
-    rows = {}
-    for name, s in samples.items():
-        plain = statistics.median(samples[VARIANTS[name][3]])
-        rows[name] = {**summary(s), "ratio": round(statistics.median(s) / plain, 3),
-                      "added_ms": round((statistics.median(s) - plain) * 1000, 1)}
-    return rows
+                took[name] = time.perf_counter() - start
+            return took
+
+        return interleaved(list(runners), runs, run_round, lambda name: VARIANTS[name][3])
+
+
+# Times `podman` command lines inside the podman 5 lab (one nsenter per round,
+# not per run): a JSON list of argv on stdin, a JSON list of seconds out.
+_LAB_TIMER = """\
+import json, subprocess, sys, time
+took = []
+for argv in json.load(sys.stdin):
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    took.append(time.perf_counter() - start)
+print(json.dumps(took))
+"""
+P5_RUNTIMES = ("crun", "runc")
+
+
+def bench_podman5(runs: int, deb: Path) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
+    """The podman 5 lab's versions, and bridge + macvlan runs: "RUNTIME,
+    plain" and "RUNTIME, MODE", interleaved, each mode against its runtime's
+    plain run. The hook is the deb's JSON and program; --hooks-dir leaves the
+    lab's own rp_filter hook (scaffolding, in the default dir) out of every run."""
+    podman5.ensure_root()
+    with podman5.running(deb) as lab5:
+        versions = {name: lab5.run(*argv).stdout.split("\n")[0].split()[-1]
+                    for name, argv in (("podman", ["podman", "--version"]),
+                                       ("netavark", ["/usr/lib/podman/netavark", "--version"]),
+                                       ("crun", ["crun", "--version"]),
+                                       ("runc", ["runc", "--version"]))}
+        lab5.sh("mkdir -p /tmp/bench/hooks /tmp/bench/no-hooks && cp "
+                "/usr/share/containers/oci/hooks.d/oci-multihome-hook.json /tmp/bench/hooks/")
+        nets = [podman5.BRIDGE_A.name, podman5.MACVLAN.name]
+        argvs = {}
+        for runtime in P5_RUNTIMES:
+            for mode in (None, *MODES):
+                annotations = {} if mode is None else {"io.multihome.mode": mode}
+                hooks = "/tmp/bench/" + ("no-hooks" if mode is None else "hooks")
+                argvs[f"{runtime}, {mode or 'plain'}"] = [
+                    "podman", "--hooks-dir", hooks,
+                    *lab5.run_argv(nets, annotations, runtime, ["--rm"]), "true"]
+
+        def run_round(order: Sequence[str]) -> dict[str, float]:
+            out = lab5.run("python3", "-I", "-c", _LAB_TIMER,
+                           stdin=json.dumps([argvs[name] for name in order]), timeout=600)
+            return dict(zip(order, json.loads(out.stdout)))
+
+        run_round(list(argvs))  # warm-up
+        rows = interleaved(list(argvs), runs, run_round,
+                           lambda name: f"{name.split(',')[0]}, plain")
+    return versions, rows
 
 
 def _hook_env() -> dict[str, str]:
@@ -161,21 +231,47 @@ def table(title: str, rows: dict[str, dict[str, float]], *extra: str) -> str:
     return "\n".join(lines)
 
 
+def side_by_side(title: str, p5_rows: dict[str, dict[str, float]],
+                 host_rows: dict[str, dict[str, float]]) -> str:
+    """Podman 5's crun and runc columns, with the host's podman 4 ratio."""
+    lines = [title, f"  {'':<16}" + "".join(f" {r + ' median':>13} {'ratio':>6} {'added':>8}"
+                                            for r in P5_RUNTIMES)
+             + f"   {'podman 4, runc':>14}"]
+    for mode in ("plain", *MODES):
+        cells = []
+        for runtime in P5_RUNTIMES:
+            row = p5_rows[f"{runtime}, {mode}"]
+            cells.append(f" {row['median_ms']:>11.1f}ms {row['ratio']:>6.3f} "
+                         f"{row['added_ms']:>6.1f}ms")
+        lines.append(f"  {mode:<16}" + "".join(cells)
+                     + f"   {host_rows[mode]['ratio']:>14.3f}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=30, help="runs per variant (default 30)")
+    parser.add_argument("--p5-runs", type=int, default=30,
+                        help="runs per variant in the podman 5 lab (default 30)")
+    parser.add_argument("--deb", type=Path, help=f"default: the newest dist/{podman5.DEB_GLOB}")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    deb = args.deb or podman5.find_deb()
+    if deb is None:
+        parser.error(f"no dist/{podman5.DEB_GLOB} for the podman 5 lab: make deb")
     podman_rows = bench_podman(args.runs)
+    p5_versions, p5_rows = bench_podman5(args.p5_runs, deb)
     hook_rows = bench_hook(args.runs, (1, 2, 8, 32))
     result = {
-        "schema": 1,
+        "schema": 2,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"kernel": platform.release(), "python": platform.python_version(),
                     "cpus": os.cpu_count(),
                     "podman": lab.run("podman", "--version").stdout.split()[-1]},
         "hook": str(lab.hook_binary()),
         "podman_run": podman_rows,
+        # Debian 13 in the lab: bridge + macvlan, "RUNTIME, plain|MODE".
+        "podman5_lab": {"versions": {**p5_versions, "deb": deb.name}, "podman_run": p5_rows},
         "hook_alone": hook_rows,
         "targets": {m: {"ratio_max": r, "met": podman_rows[m]["ratio"] <= r}
                     for m, r in TARGETS.items()},
@@ -185,6 +281,9 @@ def main() -> int:
     print(table(f"podman run --rm, {args.runs} interleaved runs each (two networks unless "
                 f"named; host-wide: containers.conf {HOST_WIDE}):",
                 podman_rows, "ratio", "added_ms"))
+    print(side_by_side(f"\npodman 5 lab (podman {p5_versions['podman']}, netavark "
+                       f"{p5_versions['netavark']}, the deb's hook), bridge + macvlan, "
+                       f"{args.p5_runs} interleaved runs each:", p5_rows, podman_rows))
     print(table("\nthe hook alone (OCI state on stdin):", hook_rows, "peak_rss_kib"))
     print("\ntargets: " + ", ".join(
         f"{m} <= {r}: {'met' if podman_rows[m]['ratio'] <= r else 'MISSED'}"

@@ -23,13 +23,15 @@ import random
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple, Protocol, TypeVar
 
 from .journal import Journal, listening
 
@@ -368,10 +370,14 @@ class Podman:
 
 
 class Watch:
-    """`oci-multihome-hook watch`, running, with its output read as it comes."""
+    """`oci-multihome-hook watch`, running, with its output read as it comes.
+    `argv` runs it (a command line that ends up in `oci-multihome-hook
+    watch`, e.g. through nsenter into the podman 5 lab)."""
 
-    def __init__(self, podman: Podman) -> None:
-        self.proc = subprocess.Popen([str(hook_binary()), "watch"], env=podman.env, text=True,
+    def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+        # A process group of its own, for stop(): nsenter -p forks the watch
+        # and does not pass SIGTERM on to it.
+        self.proc = subprocess.Popen(argv, env=env, text=True, start_new_session=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
@@ -395,14 +401,32 @@ class Watch:
             if all(part in line for part in parts):
                 return line
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM to the group; back once every process of it has ended."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"watch (process group {self.proc.pid}) did not stop")
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager
 def watching(podman: Podman) -> Iterator[Watch]:
-    watch = Watch(podman)
+    """The hook under test's `watch`, for this lab's podman."""
+    with watch_running([str(hook_binary()), "watch"], podman.env) as watch:
+        yield watch
+
+
+@contextlib.contextmanager
+def watch_running(argv: Sequence[str], env: dict[str, str] | None = None) -> Iterator[Watch]:
+    watch = Watch(argv, env)
     try:
         yield watch
     finally:
@@ -448,11 +472,68 @@ def networks(podman: Podman, subnets: Sequence[str], ipv6: Sequence[str | None] 
                 shutil.rmtree(CNI_LEASES / name, ignore_errors=True)
 
 
+def far_namespace() -> str:
+    """The name of this process's far host namespace (far_host())."""
+    return f"mhfar{os.getpid()}"
+
+
+@contextlib.contextmanager
+def macvlan_network(podman: Podman, network: int) -> Iterator[str]:
+    """A podman macvlan network on the slot's subnet `network`, inside
+    far_host(). Its parent is the host's end of a veth whose other end, in
+    the far host's namespace, holds the gateway: the far host answers
+    straight back through it, as a router on the macvlan's segment would."""
+    slot, ns = podman.slot, far_namespace()
+    parent = f"mhmv{slot.number}h{os.getpid()}"[:15]
+    name = f"mhtest{os.getpid()}mv{network}"
+    created = False
+    try:
+        run("ip", "link", "add", parent, "type", "veth", "peer", "name", "mvgw", "netns", ns)
+        run("ip", "link", "set", parent, "up")
+        inside = ("ip", "netns", "exec", ns)
+        run(*inside, "ip", "addr", "add", f"{slot.gateway(network)}/24", "dev", "mvgw")
+        run(*inside, "ip", "link", "set", "mvgw", "up")
+        podman("network", "create", "--driver", "macvlan", "--opt", f"parent={parent}",
+               "--subnet", slot.subnet(network), "--gateway", slot.gateway(network), name)
+        created = True
+        yield name
+    finally:
+        if created:
+            podman("network", "rm", "-f", name, check=False)
+        run("ip", "link", "del", parent, check=False)
+
+
+class _Routed(Protocol):
+    def default_routes(self) -> list[dict[str, object]]: ...
+
+
+R = TypeVar("R", bound=_Routed)
+
+
+@contextlib.contextmanager
+def first_default(start: Callable[[], contextlib.AbstractContextManager[R]], dev: str,
+                  attempts: int = 12) -> Iterator[R]:
+    """A container (from `start`) whose first IPv4 default route goes out
+    `dev`. Podman gives both networks' defaults metric 100, in an order it
+    does not fix (measured: either, about half the time each); with the other
+    one first the kernel sends where the replies arrive and nothing is lost.
+    The failing condition is made, not hoped for: new containers until the
+    order is the failing one."""
+    for _ in range(attempts):
+        with start() as c:
+            routes = c.default_routes()
+            if routes and routes[0]["dev"] == dev:
+                yield c
+                return
+    raise RuntimeError(f"no container's first default route went out {dev} "
+                       f"in {attempts} attempts")
+
+
 @contextlib.contextmanager
 def far_host(slot: Slot) -> Iterator[str]:
     """A namespace standing for a host far away, reachable from every test
     network through the host; addresses and names are this lab's own."""
-    ns = f"mhfar{os.getpid()}"
+    ns = far_namespace()
     host_if = f"mhfar{slot.number}h{os.getpid()}"[:15]
     far4, far6 = f"{slot.far_host}/32", f"{slot.far_host6}/128"
     try:
@@ -480,24 +561,63 @@ def far_host(slot: Slot) -> Iterator[str]:
         run("ip", "netns", "del", ns, check=False)
 
 
+class HostView(NamedTuple):
+    """What a hook could change in the host's namespace."""
+
+    rules: str       # ip rule, v4 and v6
+    routes: str      # routes of the hook's protocols (17x), every table
+    rp_filter: dict[str, str]  # interface -> its rp_filter line
+
+
+def host_view() -> HostView:
+    """The host as a hook could have changed it. Other labs on this host add
+    and remove their own interfaces and routes meanwhile, and the last one to
+    leave restores `all` and `default`: those are left out."""
+    routes = run("sh", "-c", "ip route show table all; ip -6 route show table all").stdout
+    rp_filter = {path.split("/")[-2]: path for path in run(
+        "sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout.split()}
+    return HostView(run("sh", "-c", "ip rule; ip -6 rule").stdout,
+                    "".join(line for line in routes.splitlines(True) if " proto 17" in line),
+                    {k: v for k, v in rp_filter.items() if k not in ("all", "default")})
+
+
+def host_changes(before: HostView) -> list[str]:
+    """What differs from `before` now (interfaces that exist in both), and
+    any route of the hook's protocols, before or after: [] when untouched."""
+    after = host_view()
+    changes = [f"routes of the hook's: {view.routes!r}" for view in (before, after) if view.routes]
+    if after.rules != before.rules:
+        changes.append(f"rules: {before.rules!r} -> {after.rules!r}")
+    changes += [f"{before.rp_filter[k]} -> {after.rp_filter[k]}"
+                for k in sorted(before.rp_filter.keys() & after.rp_filter.keys())
+                if before.rp_filter[k] != after.rp_filter[k]]
+    return changes
+
+
 @contextlib.contextmanager
 def host_sysctls(values: dict[str, str]) -> Iterator[None]:
     """Set host sysctls (paths under /proc/sys) while any lab runs: the first
     lab saves and sets them, the last one to leave restores them. Each lab
-    holds a shared lock on the state file meanwhile."""
+    holds a shared lock on the state file meanwhile; entering and leaving
+    are serialised by a second lock, held only for that moment (waiting for
+    an exclusive lock on the state file would wait for every running lab)."""
     _LOCKS.mkdir(mode=0o755, exist_ok=True)
     saved = _LOCKS / "sysctls.json"
-    fd = os.open(_LOCKS / "sysctls.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+    fd = os.open(_LOCKS / "sysctls.lock", flags, 0o644)
+    mutex = os.open(_LOCKS / "sysctls.mutex", flags, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(mutex, fcntl.LOCK_EX)
         if not saved.exists():
             saved.write_text(json.dumps({key: (Path("/proc/sys") / key).read_text()
                                          for key in values}))
             for key, value in values.items():
                 (Path("/proc/sys") / key).write_text(value)
         fcntl.flock(fd, fcntl.LOCK_SH)
+        fcntl.flock(mutex, fcntl.LOCK_UN)
         yield
     finally:
+        fcntl.flock(mutex, fcntl.LOCK_EX)
         fcntl.flock(fd, fcntl.LOCK_UN)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # only when no lab is left
@@ -509,6 +629,7 @@ def host_sysctls(values: dict[str, str]) -> Iterator[None]:
                     (Path("/proc/sys") / key).write_text(old)
                 saved.unlink()
         os.close(fd)
+        os.close(mutex)
 
 
 STRICT_RP_FILTER = {

@@ -371,15 +371,19 @@ class Lab:
         """Where the lab's own processes go: the leaf /init (setup.sh)."""
         return self.cgroup / "init" / "cgroup.procs"
 
+    def command(self, *argv: str) -> list[str]:
+        """A host command line that runs `argv` of the lab's root inside the
+        lab, as root (with env=LAB_ENV)."""
+        # First into the lab's cgroup (a plain `nsenter -C` would only change
+        # the view), then every namespace of the lab's init, its root and cwd.
+        return ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.procs),
+                "nsenter", "-t", str(self.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w",
+                "--", *argv]
+
     def run(self, *argv: str, check: bool = True, stdin: str | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a command of the lab's root inside the lab, as root."""
-        # First into the lab's cgroup (a plain `nsenter -C` would only change
-        # the view), then every namespace of the lab's init, its root and cwd.
-        full = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.procs),
-                "nsenter", "-t", str(self.pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w",
-                "--", *argv]
-        proc = subprocess.run(full, capture_output=True, text=True, input=stdin,
+        proc = subprocess.run(self.command(*argv), capture_output=True, text=True, input=stdin,
                               timeout=timeout, env=LAB_ENV)
         if check and proc.returncode != 0:
             raise LabError(f"in the lab: {' '.join(argv)} -> {proc.returncode}: "

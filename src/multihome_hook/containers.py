@@ -106,11 +106,8 @@ def events() -> Iterator[PodmanEvent]:
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
-            try:
-                event = parse(PodmanEvent, json.loads(line))
-            except ValueError:
-                continue
-            if event.id and (event.type, event.status) in _WATCHED:
+            event = watched(line)
+            if event is not None:
                 yield event
     finally:  # `podman events` never ends by itself
         proc.terminate()
@@ -119,6 +116,18 @@ def events() -> Iterator[PodmanEvent]:
 
 
 _WATCHED = {("network", "connect"), ("network", "disconnect"), ("container", "start")}
+
+
+def watched(line: str) -> PodmanEvent | None:
+    """One line of `podman events --format json`, if `watch` acts on it.
+    Only ID, Type, Status and network are read: podman 4 and 5 spell them
+    alike (their times differ: 4 `Time`, an RFC 3339 string; 5 `time`, in
+    seconds, and `timeNano`)."""
+    try:
+        event = parse(PodmanEvent, json.loads(line))
+    except ValueError:  # also pydantic's ValidationError
+        return None
+    return event if event.id and (event.type, event.status) in _WATCHED else None
 
 
 def subnets(network: str) -> list[str]:

@@ -34,7 +34,7 @@ from multihome_hook.plan import Add, Delete, SetRpFilter
 from multihome_hook.primary import Name
 from testlab.fakens import Namespace, user_namespace_process
 from testlab.journal import journal
-from testlab.lab import hook_binary, run
+from testlab.lab import hook_binary, host_changes, host_view
 
 if TYPE_CHECKING:
     from multihome_hook.plan import Change
@@ -193,22 +193,9 @@ def test_an_internal_network_is_no_second_uplink(make_ns: MakeNs) -> None:
     assert ns.state() == before  # rp_filter stays strict: nothing to loosen it for
 
 
-def host_view() -> tuple[str, str, dict[str, str]]:
-    """What the hook could change in the host: rules, routes of its own
-    protocols, interfaces' rp_filter. (Other labs on this host add and
-    remove their own interfaces and routes meanwhile, and the last one to
-    leave restores `all` and `default`: those are left out.)"""
-    routes = run("sh", "-c", "ip route show table all; ip -6 route show table all").stdout
-    rp_filter = {path.split("/")[-2]: path for path in run(
-        "sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout.split()}
-    return (run("sh", "-c", "ip rule; ip -6 rule").stdout,
-            "".join(line for line in routes.splitlines(True) if " proto 17" in line),
-            {k: v for k, v in rp_filter.items() if k not in ("all", "default")})
-
-
 def test_hook_leaves_the_host_namespace_alone(root: None) -> None:
     """--network host: the container shares the hook's namespace."""
-    rules, ours, rp_filter = host_view()
+    before = host_view()
     with journal() as log:
         for mode in MODES:
             proc = log.run([str(hook_binary())], json.dumps(state_of(os.getpid(), mode)))
@@ -216,11 +203,7 @@ def test_hook_leaves_the_host_namespace_alone(root: None) -> None:
             assert log.lines("oci-multihome-hook") == [
                 f"container aaaaaaaaaaaa: mode {mode}: shares the host's network namespace "
                 "(--network host), nothing changed"]
-    after = host_view()
-    assert ours == "" and after[1] == ""  # no route of the hook's, before or after
-    assert after[0] == rules
-    assert {k: v for k, v in after[2].items() if k in rp_filter} == {
-        k: v for k, v in rp_filter.items() if k in after[2]}
+    assert host_changes(before) == []
 
 
 def test_hook_warns_when_a_user_namespace_has_no_interface_yet(make_ns: MakeNs) -> None:

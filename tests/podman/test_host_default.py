@@ -30,11 +30,6 @@ def host(default_mode: str, podman: lab.Podman) -> lab.Podman:
     return podman.with_default_annotations(f"{MODE}={default_mode}")
 
 
-def host_state() -> str:
-    return lab.run("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter; ip rule; "
-                   "ip route show table all; ip -6 route show table all").stdout
-
-
 def test_two_networks_are_fixed(host: lab.Podman, default_mode: str, nets: list[str],
                                 hooks: Path) -> None:
     with host.container(nets[:2], hooks=hooks) as c:
@@ -85,12 +80,12 @@ def test_one_network_is_left_as_it_is(host: lab.Podman, nets: list[str], hooks: 
 @pytest.mark.parametrize("network", ["none", "host"])
 def test_no_network_and_host_network_start_untouched(host: lab.Podman, hooks: Path,
                                                      network: str) -> None:
-    before = host_state()
+    before = lab.host_view()
     proc = host(*host.run_argv([network], {}, hooks, ["--rm"]), "cat",
                 "/proc/sys/net/ipv4/conf/all/rp_filter", check=False)
     assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
     assert proc.stdout.strip() == "1"
-    assert host_state() == before
+    assert lab.host_changes(before) == []
 
 
 def test_a_misspelt_default_stops_every_container(podman: lab.Podman, nets: list[str],

@@ -34,7 +34,9 @@ def _newest_source() -> tuple[float, Path]:
     for name in SOURCES:
         top = podman5.REPO / name
         for path in [top, *top.rglob("*")] if top.is_dir() else [top]:
-            if path.is_file() and "__pycache__" not in path.parts:
+            # Not pip's egg-info, which every editable install rewrites.
+            if path.is_file() and "__pycache__" not in path.parts and not any(
+                    part.endswith(".egg-info") for part in path.parts):
                 newest = max(newest, (path.stat().st_mtime, path))
     return newest
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from multihome_hook.errors import IN_USE, INVALID_ANNOTATION, UNUSABLE_PRIMARY
+from testlab.lab import first_default
 from testlab.podman5 import BRIDGE_A, BRIDGE_B, MACVLAN, Container, Lab
 from testlab.policy import require
 
@@ -41,22 +42,13 @@ def measure(c: Container) -> dict[str, float]:
     return result
 
 
-@contextlib.contextmanager
-def bridge_first(lab: Lab, annotations: dict[str, str], runtime: str) -> Iterator[Container]:
+def bridge_first(lab: Lab, annotations: dict[str, str],
+                 runtime: str) -> contextlib.AbstractContextManager[Container]:
     """A bridge + macvlan container whose first default route is the
-    bridge's. Both are metric 100 in an order netavark does not fix (measured:
-    either, about half the time each); with the macvlan's first, the kernel
-    sends through the macvlan, the replies come back there, nothing is lost
-    and there is nothing to show. The failing condition is made, not hoped
-    for: a new container until the order is the failing one."""
-    for _ in range(ATTEMPTS):
-        with lab.container(BRIDGE_MACVLAN, annotations, runtime) as c:
-            routes = c.default_routes()
-            assert len(routes) == 2, routes
-            if routes[0]["dev"] == "eth0":
-                yield c
-                return
-    pytest.fail(f"the bridge's default route never came first in {ATTEMPTS} containers")
+    bridge's (lab.first_default): with the macvlan's first, nothing is lost
+    and there is nothing to show."""
+    return first_default(lambda: lab.container(BRIDGE_MACVLAN, annotations, runtime), "eth0",
+                         ATTEMPTS)
 
 
 def test_two_bridges_netavark_loosens_the_bridge_veths(lab5: Lab, losses: dict[

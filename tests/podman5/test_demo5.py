@@ -1,0 +1,42 @@
+"""`make demo` on Debian 13: testlab/demo.py itself, run in the podman 5 lab
+(podman 5.4, netavark 1.14) with the deb's hook. The lab's root has python3
+but not the repository: testlab/ and the hook's JSON are copied in."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+from testlab import podman5
+from testlab.demo import MODES
+from testlab.podman5 import Lab
+
+REPO_IN_LAB = "/srv/oci-multihome-hook"
+DEB_HOOK = "/usr/libexec/oci/hooks.d/oci-multihome-hook"
+
+
+def loss(out: str, title: str) -> float:
+    """The summary's unbound loss of one trial."""
+    match = re.search(rf"^  {re.escape(title)}\s+([\d.]+)% loss", out, re.MULTILINE)
+    assert match, f"no summary line {title!r} in:\n{out}"
+    return float(match.group(1))
+
+
+def test_the_demo_shows_podmans_own_loosening_then_bridge_macvlan_fixed(lab5: Lab) -> None:
+    for name in ("testlab", "oci-hooks.d"):
+        shutil.copytree(podman5.REPO / name, lab5.path(f"{REPO_IN_LAB}/{name}"),
+                        ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+    # The demo's podman config (CONTAINERS_CONF) is for a host; the lab's
+    # (cgroupfs, no pids limit) is laid over it as an admin's override.
+    proc = lab5.run("env", f"MULTIHOME_HOOK_BIN={DEB_HOOK}",
+                    "CONTAINERS_CONF_OVERRIDE=/etc/containers/containers.conf",
+                    "sh", "-c", f"cd {REPO_IN_LAB} && exec python3 -m testlab.demo",
+                    check=False, timeout=900)
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "netavark (podman 5's network stack, >= 1.11) set rp_filter=2" in out, out
+    assert loss(out, "two bridges, no annotation (podman's own)") == 0
+    assert loss(out, "bridge + macvlan, no annotation (the bug)") > 0
+    for mode in MODES:
+        assert loss(out, f"bridge + macvlan, io.multihome.mode={mode}") == 0
+    assert "bug reproduced: yes; fixed by every mode: yes" in out
