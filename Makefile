@@ -1,6 +1,7 @@
 # Every target works on a fresh Debian 12 as root: missing system packages
 # are installed on first use.
-APT_PACKAGES := podman runc netavark aardvark-dns iptables busybox-static iputils-ping \
+APT_PACKAGES := podman runc crun netavark containernetworking-plugins aardvark-dns iptables \
+	busybox-static iputils-ping \
 	iproute2 util-linux python3-venv time acl
 
 # $(call find-python,3.X): a Python 3.X interpreter, or nothing. pyenv's
@@ -69,7 +70,8 @@ $(STAMP): pyproject.toml | system
 # Each set: its venv (its Python, the project and pytest, its libraries
 # pinned) and test-NAME, the suite with that venv's console script as the
 # hook under test (the package tests run only with .venv: the installed
-# package uses the system's libraries).
+# package uses the system's libraries), and the network shapes' short matrix
+# (tests/podman/test_shapes.py: the tables come from the newest set).
 define set-rules
 ifneq ($($(1)_PYTHON),)
 .venv-$(1)/.installed: pyproject.toml | system
@@ -80,7 +82,7 @@ ifneq ($($(1)_PYTHON),)
 
 test-$(1): .venv-$(1)/.installed
 	@echo "== $($(1)_TITLE): $($(1)_PYTHON), $($(1)_PINS)"
-	MULTIHOME_HOOK_BIN=$(CURDIR)/.venv-$(1)/bin/oci-multihome-hook \
+	MULTIHOME_HOOK_BIN=$(CURDIR)/.venv-$(1)/bin/oci-multihome-hook MULTIHOME_SHAPES=short \
 		.venv-$(1)/bin/pytest -v --ignore=tests/packages --ignore=tests/podman5
 else
 test-$(1):
@@ -114,9 +116,11 @@ unit: venv
 # A set whose Python is missing is skipped, except under CI=true.
 test: lint test-venv $(SETS:%=test-%) test-podman5
 
+# The newest set runs the host's podman tests under runc and crun (the
+# `podman` fixture, tests/conftest.py); the distributions' sets under runc.
 test-venv: venv
-	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI"
-	$(VENV)/bin/pytest -v --ignore=tests/podman5
+	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI; runc and crun"
+	MULTIHOME_RUNTIMES=runc,crun $(VENV)/bin/pytest -v --ignore=tests/podman5
 
 # The podman 5 lab (testlab/podman5.py, tests/podman5): Debian 13's podman 5,
 # netavark, crun and runc in namespaces of their own, the deb installed there

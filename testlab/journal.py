@@ -3,7 +3,9 @@
 The program runs in a private mount namespace whose /dev is a fresh tmpfs
 holding one socket, /dev/log, bound to a datagram socket of the test. This
 machine has no journald: nothing else could show the hook's success lines;
-on a machine that has one, the host's log is left alone all the same.
+on a machine that has one, the host's log is left alone all the same. The
+host lab's crun (testlab/lab.py) points the /dev/log of the hooks it runs
+at a Journal in the same way.
 """
 
 from __future__ import annotations
@@ -45,10 +47,20 @@ class Journal:
 
 
 @contextlib.contextmanager
+def listening(path: Path) -> Iterator[Journal]:
+    """A Journal whose socket is `path` (removed again on exit): where a
+    program's /dev/log is made to point."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        try:
+            sock.setblocking(False)
+            yield Journal(sock, path)
+        finally:
+            path.unlink()
+
+
+@contextlib.contextmanager
 def journal() -> Iterator[Journal]:
     with tempfile.TemporaryDirectory(prefix="mhlog.") as tmp, \
-            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        path = Path(tmp) / "log"
-        sock.bind(str(path))
-        sock.setblocking(False)
-        yield Journal(sock, path)
+            listening(Path(tmp) / "log") as log:
+        yield log

@@ -7,7 +7,8 @@ namespace, and the host's rp_filter defaults, which a new network namespace
 copies. Other labs may run on the same host at the same time: each one
 claims a slot (a lock file under /run), which gives it addresses of its own
 (Slot), and the host sysctls are set once for all the labs running and
-restored by the last one to leave.
+restored by the last one to leave. A lab's podman runs runc or crun, with
+netavark or CNI networks (Podman.variant).
 """
 
 from __future__ import annotations
@@ -31,26 +32,56 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .journal import Journal, listening
+
 REPO = Path(__file__).resolve().parent.parent
 HOOK_JSON = REPO / "oci-hooks.d" / "oci-multihome-hook.json"
+# The hook's syslog tag and the prefix of its messages on stderr.
+HOOK_TAG = "oci-multihome-hook"
 _LOCKS = Path("/run/oci-multihome-hook-lab")
 SLOTS = 60
 # nc and echo: the TCP listener of testlab/shapes.py (`nc -ll -p PORT -e echo ok`).
 BUSYBOX_APPLETS = ("sh", "ip", "ping", "sleep", "cat", "ls", "true", "nc", "echo")
 
+# OCI runtimes and network backends a lab's podman can use (Podman.variant).
+RUNTIMES = ("runc", "crun")
+BACKENDS = ("netavark", "cni")
+CNI_LEASES = Path("/var/lib/cni/networks")
+
 _CONTAINERS_CONF = """\
 [network]
-network_backend = "netavark"
+network_backend = "{backend}"
 
 [engine]
-runtime = "runc"
+runtime = "{runtime}"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 helper_binaries_dir = ["/usr/lib/podman", "/usr/libexec/podman"]
 
+[engine.runtimes]
+crun = [{crun}]
+
 [containers]
 default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]
 annotations = {annotations}
+"""
+
+# podman's "crun": Debian 12's crun 1.8 refuses a hybrid cgroup layout (v1
+# controllers, cgroup2 on /sys/fs/cgroup/unified), so it runs in a mount
+# namespace of its own without the cgroup2 mount (crun's state stays in the
+# host's /run/crun). While a test listens on DIR/log (Podman.journal), /dev
+# there is a tmpfs of links to the host's /dev, /dev/log leading to DIR/log:
+# what the hooks crun runs send to syslog reaches the test (this machine has
+# no syslog daemon; where one runs, it is left alone).
+_CRUN_WRAPPER = """\
+#!/bin/sh
+exec unshare --mount --propagation private sh -c '
+umount /sys/fs/cgroup/unified 2>/dev/null
+if [ -S "$0/log" ]; then
+    mount --rbind /dev "$0/dev" && mount -t tmpfs -o mode=755 tmpfs /dev &&
+        ln -s "$0"/dev/* /dev/ && ln -sfn "$0/log" /dev/log || exit 125
+fi
+exec /usr/bin/crun "$@"' {dir} "$@"
 """
 
 
@@ -242,14 +273,25 @@ def ping_loss(proc: subprocess.CompletedProcess[str], target: str) -> float:
 
 class Podman:
     """podman with a private containers.conf and a busybox rootfs, in a lab
-    whose addresses are `slot`'s."""
+    whose addresses are `slot`'s; its OCI runtime and network backend are
+    `runtime` (RUNTIMES) and `backend` (BACKENDS)."""
 
-    def __init__(self, workdir: Path, slot: Slot, annotations: Sequence[str] = ()) -> None:
+    def __init__(self, workdir: Path, slot: Slot, annotations: Sequence[str] = (), *,
+                 runtime: str = "runc", backend: str = "netavark") -> None:
+        if runtime not in RUNTIMES or backend not in BACKENDS:
+            raise ValueError(f"runtime {runtime!r} or backend {backend!r} unknown")
         self.workdir, self.slot = workdir, slot
+        self.annotations, self.runtime, self.backend = tuple(annotations), runtime, backend
         self.conf = workdir / f"containers-{next(_counter)}.conf"
+        crun = workdir / "crun.d"
+        if not crun.exists():
+            (crun / "dev").mkdir(parents=True)
+            (crun / "crun").write_text(_CRUN_WRAPPER.format(dir=crun))
+            (crun / "crun").chmod(0o755)
         # Without CAP_SYS_RESOURCE runc cannot raise a limit, and podman's
         # defaults (1048576) are above this machine's hard limits.
         self.conf.write_text(_CONTAINERS_CONF.format(
+            backend=backend, runtime=runtime, crun=json.dumps(str(crun / "crun")),
             nofile=min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 20000),
             nproc=min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 4096),
             annotations=json.dumps(list(annotations))))
@@ -262,10 +304,47 @@ class Podman:
                 (bindir / applet).symlink_to("busybox")
         self.env = dict(os.environ, CONTAINERS_CONF=str(self.conf))
 
+    def variant(self, *, runtime: str | None = None, backend: str | None = None) -> Podman:
+        """This lab's podman (same workdir, slot, rootfs, far host and default
+        annotations) with another OCI runtime and/or network backend.
+
+        Networks belong to a backend: make them with the variant that uses
+        them (`networks(variant, ...)`). Two networks on one subnet route it
+        twice on the host: a CNI network needs a subnet that no netavark
+        network of the lab holds meanwhile, and the other way round."""
+        return Podman(self.workdir, self.slot, self.annotations,
+                      runtime=runtime or self.runtime, backend=backend or self.backend)
+
     def with_default_annotations(self, *annotations: str) -> Podman:
         """The same lab with containers.conf `annotations = [...]`: what an admin
         writes to give every container of the host an annotation."""
-        return Podman(self.workdir, self.slot, annotations)
+        return Podman(self.workdir, self.slot, annotations, runtime=self.runtime,
+                      backend=self.backend)
+
+    @contextlib.contextmanager
+    def journal(self) -> Iterator[Journal]:
+        """What the hooks run by crun send to syslog meanwhile (runc's hooks
+        log to the host's /dev/log, which this machine does not have)."""
+        with listening(self.workdir / "crun.d" / "log") as log:
+            yield log
+
+    def refuse(self, argv: Sequence[str], message: str) -> subprocess.CompletedProcess[str]:
+        """`podman argv`, which the hook must refuse with `message`, checked
+        where a user of this runtime reads it: runc passes the hook's stderr
+        on to podman's; crun drops it and says only `error executing hook
+        PATH (exit code: N)`, so its user reads the journal."""
+        with self.journal() as log:
+            proc = self(*argv, check=False)
+            logged = log.lines(HOOK_TAG)
+        assert proc.returncode != 0, f"podman {' '.join(argv)} started: {proc.stderr}"
+        if self.runtime == "crun":
+            assert re.search(r"crun: error executing hook `[^`]+` \(exit code: [1-9]\d*\)",
+                             proc.stderr), proc.stderr
+            assert message not in proc.stderr, proc.stderr
+            assert any(message in line for line in logged), (message, logged)
+        else:
+            assert f"{HOOK_TAG}: " in proc.stderr and message in proc.stderr, proc.stderr
+        return proc
 
     def __call__(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run("podman", *argv, check=check, env=self.env)
@@ -384,12 +463,17 @@ def podman_env() -> Iterator[Podman]:
 def networks(podman: Podman, subnets: Sequence[str], ipv6: Sequence[str | None] = (),
              prefix: str = "mhtest",
              options: Sequence[Sequence[str]] = ()) -> Iterator[list[str]]:
-    """Podman networks on the given subnets (optionally dual-stack; with
-    more `network create` options each, e.g. a driver)."""
+    """Podman networks of podman's backend on the given subnets (optionally
+    dual-stack; with more `network create` options each, e.g. a driver).
+    CNI's are the host's (/etc/cni/net.d, where the hook looks a network's
+    name up): podman removes their files, the lab the address leases CNI
+    keeps of them (/var/lib/cni/networks/NAME)."""
     names: list[str] = []
+    # A name of each backend's own: the hook reads both backends' definitions.
+    kind = "c" if podman.backend == "cni" else "n"
     try:
         for i, subnet in enumerate(subnets):
-            name = f"{prefix}{os.getpid()}n{i}"
+            name = f"{prefix}{os.getpid()}{kind}{i}"
             argv = ["network", "create", "--subnet", subnet]
             v6 = ipv6[i] if i < len(ipv6) else None
             if v6:
@@ -402,6 +486,8 @@ def networks(podman: Podman, subnets: Sequence[str], ipv6: Sequence[str | None] 
     finally:
         for name in names:
             podman("network", "rm", "-f", name, check=False)
+            if podman.backend == "cni":
+                shutil.rmtree(CNI_LEASES / name, ignore_errors=True)
 
 
 @contextlib.contextmanager

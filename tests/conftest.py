@@ -2,6 +2,9 @@
 
 The podman lab is session-wide: podman config, strict rp_filter on the host,
 the far host and the test networks are made once and removed at the end.
+Every test of the `podman` fixture runs once per OCI runtime listed in
+$MULTIHOME_RUNTIMES (comma-separated, "runc" unless set; `make test-venv`
+sets "runc,crun").
 """
 
 from __future__ import annotations
@@ -23,10 +26,19 @@ def root() -> None:
     require(shutil.which("ip") is not None, "needs iproute2")
 
 
+def runtimes() -> list[str]:
+    names = [n.strip() for n in os.environ.get("MULTIHOME_RUNTIMES", "runc").split(",")]
+    unknown = set(names) - set(lab.RUNTIMES)
+    if unknown:
+        raise pytest.UsageError(f"MULTIHOME_RUNTIMES: {sorted(unknown)} not in {lab.RUNTIMES}")
+    return names
+
+
 @pytest.fixture(scope="session")
-def podman() -> Iterator[lab.Podman]:
+def podman_lab() -> Iterator[lab.Podman]:
+    """The lab, with its default runtime (runc)."""
     require(os.geteuid() == 0, "needs root")
-    for tool in ("podman", "runc", "nsenter", "ping", "ip"):
+    for tool in ("podman", "nsenter", "ping", "ip", *runtimes()):
         require(shutil.which(tool) is not None, f"needs {tool}")
     require(Path("/bin/busybox").exists(), "needs busybox-static")
     require(lab.hook_binary().exists(), f"needs {lab.hook_binary()} (make venv)")
@@ -34,24 +46,30 @@ def podman() -> Iterator[lab.Podman]:
         yield env
 
 
+@pytest.fixture(scope="session", params=runtimes())
+def podman(request: pytest.FixtureRequest, podman_lab: lab.Podman) -> lab.Podman:
+    """The lab's podman with one runtime of $MULTIHOME_RUNTIMES (the test id says which)."""
+    return podman_lab.variant(runtime=request.param)
+
+
 @pytest.fixture(scope="session")
-def nets(podman: lab.Podman) -> Iterator[list[str]]:
+def nets(podman_lab: lab.Podman) -> Iterator[list[str]]:
     """Three podman networks (the lab slot's networks 0-2); most tests
     attach to the first two."""
-    with lab.networks(podman, [podman.slot.subnet(i) for i in range(3)]) as names:
+    with lab.networks(podman_lab, [podman_lab.slot.subnet(i) for i in range(3)]) as names:
         yield names
 
 
 @pytest.fixture(scope="session")
-def hooks(podman: lab.Podman) -> Path:
-    return podman.hooks_dir()
+def hooks(podman_lab: lab.Podman) -> Path:
+    return podman_lab.hooks_dir()
 
 
 @pytest.fixture(scope="session")
-def dual_nets(podman: lab.Podman) -> Iterator[list[str]]:
+def dual_nets(podman_lab: lab.Podman) -> Iterator[list[str]]:
     """Two dual-stack networks (the slot's 3 and 4): IPv6 defaults become
     one multipath route."""
-    slot = podman.slot
-    with lab.networks(podman, [slot.subnet(3), slot.subnet(4)],
+    slot = podman_lab.slot
+    with lab.networks(podman_lab, [slot.subnet(3), slot.subnet(4)],
                       [slot.subnet6(3), slot.subnet6(4)], prefix="mhdual") as names:
         yield names

@@ -59,6 +59,13 @@ def built() -> Path:
     return lab.REPO / "dist"
 
 
+@pytest.fixture(scope="session")
+def podman(podman_lab: lab.Podman) -> lab.Podman:
+    """runc only: installing and purging the package once is enough, and the
+    hook under every runtime is tests/podman's (and the podman 5 lab's)."""
+    return podman_lab
+
+
 @pytest.fixture(scope="module")
 def installed(built: Path, podman: lab.Podman) -> Iterator[None]:
     (deb,) = built.glob(f"{NAME}_*_all.deb")

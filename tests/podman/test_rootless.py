@@ -16,6 +16,15 @@ from testlab.rootless import RootlessUser, rootless_user
 MODE = "io.multihome.mode"
 
 
+@pytest.fixture(scope="session")
+def podman(podman_lab: lab.Podman) -> lab.Podman:
+    """runc only: this lab's crun is a wrapper that unmounts the host's
+    cgroup2 in a mount namespace of its own (testlab/lab.py); a rootless
+    podman runs it in a user namespace, where the mounts inherited from the
+    host are locked (umount: "not mounted")."""
+    return podman_lab
+
+
 @pytest.fixture(scope="module")
 def user(podman: lab.Podman) -> Iterator[RootlessUser]:
     for tool in ("useradd", "runuser", "newuidmap", "slirp4netns"):
