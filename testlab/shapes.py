@@ -6,8 +6,11 @@ bridge (the uplink `one-default` keeps when no primary is given), eth1 the
 network the shape is about. Each container is measured the same way
 (`measure`): pings to the far host unbound, bound to each device and to each
 address, and from the far host inbound to each address, ping and TCP; IPv6
-too for dual stack. `check` asserts what a mode must give; `Results` keeps
-every measured row for the tables printed at the end of a pytest run.
+too for dual stack. `check_state` and `check_result` assert what a mode
+must give; `Results` keeps every measured row for the tables printed at the
+end of a pytest run, and writes them as JSON.
+
+    python -m testlab.shapes RESULTS.json...   # the tables in markdown (README)
 """
 
 from __future__ import annotations
@@ -104,9 +107,9 @@ BRIDGE_MACVLAN = Shape("bridge + macvlan", ("bridge", "macvlan"))
 BRIDGE_IPVLAN = Shape("bridge + ipvlan (L2)", ("bridge", "ipvlan"))
 INTERNAL_BRIDGE = Shape("internal + bridge", ("bridge", "internal"))
 DUAL_STACK = Shape("dual stack (two bridges)", ("bridge", "bridge"), ipv6=True)
+ALL_SHAPES = (TWO_BRIDGES, BRIDGE_MACVLAN, BRIDGE_IPVLAN, INTERNAL_BRIDGE, DUAL_STACK)
 # The shapes this machine can make.
-SHAPES = tuple(shape for shape in (TWO_BRIDGES, BRIDGE_MACVLAN, BRIDGE_IPVLAN, INTERNAL_BRIDGE,
-                                   DUAL_STACK)
+SHAPES = tuple(shape for shape in ALL_SHAPES
                if shape is not BRIDGE_IPVLAN or kernel_has_ipvlan())
 
 
@@ -315,6 +318,31 @@ class Results:
                          for c, w in zip(cases, widths))
                 yield f"{name:<{width}} | " + " | ".join(cells)
 
+    def markdown(self) -> Iterator[str]:
+        """The tables as the README shows them: one per shape, a row per
+        setup and mode, a column per case."""
+        for shape in dict.fromkeys(row.shape for row in self.rows):
+            cases = shape.cases()
+            yield ""
+            yield f"{shape.name} (eth0 {shape.kinds[0]}, eth1 {shape.kinds[1]}):"
+            yield ""
+            yield "| setup, mode | " + " | ".join(cases) + " |"
+            yield "|---" * (len(cases) + 1) + "|"
+            for row in self.rows:
+                if row.shape == shape:
+                    cells = (f"{row.result[c]:g}" if c in row.result else "" for c in cases)
+                    yield f"| {row.setup}, {row.mode} | " + " | ".join(cells) + " |"
+
+    @classmethod
+    def load(cls, path: Path) -> Results:
+        """Rows written by `summary` ($MULTIHOME_P4_RESULTS, ..._P5_...)."""
+        found = cls(path.name, "")
+        by_name = {shape.name: shape for shape in ALL_SHAPES}
+        for key, result in json.loads(path.read_text()).items():
+            setup, name, mode = key.rsplit(", ", 2)
+            found.record(setup, by_name[name], mode, result)
+        return found
+
     def summary(self, reporter: pytest.TerminalReporter) -> None:
         """At the end of a pytest run (pytest_terminal_summary)."""
         if not self.rows:
@@ -328,3 +356,10 @@ class Results:
                 {f"{row.setup}, {row.shape.name}, {row.mode}": row.result for row in self.rows},
                 indent=2) + "\n")
             reporter.write_line(f"written to {out}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    for arg in sys.argv[1:]:
+        print("\n".join(Results.load(Path(arg)).markdown()))
