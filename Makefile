@@ -70,7 +70,8 @@ $(STAMP): pyproject.toml | system
 # Each set: its venv (its Python, the project and pytest, its libraries
 # pinned) and test-NAME, the suite with that venv's console script as the
 # hook under test (the package tests run only with .venv: the installed
-# package uses the system's libraries).
+# package uses the system's libraries), and the network shapes' short matrix
+# (tests/podman/test_shapes.py: the tables come from the newest set).
 define set-rules
 ifneq ($($(1)_PYTHON),)
 .venv-$(1)/.installed: pyproject.toml | system
@@ -81,7 +82,7 @@ ifneq ($($(1)_PYTHON),)
 
 test-$(1): .venv-$(1)/.installed
 	@echo "== $($(1)_TITLE): $($(1)_PYTHON), $($(1)_PINS)"
-	MULTIHOME_HOOK_BIN=$(CURDIR)/.venv-$(1)/bin/oci-multihome-hook \
+	MULTIHOME_HOOK_BIN=$(CURDIR)/.venv-$(1)/bin/oci-multihome-hook MULTIHOME_SHAPES=short \
 		.venv-$(1)/bin/pytest -v --ignore=tests/packages --ignore=tests/podman5
 else
 test-$(1):

@@ -25,6 +25,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -41,7 +42,8 @@ HOOK_JSON = REPO / "oci-hooks.d" / "oci-multihome-hook.json"
 HOOK_TAG = "oci-multihome-hook"
 _LOCKS = Path("/run/oci-multihome-hook-lab")
 SLOTS = 60
-BUSYBOX_APPLETS = ("sh", "ip", "ping", "sleep", "cat", "ls", "true")
+# nc and echo: the TCP listener of testlab/shapes.py (`nc -ll -p PORT -e echo ok`).
+BUSYBOX_APPLETS = ("sh", "ip", "ping", "sleep", "cat", "ls", "true", "nc", "echo")
 
 # OCI runtimes and network backends a lab's podman can use (Podman.variant).
 RUNTIMES = ("runc", "crun")
@@ -114,6 +116,7 @@ class Slot:
         self.far_host6 = f"fd18:f{number:03x}::10"
         self.far_link = (self._v4(7, 1), self._v4(7, 2))
         self.far_link6 = (f"fd18:e{number:03x}::1", f"fd18:e{number:03x}::2")
+        self.far_ns = f"mhfar{os.getpid()}"  # the far host's network namespace
 
     def _v4(self, network: int, host: int) -> str:
         index = self.number * 8 + network
@@ -157,15 +160,25 @@ def claim_slot() -> Iterator[Slot]:
     raise RuntimeError(f"all {SLOTS} lab slots of this host are taken ({_LOCKS})")
 
 
-@dataclass
-class Container:
-    podman: Podman
-    name: str
-    pid: int
+class InNetns:
+    """What the tests read and measure in a container's network namespace,
+    the same for both labs (this one and testlab/podman5.py): each says how
+    to run a command there (`ns`), in its far host's namespace (`far`), and
+    in the container itself (`start`)."""
+
+    far_host: str
+    far_host6: str
+    python: str = "python3"  # an interpreter for the far host's side
 
     def ns(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run a host binary inside the container's network namespace only."""
-        return run("nsenter", "-t", str(self.pid), "-n", *argv, check=check)
+        raise NotImplementedError
+
+    def far(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        raise NotImplementedError
+
+    def start(self, *argv: str) -> None:
+        """A process in the container, detached: it ends with the container."""
+        raise NotImplementedError
 
     def sysctl(self, path: str) -> int:
         return int(self.ns("cat", f"/proc/sys/net/{path}").stdout)
@@ -175,12 +188,13 @@ class Container:
         return json.loads(out) if out.strip() else []
 
     def default_routes(self, family: int = 4) -> list[dict[str, object]]:
+        """Default routes of the main table, in the kernel's order."""
         return [r for r in self.routes(family) if r["dst"] == "default"]
 
     def interfaces(self) -> dict[str, list[str]]:
         """Interface name -> its global addresses (v4 and v6)."""
         links = json.loads(self.ns("ip", "-j", "addr", "show").stdout)
-        return {link["ifname"]: [a["local"] for a in link["addr_info"]
+        return {link["ifname"]: [a["local"] for a in link.get("addr_info", [])
                                  if a.get("scope") == "global"]
                 for link in links if link["ifname"] != "lo"}
 
@@ -204,21 +218,49 @@ class Container:
         (link,) = json.loads(self.ns("ip", "-j", "-s", "link", "show", dev).stdout)
         return int(link["stats64"]["tx"]["packets"])
 
-    def loss(self, target: str | None = None, count: int = 40, bind: str | None = None) -> float:
+    def loss(self, target: str | None = None, count: int = 40, bind: str | None = None,
+             interval: float = 0.25, wait: float = 1, deadline: int | None = None) -> float:
         """Percentage of pings lost, with gateway neighbours aged fast so that
-        the kernel keeps re-evaluating its choice of default route.
+        the kernel keeps re-evaluating its choice of default route (a stale
+        gateway makes it try the other default: replies then alternate
+        between the uplinks whatever the interval).
 
         `target` defaults to the lab's far host; `bind` is a device or a
-        source address (iputils `ping -I`)."""
-        target = target or self.podman.slot.far_host
-        for iface in self.interfaces():
-            for key, value in (("base_reachable_time_ms", "100"), ("delay_first_probe_time", "1")):
-                for fam in ("ipv4", "ipv6"):
-                    self.ns("sh", "-c", f"echo {value} > /proc/sys/net/{fam}/neigh/{iface}/{key}")
-        argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.25", "-W", "1"]
-        if bind:
-            argv += ["-I", bind]
-        return ping_loss(self.ns(*argv, target, check=False), target)
+        source address (iputils `ping -I`); `wait`: seconds for a reply;
+        `deadline`: seconds in all (a device without a route ARPs for the
+        target itself, and each unanswered request holds ping for seconds)."""
+        target = target or self.far_host
+        age = " ".join(f"{fam}/neigh/{dev}/{key}"
+                       for dev in self.interfaces() for fam in ("ipv4", "ipv6")
+                       for key in ("base_reachable_time_ms=100", "delay_first_probe_time=1"))
+        bind_arg = f"-I {bind}" if bind else ""
+        if deadline is not None:
+            bind_arg += f" -w {deadline}"
+        proc = self.ns("sh", "-c", f"""
+            for kv in {age}; do echo "${{kv#*=}}" > "/proc/sys/net/${{kv%%=*}}"; done
+            exec ping -n -q -c {count} -i {interval} -W {wait} {bind_arg} {target}""", check=False)
+        return ping_loss(proc, target)
+
+
+@dataclass
+class Container(InNetns):
+    podman: Podman
+    name: str
+    pid: int
+
+    def __post_init__(self) -> None:
+        self.far_host, self.far_host6 = self.podman.slot.far_host, self.podman.slot.far_host6
+        self.python = sys.executable  # the host's python3 may be a pyenv shim
+
+    def ns(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a host binary inside the container's network namespace only."""
+        return run("nsenter", "-t", str(self.pid), "-n", *argv, check=check)
+
+    def far(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run("ip", "netns", "exec", self.podman.slot.far_ns, *argv, check=check)
+
+    def start(self, *argv: str) -> None:
+        self.podman("exec", "-d", self.name, *argv)
 
 
 def ping_loss(proc: subprocess.CompletedProcess[str], target: str) -> float:
@@ -447,11 +489,13 @@ def podman_env() -> Iterator[Podman]:
 
 @contextlib.contextmanager
 def networks(podman: Podman, subnets: Sequence[str], ipv6: Sequence[str | None] = (),
-             prefix: str = "mhtest") -> Iterator[list[str]]:
+             prefix: str = "mhtest",
+             options: Sequence[Sequence[str]] = ()) -> Iterator[list[str]]:
     """Podman networks of podman's backend on the given subnets (optionally
-    dual-stack). CNI's are the host's (/etc/cni/net.d, where the hook looks
-    a network's name up): podman removes their files, the lab the address
-    leases CNI keeps of them (/var/lib/cni/networks/NAME)."""
+    dual-stack; with more `network create` options each, e.g. a driver).
+    CNI's are the host's (/etc/cni/net.d, where the hook looks a network's
+    name up): podman removes their files, the lab the address leases CNI
+    keeps of them (/var/lib/cni/networks/NAME)."""
     names: list[str] = []
     # A name of each backend's own: the hook reads both backends' definitions.
     kind = "c" if podman.backend == "cni" else "n"
@@ -462,6 +506,8 @@ def networks(podman: Podman, subnets: Sequence[str], ipv6: Sequence[str | None] 
             v6 = ipv6[i] if i < len(ipv6) else None
             if v6:
                 argv += ["--ipv6", "--subnet", v6]
+            if i < len(options):
+                argv += options[i]
             podman(*argv, name)
             names.append(name)
         yield names
@@ -472,35 +518,19 @@ def networks(podman: Podman, subnets: Sequence[str], ipv6: Sequence[str | None] 
                 shutil.rmtree(CNI_LEASES / name, ignore_errors=True)
 
 
-def far_namespace() -> str:
-    """The name of this process's far host namespace (far_host())."""
-    return f"mhfar{os.getpid()}"
-
-
 @contextlib.contextmanager
 def macvlan_network(podman: Podman, network: int) -> Iterator[str]:
     """A podman macvlan network on the slot's subnet `network`, inside
-    far_host(). Its parent is the host's end of a veth whose other end, in
-    the far host's namespace, holds the gateway: the far host answers
-    straight back through it, as a router on the macvlan's segment would."""
-    slot, ns = podman.slot, far_namespace()
-    parent = f"mhmv{slot.number}h{os.getpid()}"[:15]
+    far_host(), its parent an l2_segment whose far end holds the gateway."""
+    slot = podman.slot
     name = f"mhtest{os.getpid()}mv{network}"
-    created = False
-    try:
-        run("ip", "link", "add", parent, "type", "veth", "peer", "name", "mvgw", "netns", ns)
-        run("ip", "link", "set", parent, "up")
-        inside = ("ip", "netns", "exec", ns)
-        run(*inside, "ip", "addr", "add", f"{slot.gateway(network)}/24", "dev", "mvgw")
-        run(*inside, "ip", "link", "set", "mvgw", "up")
+    with l2_segment(slot, "mv", f"{slot.gateway(network)}/24") as parent:
         podman("network", "create", "--driver", "macvlan", "--opt", f"parent={parent}",
                "--subnet", slot.subnet(network), "--gateway", slot.gateway(network), name)
-        created = True
-        yield name
-    finally:
-        if created:
+        try:
+            yield name
+        finally:
             podman("network", "rm", "-f", name, check=False)
-        run("ip", "link", "del", parent, check=False)
 
 
 class _Routed(Protocol):
@@ -533,7 +563,7 @@ def first_default(start: Callable[[], contextlib.AbstractContextManager[R]], dev
 def far_host(slot: Slot) -> Iterator[str]:
     """A namespace standing for a host far away, reachable from every test
     network through the host; addresses and names are this lab's own."""
-    ns = far_namespace()
+    ns = slot.far_ns
     host_if = f"mhfar{slot.number}h{os.getpid()}"[:15]
     far4, far6 = f"{slot.far_host}/32", f"{slot.far_host6}/128"
     try:
@@ -592,6 +622,25 @@ def host_changes(before: HostView) -> list[str]:
                 for k in sorted(before.rp_filter.keys() & after.rp_filter.keys())
                 if before.rp_filter[k] != after.rp_filter[k]]
     return changes
+
+
+@contextlib.contextmanager
+def l2_segment(slot: Slot, tag: str, gateway: str) -> Iterator[str]:
+    """A link to be a macvlan or ipvlan network's parent: the host's end of
+    a veth whose other end, in the far host's namespace, holds `gateway`
+    (ADDRESS/PREFIX), so that the far host is one hop away, as a LAN's
+    router would be. Yields the parent's name (this run's own)."""
+    parent = f"mh{tag}{slot.number}p{os.getpid()}"[:15]
+    inside = ("ip", "netns", "exec", slot.far_ns)
+    try:
+        run("ip", "link", "add", parent, "type", "veth", "peer", "name", f"{tag}gw",
+            "netns", slot.far_ns)
+        run(*inside, "ip", "addr", "add", gateway, "dev", f"{tag}gw")
+        run(*inside, "ip", "link", "set", f"{tag}gw", "up")
+        run("ip", "link", "set", parent, "up")
+        yield parent
+    finally:
+        run("ip", "link", "del", parent, check=False)  # and its peer
 
 
 @contextlib.contextmanager

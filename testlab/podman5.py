@@ -10,9 +10,10 @@ in namespaces of its own, with the project's deb installed by apt.
   cache stays pristine, nothing survives a run); proc, a fresh sysfs,
   cgroup2, a tmpfs /dev with device binds, tmpfs /run and /tmp; pivot_root.
   Inside its network namespace: rp_filter all/default 1, forwarding, a far
-  host (203.0.113.10) in another namespace behind a veth, a veth whose far
-  end is a macvlan network's gateway, and podman networks in 198.18.0.0/15
-  (private addresses: nothing can clash with the host's labs). The deb is
+  host (203.0.113.10, fd18:5:f::10) in another namespace behind a veth, two
+  veths whose far ends are the gateways of a macvlan and an ipvlan network,
+  and podman networks in 198.18.0.0/15 and fd18:5::/48 (private addresses:
+  nothing can clash with the host's labs). The deb is
   installed with apt-get, so the hook runs from podman's default hook dirs
   on Debian's python3, pyroute2 and pydantic.
 - `Lab.run` enters the lab's namespaces with nsenter by the pid of its init,
@@ -85,15 +86,37 @@ class Network:
     name: str
     subnet: str
     gateway: str
-    macvlan_parent: str | None = None
+    driver: str = "bridge"
+    # macvlan, ipvlan: the lab's end of a veth whose other end, in the far
+    # host's namespace, holds the gateway.
+    parent: str | None = None
+    subnet6: str | None = None
+    internal: bool = False
+
+    def create_argv(self) -> list[str]:
+        """`podman network create` arguments, the name last."""
+        argv = ["network", "create", "--disable-dns", "--driver", self.driver,
+                "--subnet", self.subnet, "--gateway", self.gateway]
+        if self.parent:
+            argv += ["--opt", f"parent={self.parent}"]
+        if self.driver == "ipvlan":
+            argv += ["--opt", "mode=l2"]
+        if self.subnet6:
+            argv += ["--ipv6", "--subnet", self.subnet6]
+        if self.internal:
+            argv += ["--internal"]
+        return [*argv, self.name]
 
 
 BRIDGE_A = Network("mh5a", "198.18.10.0/24", "198.18.10.1")
 BRIDGE_B = Network("mh5b", "198.18.11.0/24", "198.18.11.1")
-# The macvlan network's parent is the lab's end of a veth whose other end,
-# in the far host's namespace, holds the gateway 198.18.20.1.
-MACVLAN = Network("mh5m", "198.18.20.0/24", "198.18.20.1", macvlan_parent="mvpar")
-NETWORKS = (BRIDGE_A, BRIDGE_B, MACVLAN)
+DUAL_A = Network("mh5c", "198.18.12.0/24", "198.18.12.1", subnet6="fd18:5:c::/64")
+DUAL_B = Network("mh5d", "198.18.13.0/24", "198.18.13.1", subnet6="fd18:5:d::/64")
+INTERNAL = Network("mh5i", "198.18.14.0/24", "198.18.14.1", internal=True)
+MACVLAN = Network("mh5m", "198.18.20.0/24", "198.18.20.1", "macvlan", parent="mvpar")
+IPVLAN = Network("mh5v", "198.18.21.0/24", "198.18.21.1", "ipvlan", parent="ivpar")
+NETWORKS = (BRIDGE_A, BRIDGE_B, DUAL_A, DUAL_B, INTERNAL, MACVLAN, IPVLAN)
+FAR_HOST6 = "fd18:5:f::10"
 
 # The lab's own network namespace and the far host, inside the lab.
 _NET_SETUP = """\
@@ -104,25 +127,35 @@ ip link set lo up
 echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter
 echo 1 > /proc/sys/net/ipv4/conf/default/rp_filter
 echo 1 > /proc/sys/net/ipv4/ip_forward
+echo 1 > /proc/sys/net/ipv6/conf/all/forwarding
 ip netns add far
 ip link add farlink type veth peer name far0 netns far
 ip link add mvpar type veth peer name mvgw netns far
+ip link add ivpar type veth peer name ivgw netns far
 ip addr add 198.18.255.1/30 dev farlink
+ip -6 addr add fd18:5:ff::1/64 dev farlink nodad
 ip link set farlink up
 ip link set mvpar up
+ip link set ivpar up
 ip route add {far}/32 via 198.18.255.2
+ip -6 route add {far6}/128 via fd18:5:ff::2
 # A namespace copies all/default from the host's initial one, not from the
 # lab's: set the far host's explicitly (its filter drops replies that come
 # back through the wrong uplink, as a real upstream router's would).
 ip netns exec far sh -euc '
-  for k in all default lo far0 mvgw; do echo 1 > /proc/sys/net/ipv4/conf/$k/rp_filter; done
+  for k in all default lo far0 mvgw ivgw; do echo 1 > /proc/sys/net/ipv4/conf/$k/rp_filter; done
   ip link set lo up
   ip addr add {far}/32 dev lo
+  ip -6 addr add {far6}/128 dev lo
   ip addr add 198.18.255.2/30 dev far0
+  ip -6 addr add fd18:5:ff::2/64 dev far0 nodad
   ip link set far0 up
   ip addr add {macvlan_gw}/24 dev mvgw
   ip link set mvgw up
-  ip route add default via 198.18.255.1'
+  ip addr add {ipvlan_gw}/24 dev ivgw
+  ip link set ivgw up
+  ip route add default via 198.18.255.1
+  ip -6 route add default via fd18:5:ff::1'
 mkdir -p {rootfs}/bin
 cp /usr/bin/busybox {rootfs}/bin/busybox
 for applet in {applets}; do ln -s busybox {rootfs}/bin/$applet; done
@@ -433,7 +466,8 @@ class Lab:
             self.podman("rm", "-f", "-t", "0", name, check=False)
 
     def _setup(self, deb: str) -> None:
-        self.sh(_NET_SETUP.format(far=FAR_HOST, macvlan_gw=MACVLAN.gateway, rootfs=ROOTFS,
+        self.sh(_NET_SETUP.format(far=FAR_HOST, far6=FAR_HOST6, macvlan_gw=MACVLAN.gateway,
+                                  ipvlan_gw=IPVLAN.gateway, rootfs=ROOTFS,
                                   applets=" ".join(BUSYBOX_APPLETS)))
         # The deb as a user installs it: its dependencies are the root's
         # python3-pyroute2 and python3-pydantic (the lab has no route out, and
@@ -444,24 +478,28 @@ class Lab:
         if proc.returncode != 0:
             raise LabError(f"apt-get install ./{deb} in the lab failed:\n{proc.stdout}")
         for net in NETWORKS:
-            argv = ["network", "create", "--disable-dns", "--subnet", net.subnet,
-                    "--gateway", net.gateway]
-            if net.macvlan_parent:
-                argv += ["--driver", "macvlan", "--opt", f"parent={net.macvlan_parent}"]
-            self.podman(*argv, net.name)
+            self.podman(*net.create_argv())
 
 
 @dataclass
-class Container:
+class Container(host_lab.InNetns):
     lab: Lab
     name: str
     id: str
     pid: int  # in the lab's pid namespace
     runtime: str
+    far_host: str = FAR_HOST
+    far_host6: str = FAR_HOST6
 
     def ns(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """A command of the lab's root in the container's network namespace."""
         return self.lab.run("nsenter", "-t", str(self.pid), "-n", *argv, check=check)
+
+    def far(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.lab.run("ip", "netns", "exec", "far", *argv, check=check)
+
+    def start(self, *argv: str) -> None:
+        self.lab.podman("exec", "-d", self.name, *argv)
 
     def rp_filter(self) -> dict[str, int]:
         """rp_filter of all, default and every interface, as they are now."""
@@ -473,31 +511,6 @@ class Container:
         found: dict[str, int] = json.loads(
             self.lab.path(f"/run/mhlab/rp_filter/{self.id}.json").read_text())
         return found
-
-    def default_routes(self) -> list[dict[str, object]]:
-        """IPv4 default routes of the main table, in the kernel's order."""
-        out = self.ns("ip", "-j", "-4", "route", "show", "default").stdout
-        routes: list[dict[str, object]] = json.loads(out) if out.strip() else []
-        return routes
-
-    def interfaces(self) -> dict[str, list[str]]:
-        """Interface name -> its global IPv4 addresses."""
-        links = json.loads(self.ns("ip", "-j", "-4", "addr", "show").stdout)
-        return {link["ifname"]: [a["local"] for a in link.get("addr_info", [])
-                                 if a.get("scope") == "global"]
-                for link in links if link["ifname"] != "lo"}
-
-    def loss(self, target: str = FAR_HOST, count: int = 40, bind: str | None = None) -> float:
-        """Percentage of pings lost (iputils ping of the lab, `-I` a device
-        or an address), with gateway neighbours aged fast so that the kernel
-        keeps re-deciding between default routes (as lab.Container.loss)."""
-        age = " ".join(f"{d}/base_reachable_time_ms=100 {d}/delay_first_probe_time=1"
-                       for d in self.interfaces())
-        bind_arg = f"-I {bind}" if bind else ""
-        proc = self.ns("sh", "-c", f"""
-            for kv in {age}; do echo "${{kv#*=}}" > "/proc/sys/net/ipv4/neigh/${{kv%%=*}}"; done
-            exec ping -n -q -c {count} -i 0.25 -W 1 {bind_arg} {target}""", check=False)
-        return host_lab.ping_loss(proc, target)
 
 
 def _payload(dest: Path, deb: Path) -> Path:

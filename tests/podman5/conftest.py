@@ -5,14 +5,13 @@ with the project's deb (dist/, `make deb`) installed by apt: the hook runs
 from podman's default hook dir on Debian's python3, pyroute2 and pydantic.
 `make test-podman5` builds the deb and, the first time, the root.
 
-The losses measured are kept in LOSSES and printed at the end of the run
-(and written as JSON to $MULTIHOME_P5_RESULTS when it is set): they are the
-README's table.
+The network shapes' measured rows (test_shapes.py) are printed at the end
+of the run and written as JSON to $MULTIHOME_P5_RESULTS when it is set: the
+README's tables for podman 5.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -22,9 +21,9 @@ import pytest
 
 from testlab import podman5
 from testlab.policy import require
+from testlab.shapes import Results
 
-# "crun, bridge + macvlan, source-routing" -> {case: loss %}
-LOSSES: dict[str, dict[str, float]] = {}
+RESULTS = Results("podman 5 lab", "MULTIHOME_P5_RESULTS")
 # What went into the deb: a deb older than any of these tests old code.
 SOURCES = ("src", "hook", "oci-hooks.d", "packaging", "pyproject.toml")
 
@@ -57,22 +56,10 @@ def lab5() -> Iterator[podman5.Lab]:
         yield lab
 
 
-@pytest.fixture
-def losses() -> dict[str, dict[str, float]]:
-    return LOSSES
+@pytest.fixture(scope="session")
+def results() -> Results:
+    return RESULTS
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not LOSSES:
-        return
-    cases = list(dict.fromkeys(case for row in LOSSES.values() for case in row))
-    terminalreporter.section("podman 5 lab: % of pings lost to the far host")
-    width = max(len(name) for name in LOSSES)
-    terminalreporter.write_line(f"{'':<{width}}  " + "  ".join(f"{c:>15}" for c in cases))
-    for name, row in LOSSES.items():
-        cells = (f"{row[c]:>14.1f}%" if c in row else f"{'':>15}" for c in cases)
-        terminalreporter.write_line(f"{name:<{width}}  " + "  ".join(cells))
-    out = os.environ.get("MULTIHOME_P5_RESULTS")
-    if out:
-        Path(out).write_text(json.dumps(LOSSES, indent=2) + "\n")
-        terminalreporter.write_line(f"written to {out}")
+    RESULTS.summary(terminalreporter)

@@ -1,6 +1,6 @@
 """Podman 5 (Debian 13) with the installed deb: what netavark already does,
-the loss a bridge + macvlan container suffers, and what each mode makes of
-it, under crun and runc.
+the annotations, refusals under crun and runc, the deb's dependencies (the
+network shapes and their losses: test_shapes.py).
 
 Every container runs `--rootfs` busybox in the lab (testlab/podman5.py); the
 hook comes from podman's default hook dir, never `--hooks-dir`.
@@ -15,46 +15,22 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from multihome_hook.errors import IN_USE, INVALID_ANNOTATION, UNUSABLE_PRIMARY
-from testlab.lab import first_default
-from testlab.podman5 import BRIDGE_A, BRIDGE_B, MACVLAN, Container, Lab
+from testlab import shapes
+from testlab.podman5 import BRIDGE_A, BRIDGE_B, MACVLAN, Lab
 from testlab.policy import require
 
 MODE, PRIMARY = "io.multihome.mode", "io.multihome.primary"
 RUNTIMES = ("crun", "runc")
 # Pinned interface names, so that `one-default` (no primary given: equal
 # metrics, the name that sorts first) keeps the bridge: eth0 is the bridge,
-# eth1 the macvlan, in every container of this shape.
-BRIDGE_MACVLAN = (f"{BRIDGE_A.name}:interface_name=eth0",
-                  f"{MACVLAN.name}:interface_name=eth1")
-UNBOUND_PINGS, BOUND_PINGS = 40, 16
-ATTEMPTS = 12
+# eth1 the macvlan.
+BRIDGE_MACVLAN = shapes.pinned([BRIDGE_A.name, MACVLAN.name])
 
 
-def measure(c: Container) -> dict[str, float]:
-    """Loss unbound, then bound to each device and to each address (eth0 =
-    bridge, eth1 = macvlan)."""
-    result = {"unbound": c.loss(count=UNBOUND_PINGS)}
-    for dev, kind in (("eth0", "bridge"), ("eth1", "macvlan")):
-        result[f"-I {dev} ({kind})"] = c.loss(count=BOUND_PINGS, bind=dev)
-    for dev, kind in (("eth0", "bridge"), ("eth1", "macvlan")):
-        (address,) = c.interfaces()[dev]
-        result[f"-I {kind} addr"] = c.loss(count=BOUND_PINGS, bind=address)
-    return result
-
-
-def bridge_first(lab: Lab, annotations: dict[str, str],
-                 runtime: str) -> contextlib.AbstractContextManager[Container]:
-    """A bridge + macvlan container whose first default route is the
-    bridge's (lab.first_default): with the macvlan's first, nothing is lost
-    and there is nothing to show."""
-    return first_default(lambda: lab.container(BRIDGE_MACVLAN, annotations, runtime), "eth0",
-                         ATTEMPTS)
-
-
-def test_two_bridges_netavark_loosens_the_bridge_veths(lab5: Lab, losses: dict[
-        str, dict[str, float]]) -> None:
+def test_two_bridges_netavark_loosens_the_bridge_veths(lab5: Lab) -> None:
     """netavark >= 1.11 sets rp_filter 2 on the container side of a bridge:
-    the two-bridge container of podman 4 loses nothing on podman 5."""
+    the two-bridge container of podman 4 loses nothing on podman 5 (as
+    measured in test_shapes.py)."""
     with lab5.container([BRIDGE_A.name, BRIDGE_B.name]) as c:
         created = c.rp_filter_at_creation()
         # 2 before any hook ran, in a namespace whose `default` (copied from
@@ -65,90 +41,6 @@ def test_two_bridges_netavark_loosens_the_bridge_veths(lab5: Lab, losses: dict[
         assert c.rp_filter() == {"all": 1, "default": 1, "lo": 1, "eth0": 2, "eth1": 2}
         routes = c.default_routes()
         assert [r["metric"] for r in routes] == [100, 100], routes
-        result = {"unbound": c.loss(count=UNBOUND_PINGS)}
-        for dev in ("eth0", "eth1"):
-            result[f"-I {dev} (bridge)"] = c.loss(count=BOUND_PINGS, bind=dev)
-        losses["crun, two bridges, no annotation"] = result
-        assert set(result.values()) == {0}, result
-
-
-@pytest.mark.parametrize("runtime", RUNTIMES)
-def test_bridge_macvlan_without_the_hook_loses_packets(
-        lab5: Lab, runtime: str, losses: dict[str, dict[str, float]]) -> None:
-    """macvlan keeps strict rp_filter; a reply that arrives there while the
-    bridge's default is the best route back is dropped."""
-    with bridge_first(lab5, {}, runtime) as c:
-        rp = c.rp_filter()
-        assert (rp["all"], rp["eth0"], rp["eth1"]) == (1, 2, 1), rp
-        result = measure(c)
-        losses[f"{runtime}, bridge + macvlan, no annotation"] = result
-        assert result["unbound"] > 20, result
-        # Bound to the macvlan, every reply arrives on the "wrong" interface.
-        assert result["-I eth1 (macvlan)"] == 100, result
-        assert result["-I eth0 (bridge)"] == 0, result
-
-
-@pytest.mark.parametrize("runtime", RUNTIMES)
-def test_bridge_macvlan_source_routing_loses_nothing(
-        lab5: Lab, runtime: str, losses: dict[str, dict[str, float]]) -> None:
-    with lab5.container(BRIDGE_MACVLAN, {MODE: "source-routing"}, runtime) as c:
-        assert c.rp_filter()["all"] == 1  # strict filtering stays on
-        assert [r["dev"] for r in c.default_routes()] == ["eth0"]
-        rules = c.ns("ip", "rule").stdout
-        for dev, addresses in c.interfaces().items():
-            assert f"oif {dev} lookup" in rules
-            for address in addresses:
-                assert f"from {address} lookup" in rules
-        result = measure(c)
-        losses[f"{runtime}, bridge + macvlan, source-routing"] = result
-        assert set(result.values()) == {0}, result
-
-
-@pytest.mark.parametrize("runtime", RUNTIMES)
-def test_source_routing_takes_strict_filtering_back(
-        lab5: Lab, runtime: str, losses: dict[str, dict[str, float]]) -> None:
-    """io.multihome.rp_filter=strict: netavark's loosening of the bridge
-    undone once the rules are in place (anti-spoofing back on every
-    uplink), and still nothing lost."""
-    annotations = {MODE: "source-routing", "io.multihome.rp_filter": "strict"}
-    with lab5.container(BRIDGE_MACVLAN, annotations, runtime) as c:
-        assert c.rp_filter_at_creation()["eth0"] == 2  # netavark's
-        rp = c.rp_filter()
-        assert (rp["all"], rp["default"], rp["eth0"], rp["eth1"]) == (1, 1, 1, 1), rp
-        result = measure(c)
-        losses[f"{runtime}, bridge + macvlan, source-routing + rp_filter=strict"] = result
-        assert set(result.values()) == {0}, result
-
-
-@pytest.mark.parametrize("runtime", RUNTIMES)
-def test_bridge_macvlan_one_default_keeps_only_the_primary(
-        lab5: Lab, runtime: str, losses: dict[str, dict[str, float]]) -> None:
-    with lab5.container(BRIDGE_MACVLAN, {MODE: "one-default"}, runtime) as c:
-        assert [r["dev"] for r in c.default_routes()] == ["eth0"]
-        assert c.rp_filter()["all"] == 1
-        result = measure(c)
-        losses[f"{runtime}, bridge + macvlan, one-default"] = result
-        assert result["unbound"] == 0, result
-        assert result["-I eth0 (bridge)"] == 0, result
-        # The other uplink is dead: no route out of the macvlan any more.
-        assert result["-I eth1 (macvlan)"] == 100, result
-
-
-@pytest.mark.parametrize("runtime", RUNTIMES)
-def test_bridge_macvlan_loose(lab5: Lab, runtime: str,
-                              losses: dict[str, dict[str, float]]) -> None:
-    with bridge_first(lab5, {MODE: "loose"}, runtime) as c:
-        rp = c.rp_filter()
-        # all 2: the project's hook ran after the lab's (which sets all 1).
-        assert set(rp.values()) == {2}, rp
-        tags = [line.split(": ", 1)[0].split()[-1].split("[")[0] for line in lab5.syslog()
-                if f"container {c.id[:12]}:" in line]
-        assert tags == ["mhlab-rp-filter", "oci-multihome-hook"], tags
-        result = measure(c)
-        losses[f"{runtime}, bridge + macvlan, loose"] = result
-        assert result["unbound"] == 0, result
-        assert result["-I eth0 (bridge)"] == 0, result
-        assert result["-I eth1 (macvlan)"] == 0, result
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -1,0 +1,345 @@
+"""Network shapes: the same containers, modes and measurements on both labs
+(podman 4.3 on the host, testlab/lab.py; podman 5 in testlab/podman5.py).
+
+A shape is two networks with pinned interface names: eth0 is always a
+bridge (the uplink `one-default` keeps when no primary is given), eth1 the
+network the shape is about. Each container is measured the same way
+(`measure`): pings to the far host unbound, bound to each device and to each
+address, and from the far host inbound to each address, ping and TCP; IPv6
+too for dual stack. `check_state` and `check_result` assert what a mode
+must give; `Results` keeps every measured row for the tables printed at the
+end of a pytest run, and writes them as JSON.
+
+    python -m testlab.shapes RESULTS.json...   # the tables in markdown (README)
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from .lab import InNetns, first_default, ping_loss
+
+if TYPE_CHECKING:  # the tables are printed by pytest; the demo has no pytest
+    import pytest
+
+MODE, RP_FILTER = "io.multihome.mode", "io.multihome.rp_filter"
+MODES: dict[str, dict[str, str]] = {
+    "no annotation": {},
+    "loose": {MODE: "loose"},
+    "one-default": {MODE: "one-default"},
+    "source-routing": {MODE: "source-routing"},
+    "source-routing + rp_filter=strict": {MODE: "source-routing", RP_FILTER: "strict"},
+}
+UNBOUND_PINGS, BOUND_PINGS, INBOUND_PINGS = 40, 20, 20
+# Fast pings are fine: aged gateway neighbours make the kernel alternate
+# between default routes at every packet, whatever the interval (measured:
+# 45-50 % at -i 0.25, 0.05, 0.02 and 0.01).
+INTERVAL, WAIT = 0.02, 0.3
+TCP_PORT, TCP_ATTEMPTS, TCP_TIMEOUT = 7000, 8, 0.3
+DEVICES = ("eth0", "eth1")
+# A reply that waits for a retransmission is a lost one here: one try each.
+_TCP_CLIENT = """\
+import socket, sys
+source, address, port, attempts, timeout = sys.argv[1:]
+ok = 0
+for _ in range(int(attempts)):
+    try:
+        with socket.create_connection((address, int(port)), float(timeout), (source, 0)) as s:
+            ok += s.recv(8).startswith(b"ok")
+    except OSError:
+        pass
+print(ok)
+"""
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    kinds: tuple[str, str]  # of eth0, eth1: bridge, macvlan, ipvlan, internal
+    ipv6: bool = False
+
+    @property
+    def uplinks(self) -> tuple[str, ...]:
+        """The devices with a default route (an internal network has none)."""
+        return tuple(dev for dev, kind in zip(DEVICES, self.kinds) if kind != "internal")
+
+    def cases(self) -> list[str]:
+        """The measured cases, in the order of the tables' columns."""
+        found = []
+        for suffix in ("", " v6") if self.ipv6 else ("",):
+            found.append(f"unbound{suffix}")
+            found += [f"-I {dev}{suffix}" for dev in DEVICES]
+            found += [f"-I {dev} addr{suffix}" for dev in DEVICES]
+            found += [f"ping in {dev}{suffix}" for dev in DEVICES]
+            found += [f"TCP in {dev}{suffix}" for dev in DEVICES]
+        return found
+
+
+def kernel_has_ipvlan() -> bool:
+    """Built in, loaded, or a module to load (this machine's kernel has
+    none: CONFIG_IPVLAN is not set, and podman's netavark gets EOPNOTSUPP)."""
+    if Path("/sys/module/ipvlan").exists():
+        return True
+    modules = Path("/lib/modules") / platform.release() / "kernel/drivers/net/ipvlan"
+    if any(modules.glob("ipvlan.ko*")):
+        return True
+    try:
+        with gzip.open("/proc/config.gz", "rt") as config:
+            return any(line.startswith(("CONFIG_IPVLAN=y", "CONFIG_IPVLAN=m"))
+                       for line in config)
+    except OSError:
+        return False
+
+
+TWO_BRIDGES = Shape("two bridges", ("bridge", "bridge"))
+BRIDGE_MACVLAN = Shape("bridge + macvlan", ("bridge", "macvlan"))
+BRIDGE_IPVLAN = Shape("bridge + ipvlan (L2)", ("bridge", "ipvlan"))
+INTERNAL_BRIDGE = Shape("internal + bridge", ("bridge", "internal"))
+DUAL_STACK = Shape("dual stack (two bridges)", ("bridge", "bridge"), ipv6=True)
+ALL_SHAPES = (TWO_BRIDGES, BRIDGE_MACVLAN, BRIDGE_IPVLAN, INTERNAL_BRIDGE, DUAL_STACK)
+# The shapes this machine can make.
+SHAPES = tuple(shape for shape in ALL_SHAPES
+               if shape is not BRIDGE_IPVLAN or kernel_has_ipvlan())
+
+
+def pinned(networks: Sequence[str]) -> list[str]:
+    """`--network` values naming the interfaces: eth0, eth1 in this order
+    (podman's own order does not follow the command line's)."""
+    return [f"{net}:interface_name={dev}" for net, dev in zip(networks, DEVICES)]
+
+
+C = TypeVar("C", bound=InNetns)
+
+
+def container(make: Callable[[], AbstractContextManager[C]], shape: Shape, mode: str,
+              buggy: bool) -> AbstractContextManager[C]:
+    """A container of `shape` in `mode` (from `make`), in the failing
+    condition if the mode leaves podman's two defaults (lab.first_default:
+    eth0's first, so that -I eth1 is the column at 100 %)."""
+    if buggy and len(shape.uplinks) == 2 and mode in ("no annotation", "loose"):
+        return first_default(make, "eth0")
+    return make()
+
+
+def address(c: InNetns, dev: str, family: int) -> str:
+    (found,) = [a for a in c.interfaces()[dev] if (":" in a) == (family == 6)]
+    return found
+
+
+def _listening(c: InNetns, port: int) -> bool:
+    tables = c.ns("cat", "/proc/net/tcp", "/proc/net/tcp6").stdout
+    # local_address is ADDR:PORT in hex, state 0A is LISTEN
+    return any(f":{port:04X} " in line and line.split()[3] == "0A"
+               for line in tables.splitlines()[1:] if len(line.split()) > 3)
+
+
+def listen(c: InNetns, timeout: float = 5) -> None:
+    """A TCP server in the container answering "ok" on every address (busybox
+    nc listens on IPv6's any, which takes IPv4 too)."""
+    c.start("nc", "-ll", "-p", str(TCP_PORT), "-e", "echo", "ok")
+    deadline = time.monotonic() + timeout
+    while not _listening(c, TCP_PORT):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listens on port {TCP_PORT} in the container")
+        time.sleep(0.05)
+
+
+def _source(c: InNetns, target: str) -> str:
+    """The far host's own address: its namespace would otherwise answer a
+    macvlan or ipvlan address from the gateway it holds, on-link."""
+    return c.far_host6 if ":" in target else c.far_host
+
+
+def inbound_ping(c: InNetns, target: str) -> float:
+    """% of pings from the far host to one of the container's addresses lost."""
+    proc = c.far("ping", "-n", "-q", "-c", str(INBOUND_PINGS), "-i", str(INTERVAL),
+                 "-W", str(WAIT), "-I", _source(c, target), target, check=False)
+    return ping_loss(proc, target)
+
+
+def inbound_tcp(c: InNetns, target: str) -> float:
+    """% of TCP connections from the far host to `target` that failed."""
+    out = c.far(c.python, "-c", _TCP_CLIENT, _source(c, target), target, str(TCP_PORT),
+                str(TCP_ATTEMPTS), str(TCP_TIMEOUT)).stdout
+    return 100.0 * (TCP_ATTEMPTS - int(out)) / TCP_ATTEMPTS
+
+
+def _loss(c: InNetns, target: str, count: int, bind: str | None) -> float:
+    return c.loss(target, count, bind, INTERVAL, WAIT, math.ceil(count * INTERVAL + WAIT) + 1)
+
+
+def measure(c: InNetns, shape: Shape) -> dict[str, float]:
+    """Every case of `shape.cases()`: % of pings lost, % of TCP connections
+    failed."""
+    if shape.ipv6:
+        c.settle()
+    listen(c)
+    result: dict[str, float] = {}
+    for family in (4, 6) if shape.ipv6 else (4,):
+        suffix, far = ("", c.far_host) if family == 4 else (" v6", c.far_host6)
+        result[f"unbound{suffix}"] = _loss(c, far, UNBOUND_PINGS, None)
+        for dev in DEVICES:
+            result[f"-I {dev}{suffix}"] = _loss(c, far, BOUND_PINGS, dev)
+        addresses = {dev: address(c, dev, family) for dev in DEVICES}
+        for dev in DEVICES:
+            result[f"-I {dev} addr{suffix}"] = _loss(c, far, BOUND_PINGS, addresses[dev])
+        for dev in DEVICES:
+            result[f"ping in {dev}{suffix}"] = inbound_ping(c, addresses[dev])
+        for dev in DEVICES:
+            result[f"TCP in {dev}{suffix}"] = inbound_tcp(c, addresses[dev])
+    return result
+
+
+def check_state(c: InNetns, shape: Shape, mode: str) -> None:
+    """What the mode must have made of the namespace (before measuring)."""
+    annotations = MODES[mode]
+    defaults = [str(r["dev"]) for r in c.default_routes()]
+    rules = c.ns("ip", "rule").stdout + c.ns("ip", "-6", "rule").stdout
+    if len(shape.uplinks) < 2 or not annotations:
+        # One uplink: nothing is ever changed, whatever the mode.
+        assert sorted(defaults) == sorted(shape.uplinks), defaults
+        assert "lookup 2" not in rules, rules
+        assert c.sysctl("ipv4/conf/all/rp_filter") == 1
+        return
+    if annotations[MODE] == "loose":
+        assert sorted(defaults) == sorted(shape.uplinks), defaults
+        for conf in ("all", "default", *DEVICES):
+            assert c.sysctl(f"ipv4/conf/{conf}/rp_filter") == 2, conf
+        return
+    assert defaults == ["eth0"], defaults
+    assert c.sysctl("ipv4/conf/all/rp_filter") == 1  # strict filtering stays on
+    if shape.ipv6:
+        (v6,) = c.default_routes(6)
+        assert "nexthops" not in v6 and v6["dev"] == "eth0", v6
+    if annotations[MODE] == "source-routing":
+        for dev, addresses in c.interfaces().items():
+            assert f"oif {dev} lookup" in rules, rules
+            for found in addresses:
+                assert f"from {found} lookup" in rules, rules
+    if RP_FILTER in annotations:
+        for conf in ("all", "default", *DEVICES):
+            assert c.sysctl(f"ipv4/conf/{conf}/rp_filter") == 1, conf
+
+
+def check_result(result: dict[str, float], shape: Shape, mode: str, buggy: bool) -> None:
+    """What each mode must give, per case. `buggy`: this lab's podman leaves
+    the shape losing packets without the hook."""
+    uplink_cases = [case for case in result
+                    if not any(dev not in shape.uplinks and dev in case for dev in DEVICES)]
+    if len(shape.uplinks) < 2:
+        # The bridge works in every mode, the internal network stays unreachable.
+        assert all(result[case] == 0 for case in uplink_cases), result
+        assert result["-I eth1"] == 100, result
+        return
+    if mode == "no annotation":
+        if buggy:
+            assert result["unbound"] > 20, result
+            # eth0's default first: the replies to eth1 fail the strict check
+            assert (result["-I eth0"], result["-I eth1"]) == (0, 100), result
+        else:
+            assert all(result[case] == 0 for case in uplink_cases), result
+    elif mode == "loose":
+        # Outbound fixed; replies to eth1's address may still leave by eth0
+        # (and be dropped on the far side): not asserted, measured.
+        assert all(result[case] == 0 for case in result
+                   if case.startswith("unbound") or case in ("-I eth0", "-I eth1")), result
+    elif mode == "one-default":
+        eth0 = [case for case in result if "eth1" not in case]
+        assert all(result[case] == 0 for case in eth0), result
+        # The other uplink has no route out any more: by design.
+        assert all(result[case] == 100 for case in result
+                   if case.startswith("-I eth1") and "addr" not in case), result
+    else:
+        assert all(value == 0 for value in result.values()), result
+
+
+@dataclass
+class Row:
+    setup: str  # e.g. "runc, netavark"
+    shape: Shape
+    mode: str
+    result: dict[str, float]
+
+
+class Results:
+    """Every measured row of a run: printed as one table per shape at the
+    end, and written as JSON to the file named by `env` when it is set."""
+
+    def __init__(self, title: str, env: str) -> None:
+        self.title, self.env = title, env
+        self.rows: list[Row] = []
+
+    def record(self, setup: str, shape: Shape, mode: str, result: dict[str, float]) -> None:
+        self.rows.append(Row(setup, shape, mode, result))
+
+    def lines(self) -> Iterator[str]:
+        for shape in dict.fromkeys(row.shape for row in self.rows):
+            rows = [row for row in self.rows if row.shape == shape]
+            cases = shape.cases()
+            yield ""
+            yield (f"{shape.name} (eth0 {shape.kinds[0]}, eth1 {shape.kinds[1]}): % of pings "
+                   f"lost, % of {TCP_ATTEMPTS} TCP connections failed")
+            names = [f"{row.setup}, {row.mode}" for row in rows]
+            width = max(len(name) for name in names)
+            widths = [max(len(case), 5) for case in cases]
+            yield f"{'':<{width}} | " + " | ".join(f"{c:>{w}}" for c, w in zip(cases, widths))
+            for name, row in zip(names, rows):
+                cells = (f"{row.result[c]:>{w}.1f}" if c in row.result else " " * w
+                         for c, w in zip(cases, widths))
+                yield f"{name:<{width}} | " + " | ".join(cells)
+
+    def markdown(self) -> Iterator[str]:
+        """The tables as the README shows them: one per shape, a row per
+        setup and mode, a column per case."""
+        for shape in dict.fromkeys(row.shape for row in self.rows):
+            cases = shape.cases()
+            yield ""
+            yield f"{shape.name} (eth0 {shape.kinds[0]}, eth1 {shape.kinds[1]}):"
+            yield ""
+            yield "| setup, mode | " + " | ".join(cases) + " |"
+            yield "|---" * (len(cases) + 1) + "|"
+            for row in self.rows:
+                if row.shape == shape:
+                    cells = (f"{row.result[c]:g}" if c in row.result else "" for c in cases)
+                    yield f"| {row.setup}, {row.mode} | " + " | ".join(cells) + " |"
+
+    @classmethod
+    def load(cls, path: Path) -> Results:
+        """Rows written by `summary` ($MULTIHOME_P4_RESULTS, ..._P5_...)."""
+        found = cls(path.name, "")
+        by_name = {shape.name: shape for shape in ALL_SHAPES}
+        for key, result in json.loads(path.read_text()).items():
+            setup, name, mode = key.rsplit(", ", 2)
+            found.record(setup, by_name[name], mode, result)
+        return found
+
+    def summary(self, reporter: pytest.TerminalReporter) -> None:
+        """At the end of a pytest run (pytest_terminal_summary)."""
+        if not self.rows:
+            return
+        reporter.section(f"{self.title}: network shapes")
+        for line in self.lines():
+            reporter.write_line(line)
+        out = os.environ.get(self.env)
+        if out:
+            Path(out).write_text(json.dumps(
+                {f"{row.setup}, {row.shape.name}, {row.mode}": row.result for row in self.rows},
+                indent=2) + "\n")
+            reporter.write_line(f"written to {out}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    for arg in sys.argv[1:]:
+        print("\n".join(Results.load(Path(arg)).markdown()))

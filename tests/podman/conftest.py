@@ -1,0 +1,20 @@
+"""The host's podman 4.3: the network shapes' measured rows (tests/podman/
+test_shapes.py), printed at the end of the run and written as JSON to
+$MULTIHOME_P4_RESULTS when it is set: the README's tables for podman 4."""
+
+from __future__ import annotations
+
+import pytest
+
+from testlab.shapes import Results
+
+RESULTS = Results("podman 4.3 (host)", "MULTIHOME_P4_RESULTS")
+
+
+@pytest.fixture(scope="session")
+def results() -> Results:
+    return RESULTS
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    RESULTS.summary(terminalreporter)
