@@ -80,7 +80,7 @@ def bench_podman(runs: int) -> dict[str, dict[str, float]]:
     """Every variant, interleaved; ratios to the plain run of its own networks."""
     with lab.podman_env() as podman, \
             lab.networks(podman, [podman.slot.subnet(0), podman.slot.subnet(1)]) as nets:
-        hooks = podman.hooks_dir()
+        hooks = podman.hooks_dir(podmans_own_rp_filter=True)
         no_hooks = podman.workdir / "no-hooks"
         no_hooks.mkdir()
         host_wide = podman.with_default_annotations(HOST_WIDE)

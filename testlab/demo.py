@@ -64,7 +64,7 @@ def main() -> int:
     print("Host: rp_filter all/default = 1 (strict, the RHEL default), for this demo only.")
     with lab.podman_env() as podman, \
             lab.networks(podman, [podman.slot.subnet(0), podman.slot.subnet(1)]) as nets:
-        hooks = podman.hooks_dir()
+        hooks = podman.hooks_dir(podmans_own_rp_filter=True)
         print(f"Networks {podman.slot.subnet(0)}, {podman.slot.subnet(1)}; "
               f"far host {podman.slot.far_host} behind the host.\n")
         argv = f"podman run --network {nets[0]} --network {nets[1]}"

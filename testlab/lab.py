@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import itertools
 import json
 import os
@@ -87,6 +88,30 @@ exec /usr/bin/crun "$@"' {dir} "$@"
 """
 
 
+# Lab-only hook, in a podman 5 lab's hooks dirs (Podman.hooks_dir): undoes
+# netavark >= 1.11's rp_filter=2 on bridge veths, which makes a container on
+# two bridges lose nothing: the failing condition podman 4 and every
+# macvlan/ipvlan network have. `all`, `default` and every interface of the
+# container's namespace to 1; a container in the runtime's own namespace
+# (--network host) is the host's, and left alone.
+_UNDO_LOOSE_BRIDGES = r"""
+pid=$(sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p')
+[ -n "$pid" ] || { echo "lab rp_filter hook: no pid in the state" >&2; exit 1; }
+[ "$(readlink /proc/$pid/ns/net)" != "$(readlink /proc/self/ns/net)" ] || exit 0
+exec nsenter -t "$pid" -n sh -ec \
+    'for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 1 > "$f"; done'
+"""
+_UNDO_LOOSE_BRIDGES_JSON = {
+    "version": "1.0.0",
+    "hook": {"path": "/bin/sh", "args": ["sh", "-c", _UNDO_LOOSE_BRIDGES],
+             "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "timeout": 10},
+    "when": {"always": True},
+    "stages": ["createRuntime"],
+}
+# Before the project's JSON: podman runs a stage's hooks in file-name order.
+_UNDO_LOOSE_BRIDGES_NAME = "00-lab-undo-netavark-loose-bridges.json"
+
+
 _counter = itertools.count(1)
 
 
@@ -98,6 +123,14 @@ def run(*argv: str, check: bool = True, env: dict[str, str] | None = None,
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} -> {proc.returncode}: {proc.stderr.strip()}")
     return proc
+
+
+@functools.cache
+def podman_major() -> int:
+    """The major version of the podman on PATH: 4 (Debian 12, netavark 1.4,
+    CNI too) or 5 (Debian 13, netavark >= 1.11, no CNI)."""
+    version = run("podman", "version", "--format", "{{.Client.Version}}").stdout.strip()
+    return int(version.split(".")[0])
 
 
 def hook_binary() -> Path:
@@ -369,9 +402,13 @@ class Podman:
             run("chown", "-R", f"{uid}:{uid}", str(copy))
         return copy
 
-    def hooks_dir(self, mode_regex: str | None = None, path: Path | None = None) -> Path:
+    def hooks_dir(self, mode_regex: str | None = None, path: Path | None = None, *,
+                  podmans_own_rp_filter: bool = False) -> Path:
         """A hooks dir holding the project's own JSON, only `path` changed
-        (to the hook under test, unless given)."""
+        (to the hook under test, unless given). With podman 5 (netavark >=
+        1.11 loosens its bridges) also the lab's hook that makes them strict
+        again, unless `podmans_own_rp_filter` (the demo shows podman's own,
+        the benchmark times the project's hook alone)."""
         spec = json.loads(HOOK_JSON.read_text())
         spec["hook"]["path"] = str(path or hook_binary())
         if mode_regex is not None:
@@ -379,6 +416,8 @@ class Podman:
         hooks = Path(tempfile.mkdtemp(prefix="hooks.", dir=self.workdir))
         hooks.chmod(0o755)  # rootless podman reads it too
         (hooks / "oci-multihome-hook.json").write_text(json.dumps(spec))
+        if podman_major() >= 5 and not podmans_own_rp_filter:
+            (hooks / _UNDO_LOOSE_BRIDGES_NAME).write_text(json.dumps(_UNDO_LOOSE_BRIDGES_JSON))
         return hooks
 
     def run_argv(self, networks: Sequence[str], annotations: dict[str, str],

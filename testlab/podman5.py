@@ -5,10 +5,11 @@ in namespaces of its own, with the project's deb installed by apt.
   the repository (/var/cache/oci-multihome-hook/trixie-root). Its stamp file
   is written last: a root without a current stamp (build interrupted, other
   package list) is built again.
-- `running(deb)` starts a lab: new network, mount, pid, cgroup, uts and ipc
+- `running(deb, binds)` starts a lab: new network, mount, pid, cgroup, uts and ipc
   namespaces; an overlay over the cached root with a tmpfs upper layer (the
   cache stays pristine, nothing survives a run); proc, a fresh sysfs,
-  cgroup2, a tmpfs /dev with device binds, tmpfs /run and /tmp; pivot_root.
+  cgroup2, a tmpfs /dev with device binds, tmpfs /run and /tmp; `binds`,
+  host directories seen read-only at their own paths; pivot_root.
   Inside its network namespace: rp_filter all/default 1, forwarding, a far
   host (203.0.113.10, fd18:5:f::10) in another namespace behind a veth, two
   veths whose far ends are the gateways of a macvlan and an ipvlan network,
@@ -564,8 +565,10 @@ def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -
 
 
 @contextlib.contextmanager
-def running(deb: Path) -> Iterator[Lab]:
-    """A lab on the cached root (ensure_root() first) with `deb` installed."""
+def running(deb: Path, binds: Sequence[Path] = ()) -> Iterator[Lab]:
+    """A lab on the cached root (ensure_root() first) with `deb` installed;
+    the host's directories `binds` are seen there, read-only, at their own
+    paths (e.g. a checkout and its venv's interpreter)."""
     cgroup2 = _cgroup2_mount()
     _remove_stale(cgroup2)
     with _locked(exclusive=False):
@@ -584,7 +587,8 @@ def running(deb: Path) -> Iterator[Lab]:
                     ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup / "cgroup.procs"),
                      "unshare", "--net", "--mount", "--pid", "--cgroup", "--uts", "--ipc",
                      "--fork", "--kill-child", "--propagation", "private",
-                     "sh", str(FILES / "setup.sh"), str(ROOT), str(work / "mnt"), str(payload)],
+                     "sh", str(FILES / "setup.sh"), str(ROOT), str(work / "mnt"), str(payload),
+                     *map(str, binds)],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     env=LAB_ENV, preexec_fn=_die_with_parent)
             lab = Lab(_wait_ready(proc, work / "setup.log"), cgroup)

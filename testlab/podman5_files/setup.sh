@@ -1,11 +1,12 @@
 #!/bin/sh
 # Run by testlab/podman5.py as `unshare --net --mount --pid --cgroup --uts
-# --ipc --fork --propagation private sh setup.sh ROOT BASE PAYLOAD`: pid 1 of
+# --ipc --fork --propagation private sh setup.sh ROOT BASE PAYLOAD [DIR...]`: pid 1 of
 # new namespaces, still on the host's file system. Builds the lab's file
 # system, pivots into it and becomes the lab's init. Every mount is made in
 # this private mount namespace: the kernel drops them all with the lab.
 set -eu
 ROOT=$1 BASE=$2 PAYLOAD=$3
+shift 3
 
 # The cached root stays pristine: every lab writes to an overlay whose upper
 # layer is a tmpfs (no container, network or package survives a run).
@@ -16,6 +17,12 @@ R=$BASE/root
 # GNU tar with --no-overwrite-dir: the payload's files, not its directories'
 # modes (a 0700 temporary directory must not become the root's mode).
 tar -C "$PAYLOAD" -cf - . | tar -C "$R" --no-overwrite-dir -xf -
+# Each DIR: the host's, read-only, at the same path (running(binds=...)).
+for dir in "$@"; do
+    mkdir -p "$R$dir"
+    mount --bind "$dir" "$R$dir"
+    mount -o remount,bind,ro "$R$dir"
+done
 
 mount -t proc proc "$R/proc"
 # A fresh sysfs shows this network namespace's devices (netavark reads them).

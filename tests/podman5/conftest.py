@@ -41,7 +41,8 @@ def _newest_source() -> tuple[float, Path]:
 
 
 @pytest.fixture(scope="session")
-def lab5() -> Iterator[podman5.Lab]:
+def deb5() -> Path:
+    """The deb a lab installs (as new as the sources), with the root built."""
     require(os.geteuid() == 0, "needs root")
     require(podman5.root_ready() or shutil.which("mmdebstrap") is not None,
             f"needs mmdebstrap (apt-get install mmdebstrap) to build {podman5.ROOT}")
@@ -52,7 +53,12 @@ def lab5() -> Iterator[podman5.Lab]:
     require(deb.stat().st_mtime >= mtime,
             f"{deb.name} is older than {source.relative_to(podman5.REPO)}: make deb")
     podman5.ensure_root()
-    with podman5.running(deb) as lab:
+    return deb
+
+
+@pytest.fixture(scope="session")
+def lab5(deb5: Path) -> Iterator[podman5.Lab]:
+    with podman5.running(deb5) as lab:
         yield lab
 
 
