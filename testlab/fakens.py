@@ -41,8 +41,12 @@ class Namespace:
 
 
 def network(i: int) -> tuple[str, str, str]:
-    """(interface, IPv4 /24 prefix, IPv6 /64 prefix) of network i, like podman's."""
-    return f"eth{i}", f"198.18.{20 + i}", f"fd18:{20 + i}"
+    """(interface, IPv4 /24 prefix, IPv6 /64 prefix) of network i, like podman's.
+
+    Above the host labs' slots (lab.Slot: up to 198.19.223.0/24): diagnose
+    names an interface by the podman network of its subnet, and a lab
+    running beside these tests has its networks on the host."""
+    return f"eth{i}", f"198.19.{240 + i}", f"fd18:{20 + i}"
 
 
 def build(name: str, count: int, metric: int = 100) -> Namespace:

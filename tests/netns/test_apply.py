@@ -66,7 +66,7 @@ def test_snapshot_splits_ipv6_multipath(make_ns: MakeNs) -> None:
     assert sorted(r.nexthops[0].gateway or "" for r in by_family[socket.AF_INET6]) == [
         "fd18:20::1", "fd18:21::1"]
     assert all(r.metric == 100 and len(r.nexthops) == 1 for r in routing.defaults())
-    assert {a.address for a in routing.addresses} >= {"198.18.20.2", "fd18:21::2"}
+    assert {a.address for a in routing.addresses} >= {"198.19.240.2", "fd18:21::2"}
 
 
 def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> None:
@@ -78,13 +78,13 @@ def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> No
     for n in (1, 2):  # parked in their own tables, marked as the hook's
         table = json.loads(ns.ip("-j", "link", "show", f"eth{n}").stdout)[0]["ifindex"] + 2000
         parked = ns.ip("route", "show", "table", str(table)).stdout
-        assert f"default via 198.18.2{n}.1 dev eth{n} proto 176 metric 100" in parked, parked
+        assert f"default via 198.19.24{n}.1 dev eth{n} proto 176 metric 100" in parked, parked
     (v4,) = defaults(ns, 4)
-    assert (v4["dev"], v4["gateway"]) == ("eth0", "198.18.20.1")
+    assert (v4["dev"], v4["gateway"]) == ("eth0", "198.19.240.1")
     (v6,) = defaults(ns, 6)
     assert (v6["dev"], v6["gateway"], v6.get("nexthops")) == ("eth0", "fd18:20::1", None)
     # Link routes and addresses are untouched.
-    assert "198.18.22.0/24 dev eth2" in ns.ip("route").stdout
+    assert "198.19.242.0/24 dev eth2" in ns.ip("route").stdout
     assert netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, None)).changes == []  # idempotent
 
 
@@ -249,11 +249,11 @@ CID = "container bbbbbbbbbbbb: "
                  id="primary-ambiguous"),
     pytest.param({"io.multihome.mode": "source-routing"},
                  lambda ns: ns.ip("rule", "add", "priority", str(plan.FROM_PRIORITY),
-                                  "from", "198.18.20.2", "lookup", "100"),
+                                  "from", "198.19.240.2", "lookup", "100"),
                  IN_USE, f"{CID}rule priority {plan.FROM_PRIORITY} is already in use",
                  id="priority-in-use"),
     pytest.param({"io.multihome.mode": "source-routing"},
-                 lambda ns: ns.ip("route", "add", "198.18.99.0/24", "via", "198.18.20.1",
+                 lambda ns: ns.ip("route", "add", "198.18.99.0/24", "via", "198.19.240.1",
                                   "table", str(table_of(ns, "eth0"))),
                  IN_USE, f"{CID}routing table ", id="table-in-use"),
 ])
@@ -297,12 +297,12 @@ def test_source_routing_builds_a_table_and_rules_per_uplink(make_ns: MakeNs) -> 
              for name in ("eth0", "eth1")}
     for n, name in enumerate(("eth0", "eth1")):
         table = 2000 + index[name]
-        assert f"32700:\tfrom 198.18.2{n}.2 lookup {table}" in rules4
+        assert f"32700:\tfrom 198.19.24{n}.2 lookup {table}" in rules4
         assert f"32701:\tfrom all oif {name} lookup {table}" in rules4
         assert f"32700:\tfrom fd18:2{n}::2 lookup {table}" in rules6
         v4 = ns.ip("-4", "route", "show", "table", str(table)).stdout
-        assert f"default via 198.18.2{n}.1 dev {name}" in v4
-        assert f"198.18.2{n}.0/24 dev {name} proto 177 scope link src 198.18.2{n}.2" in v4
+        assert f"default via 198.19.24{n}.1 dev {name}" in v4
+        assert f"198.19.24{n}.0/24 dev {name} proto 177 scope link src 198.19.24{n}.2" in v4
         v6 = ns.ip("-6", "route", "show", "table", str(table)).stdout
         assert f"default via fd18:2{n}::1 dev {name}" in v6
     # main: one default per family, the rest of main untouched
@@ -349,8 +349,8 @@ def test_ipv4_multipath_route_reads_deletes_and_adds_back(make_ns: MakeNs) -> No
     ns = make_ns(2)
     for dev in ("eth0", "eth1"):
         ns.ip("route", "del", "default", "dev", dev)
-    ns.ip("route", "add", "default", "metric", "100", "nexthop", "via", "198.18.20.1",
-          "dev", "eth0", "nexthop", "via", "198.18.21.1", "dev", "eth1")
+    ns.ip("route", "add", "default", "metric", "100", "nexthop", "via", "198.19.240.1",
+          "dev", "eth0", "nexthop", "via", "198.19.241.1", "dev", "eth1")
     before = ns.state()
 
     def work() -> list[str]:
@@ -361,13 +361,13 @@ def test_ipv4_multipath_route_reads_deletes_and_adds_back(make_ns: MakeNs) -> No
             sock.add_route(route)
             return [str(hop) for hop in route.nexthops]
 
-    assert netns.run_in(ns.pid, work) == ["via 198.18.20.1 dev eth0", "via 198.18.21.1 dev eth1"]
+    assert netns.run_in(ns.pid, work) == ["via 198.19.240.1 dev eth0", "via 198.19.241.1 dev eth1"]
     assert ns.state() == before
 
 
 def test_rules_are_read_with_their_selectors(make_ns: MakeNs) -> None:
     ns = make_ns(1)
-    ns.ip("rule", "add", "from", "198.18.20.2", "lookup", "2002", "priority", "100")
+    ns.ip("rule", "add", "from", "198.19.240.2", "lookup", "2002", "priority", "100")
     ns.ip("rule", "add", "oif", "eth0", "lookup", "2002", "priority", "101")
     ns.ip("rule", "add", "ipproto", "tcp", "sport", "80", "lookup", "2002", "priority", "102")
     ns.ip("-6", "rule", "add", "from", "fd18:20::2", "lookup", "2002", "priority", "103")
@@ -377,7 +377,7 @@ def test_rules_are_read_with_their_selectors(make_ns: MakeNs) -> None:
             return [r for r in snapshot.read_routing(sock, rules=True).rules if r.table == 2002]
 
     assert netns.run_in(ns.pid, work) == [
-        Rule(socket.AF_INET, 100, 2002, src="198.18.20.2", src_len=32),
+        Rule(socket.AF_INET, 100, 2002, src="198.19.240.2", src_len=32),
         Rule(socket.AF_INET, 101, 2002, oif="eth0"),
         Rule(socket.AF_INET, 102, 2002, foreign=True),
         Rule(socket.AF_INET6, 103, 2002, src="fd18:20::2", src_len=128),

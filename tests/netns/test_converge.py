@@ -111,7 +111,7 @@ def test_losing_the_primary_keeps_a_default_route(make_ns: MakeNs, mode: Mode) -
     assert outcome.changes
     assert defaults(ns) == ["eth1"] and defaults(ns, 6) == ["eth1"]
     rules = ns.ip("rule").stdout
-    assert "oif eth0" not in rules and "198.18.20." not in rules
+    assert "oif eth0" not in rules and "198.19.240." not in rules
     assert netns.run_in(ns.pid, lambda: fix(mode, None)).changes == []
 
 
@@ -121,14 +121,14 @@ def test_a_reconnected_interface_gets_fresh_rules(make_ns: MakeNs) -> None:
     ns.ip("link", "del", "eth1")
     ns.ip("link", "add", "eth1", "type", "veth", "peer", "name", "peer-eth1b")
     ns.ip("link", "set", "peer-eth1b", "up")
-    ns.ip("addr", "add", "198.18.21.7/24", "dev", "eth1")
+    ns.ip("addr", "add", "198.19.241.7/24", "dev", "eth1")
     ns.ip("link", "set", "eth1", "up")
-    ns.ip("route", "append", "default", "via", "198.18.21.1", "dev", "eth1", "metric", "100")
+    ns.ip("route", "append", "default", "via", "198.19.241.1", "dev", "eth1", "metric", "100")
     netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None))
     index = json.loads(ns.ip("-j", "link", "show", "eth1").stdout)[0]["ifindex"]
     rules = ns.ip("rule").stdout
-    assert f"from 198.18.21.7 lookup {2000 + index}" in rules
-    assert "198.18.21.2" not in rules  # the old address's rule is gone
+    assert f"from 198.19.241.7 lookup {2000 + index}" in rules
+    assert "198.19.241.2" not in rules  # the old address's rule is gone
     assert rules.count("oif eth1") == 1
     assert netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None)).changes == []
 
@@ -152,7 +152,7 @@ def test_a_mode_switch_only_when_asked_for(make_ns: MakeNs) -> None:
 
 def test_a_foreign_rule_at_our_priority_is_refused(make_ns: MakeNs) -> None:
     ns = make_ns(2)
-    ns.ip("rule", "add", "from", "198.18.20.2", "lookup", "100", "priority", "32700")
+    ns.ip("rule", "add", "from", "198.19.240.2", "lookup", "100", "priority", "32700")
     before = ns.state()
     with pytest.raises(HookError, match="rule priority 32700 is already in use"):
         netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None))
@@ -163,11 +163,11 @@ def test_one_default_on_an_ipv4_multipath_route(make_ns: MakeNs) -> None:
     ns = make_ns(2)
     for dev in ("eth0", "eth1"):
         ns.ip("route", "del", "default", "dev", dev)
-    ns.ip("route", "add", "default", "metric", "100", "nexthop", "via", "198.18.20.1",
-          "dev", "eth0", "nexthop", "via", "198.18.21.1", "dev", "eth1")
+    ns.ip("route", "add", "default", "metric", "100", "nexthop", "via", "198.19.240.1",
+          "dev", "eth0", "nexthop", "via", "198.19.241.1", "dev", "eth1")
     netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, None))
     (route,) = json.loads(ns.ip("-j", "route", "show", "default").stdout)
-    assert (route["dev"], route["gateway"], route.get("nexthops")) == ("eth0", "198.18.20.1", None)
+    assert (route["dev"], route["gateway"], route.get("nexthops")) == ("eth0", "198.19.240.1", None)
     assert netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, None)).changes == []
 
 
