@@ -310,7 +310,7 @@ class Results:
             yield "|---" * (len(cases) + 1) + "|"
             for row in self.rows:
                 if row.shape == shape:
-                    cells = (f"{row.result[c]:g}" if c in row.result else "" for c in cases)
+                    cells = (f"{row.result[c]:.3g}" if c in row.result else "" for c in cases)
                     yield f"| {row.setup}, {row.mode} | " + " | ".join(cells) + " |"
 
     @classmethod
