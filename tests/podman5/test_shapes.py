@@ -4,7 +4,7 @@ measured to the far host and from it, under crun and runc.
 netavark >= 1.11 loosens rp_filter on bridge veths: two bridges (IPv4 or
 dual stack) lose nothing without the hook, a bridge next to a macvlan or
 an ipvlan network (strict) does, and the tests of "no annotation" show it
-first, in the failing order of the default routes (lab.first_default).
+first, in the failing order of the default routes (lab.failing_order).
 """
 
 from __future__ import annotations

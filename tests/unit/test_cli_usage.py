@@ -131,13 +131,17 @@ def test_a_closed_stdout_ends_quietly() -> None:
 
 def test_ctrl_c_ends_quietly(tmp_path: Path) -> None:
     """Interrupted while podman answers: exit 130, nothing on stderr."""
-    fake = tmp_path / "podman"
-    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake, started = tmp_path / "podman", tmp_path / "started"
+    fake.write_text(f"#!/bin/sh\ntouch {started}\nexec sleep 30\n")
     fake.chmod(0o755)
     env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
     with subprocess.Popen([*HOOK, "diagnose", "--all"], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True) as proc:
-        time.sleep(1.5)  # past the imports, waiting for podman
+        # Past the imports, waiting for podman: however long a loaded
+        # machine takes to get there.
+        deadline = time.monotonic() + 20
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     assert (proc.returncode, out, err) == (130, "", "")
