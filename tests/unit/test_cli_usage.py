@@ -135,8 +135,12 @@ def test_ctrl_c_ends_quietly(tmp_path: Path) -> None:
     fake.write_text(f"#!/bin/sh\ntouch {started}\nexec sleep 30\n")
     fake.chmod(0o755)
     env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    # SIGINT as at a terminal: a job a shell started in the background (a
+    # CI runner's, say) inherits it ignored.
     with subprocess.Popen([*HOOK, "diagnose", "--all"], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True) as proc:
+                          stderr=subprocess.PIPE, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+                          ) as proc:
         # Past the imports, waiting for podman: however long a loaded
         # machine takes to get there.
         deadline = time.monotonic() + 20
