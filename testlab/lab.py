@@ -418,6 +418,10 @@ class Podman:
         (hooks / "oci-multihome-hook.json").write_text(json.dumps(spec))
         if podman_major() >= 5 and not podmans_own_rp_filter:
             (hooks / _UNDO_LOOSE_BRIDGES_NAME).write_text(json.dumps(_UNDO_LOOSE_BRIDGES_JSON))
+        # `--hooks-dir` replaces podman's default dirs: a lab that needs its
+        # own hooks there (the podman 5 lab's strict rp_filter) names them.
+        for extra in filter(None, os.environ.get("MULTIHOME_LAB_HOOKS", "").split(":")):
+            shutil.copy(extra, hooks / Path(extra).name)
         return hooks
 
     def run_argv(self, networks: Sequence[str], annotations: dict[str, str],
@@ -587,14 +591,17 @@ def failing_order(start: Callable[[], contextlib.AbstractContextManager[R]],
     4) either order fails, but podman 5 loosens bridges: there only a
     bridge's default first, before a macvlan's, does. The failing condition
     is made, not hoped for: new containers until the order is a failing one."""
+    seen: set[str] = set()
     for _ in range(attempts):
         with start() as c:
             routes = c.default_routes()
-            if len(routes) == 2 and c.sysctl(f"ipv4/conf/{routes[1]['dev']}/rp_filter") == 1:
+            second = [(r["dev"], c.sysctl(f"ipv4/conf/{r['dev']}/rp_filter")) for r in routes[1:]]
+            if len(routes) == 2 and second[0][1] == 1:
                 yield c
                 return
+            seen.add(", ".join(f"{dev} second with rp_filter {value}" for dev, value in second))
     raise RuntimeError(f"no container's default routes came in a failing order in "
-                       f"{attempts} attempts")
+                       f"{attempts} attempts; seen: {'; '.join(sorted(seen))}")
 
 
 @contextlib.contextmanager

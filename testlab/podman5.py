@@ -190,6 +190,10 @@ _RP_FILTER_HOOK = {
     "stages": ["createRuntime"],
 }
 
+# Podman 5.4 reads only this directory by default (4.3 also read
+# /etc/containers/oci/hooks.d); it runs hooks in file-name order.
+STRICT_RP_FILTER_HOOK = "/usr/share/containers/oci/hooks.d/00-mhlab-strict-rp-filter.json"
+
 _counter = itertools.count(1)
 
 
@@ -521,10 +525,7 @@ def _payload(dest: Path, deb: Path) -> Path:
     files = {
         "usr/local/sbin/mhlab-init": (FILES / "lab_init.py").read_text(),
         "usr/local/libexec/mhlab-rp-filter": (FILES / "lab_rp_filter.py").read_text(),
-        # Podman 5.4 reads only this directory by default (4.3 also read
-        # /etc/containers/oci/hooks.d); it runs hooks in file-name order.
-        "usr/share/containers/oci/hooks.d/00-mhlab-strict-rp-filter.json":
-            json.dumps(_RP_FILTER_HOOK, indent=2) + "\n",
+        STRICT_RP_FILTER_HOOK.lstrip("/"): json.dumps(_RP_FILTER_HOOK, indent=2) + "\n",
         # The lab inherits this process's limits; podman's defaults (1048576)
         # are above this machine's hard limits, which runc and crun cannot raise.
         "etc/containers/containers.conf": _CONTAINERS_CONF.format(

@@ -34,7 +34,10 @@ def main() -> int:
     # 3.9 content, as this file is checked with the rest of testlab.
     if sys.version_info < (3, 12):
         raise SystemExit("mhlab-rp-filter: needs Python 3.12 (os.setns)")
-    with open(f"/proc/{int(state['pid'])}/ns/net") as netns:
+    theirs = f"/proc/{int(state['pid'])}/ns/net"
+    if os.stat(theirs).st_ino == os.stat("/proc/self/ns/net").st_ino:
+        return 0  # --network host: the lab's own namespace is not a container's to set
+    with open(theirs) as netns:
         os.setns(netns.fileno(), os.CLONE_NEWNET)
     # /proc/sys/net is the namespace of the process that opens it: now the
     # container's.
