@@ -35,7 +35,7 @@ def main() -> int:
     if sys.version_info < (3, 12):
         raise SystemExit("mhlab-rp-filter: needs Python 3.12 (os.setns)")
     theirs = f"/proc/{int(state['pid'])}/ns/net"
-    if os.stat(theirs).st_ino == os.stat("/proc/self/ns/net").st_ino:
+    if os.path.samefile(theirs, "/proc/self/ns/net"):
         return 0  # --network host: the lab's own namespace is not a container's to set
     with open(theirs) as netns:
         os.setns(netns.fileno(), os.CLONE_NEWNET)
