@@ -1,8 +1,8 @@
 # Every target works on a fresh Debian 12 as root: missing system packages
 # are installed on first use.
-APT_PACKAGES := podman runc crun netavark containernetworking-plugins aardvark-dns iptables \
-	busybox-static iputils-ping \
-	iproute2 util-linux python3-venv time acl
+APT_PACKAGES := make podman runc crun netavark containernetworking-plugins aardvark-dns iptables \
+	busybox-static iputils-ping iproute2 util-linux procps python3-venv time acl \
+	uidmap slirp4netns
 
 # $(call find-python,3.X): a Python 3.X interpreter, or nothing. pyenv's
 # (`pyenv root`, else /root/.pyenv: pyenv may be installed but not on PATH),
@@ -19,6 +19,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 
 # The distributions' Python and libraries, each set in .venv-NAME.
+SET_TESTS := tests/unit tests/netns tests/podman/test_podman.py
 SETS := rhel9 ubuntu2204 debian12
 rhel9_TITLE := RHEL 9 (EPEL)
 rhel9_PYTHON_VERSION := 3.9
@@ -68,10 +69,10 @@ $(STAMP): pyproject.toml | system
 	touch $@
 
 # Each set: its venv (its Python, the project and pytest, its libraries
-# pinned) and test-NAME, the suite with that venv's console script as the
-# hook under test (the package tests run only with .venv: the installed
-# package uses the system's libraries), and the network shapes' short matrix
-# (tests/podman/test_shapes.py: the tables come from the newest set).
+# pinned) and test-NAME, with that venv's console script as the hook under
+# test: what depends on the libraries (the planner, netlink against real
+# namespaces, diagnose's JSON) and a podman smoke test (test_podman.py: the
+# bug, each mode, refusals). The full podman matrix runs once, in test-venv.
 define set-rules
 ifneq ($($(1)_PYTHON),)
 .venv-$(1)/.installed: pyproject.toml | system
@@ -82,8 +83,8 @@ ifneq ($($(1)_PYTHON),)
 
 test-$(1): .venv-$(1)/.installed
 	@echo "== $($(1)_TITLE): $($(1)_PYTHON), $($(1)_PINS)"
-	MULTIHOME_HOOK_BIN=$(CURDIR)/.venv-$(1)/bin/oci-multihome-hook MULTIHOME_SHAPES=short \
-		.venv-$(1)/bin/pytest -v --ignore=tests/packages --ignore=tests/podman5
+	MULTIHOME_HOOK_BIN=$(CURDIR)/.venv-$(1)/bin/oci-multihome-hook \
+		.venv-$(1)/bin/pytest -v $(SET_TESTS)
 else
 test-$(1):
 	@$$(call missing-python,$(1),the $($(1)_TITLE) set)
@@ -110,11 +111,22 @@ endif
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit
 
-# Lint, then the whole suite once per library set, each in its own venv and
-# one pytest process: the newest libraries (.venv), then each distribution's;
-# then podman 5 (Debian 13) in its lab, with the deb and Debian's libraries.
-# A set whose Python is missing is skipped, except under CI=true.
-test: lint test-venv $(SETS:%=test-%) test-podman5
+# Lint, then the whole suite with the newest libraries (.venv), each
+# distribution's set, then podman 5 (Debian 13) in its lab, with the deb and
+# Debian's libraries. Every part runs, even after one failed; the end says
+# how long each took and which failed. A set whose Python is missing is
+# skipped, except under CI=true.
+TEST_PARTS := lint test-venv $(SETS:%=test-%) test-podman5
+test:
+	@failed=; times=; \
+	for part in $(TEST_PARTS); do \
+		start=$$(date +%s); \
+		$(MAKE) --no-print-directory $$part || failed="$$failed $$part"; \
+		times="$$times$$(printf '%-16s %5d s' $$part $$(( $$(date +%s) - start )))\n"; \
+	done; \
+	printf '\n== make test: the time of each part\n%b' "$$times"; \
+	if [ -n "$$failed" ]; then echo "== FAILED:$$failed"; exit 1; fi; \
+	echo "== all parts passed"
 
 # The newest set runs the host's podman tests under runc and crun (the
 # `podman` fixture, tests/conftest.py); the distributions' sets under runc.
@@ -127,8 +139,9 @@ test-venv: venv
 # with apt. Its root is made once with mmdebstrap into
 # /var/cache/oci-multihome-hook/trixie-root (rebuilt when missing or
 # incomplete; `python -m testlab.podman5 build --force` to renew it).
+LAB_PACKAGES := mmdebstrap
 podman5-root: venv
-	@$(call apt-ensure,mmdebstrap)
+	@$(call apt-ensure,$(LAB_PACKAGES))
 	$(VENV)/bin/python -m testlab.podman5 build
 
 test-podman5: venv deb podman5-root
@@ -160,10 +173,23 @@ DEB_BUILD_DEPS := build-essential dpkg-dev debhelper dh-python python3-all \
 	python3-setuptools pybuild-plugin-pyproject
 # Debian's rpm has rpmbuild; packaging/rpm/debian-fallback.macros (which
 # build.sh loads there) use pip, setuptools and wheel.
-RPM_BUILD_DEPS := rpm python3-pip python3-setuptools python3-wheel
+# cpio: the package tests unpack an RPM (rpm2cpio | cpio).
+RPM_BUILD_DEPS := rpm rpm2cpio cpio python3-pip python3-setuptools python3-wheel
 LINT_PACKAGES_DEPS := lintian rpmlint
 
-.PHONY: deb rpm packages lint-packages deb-deps rpm-deps lint-packages-deps
+.PHONY: deb rpm packages lint-packages deb-deps rpm-deps lint-packages-deps all-deps \
+	print-packages
+
+# Every package any target installs: installed, then listed on one line
+# (tests/packages/test_install_steps.py checks that each command the suite
+# and the targets run comes from one of them).
+ALL_PACKAGES = $(APT_PACKAGES) $(DEB_BUILD_DEPS) $(RPM_BUILD_DEPS) $(LINT_PACKAGES_DEPS) \
+	$(LAB_PACKAGES)
+all-deps:
+	@$(call apt-ensure,$(ALL_PACKAGES))
+
+print-packages:
+	@echo $(ALL_PACKAGES)
 
 deb-deps:
 	@$(call apt-ensure,$(DEB_BUILD_DEPS))

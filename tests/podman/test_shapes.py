@@ -12,7 +12,6 @@ holds their gateway (lab.l2_segment); netavark 1.4 has no ipvlan driver
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,14 +32,8 @@ from testlab.shapes import (
 SHAPES_OF = {"netavark": (TWO_BRIDGES, BRIDGE_MACVLAN, INTERNAL_BRIDGE, DUAL_STACK),
              "cni": tuple(s for s in (TWO_BRIDGES, BRIDGE_MACVLAN, BRIDGE_IPVLAN)
                           if s in shapes.SHAPES)}
-# MULTIHOME_SHAPES=short (the distributions' library sets in `make test`):
-# netavark and the modes with the most netlink work only, the hook's code
-# under those libraries; the tables come from the newest set's full run.
-SHORT = os.environ.get("MULTIHOME_SHAPES", "all") == "short"
 MATRIX = [pytest.param(backend, shape, mode, id=f"{backend}-{shape.name}-{mode}")
-          for backend in (("netavark",) if SHORT else lab.BACKENDS)
-          for shape in SHAPES_OF[backend] for mode in MODES
-          if not SHORT or mode.startswith("source-routing")]
+          for backend in lab.BACKENDS for shape in SHAPES_OF[backend] for mode in MODES]
 
 
 @pytest.fixture(scope="module")
