@@ -17,12 +17,6 @@ R=$BASE/root
 # GNU tar with --no-overwrite-dir: the payload's files, not its directories'
 # modes (a 0700 temporary directory must not become the root's mode).
 tar -C "$PAYLOAD" -cf - . | tar -C "$R" --no-overwrite-dir -xf -
-# Each DIR: the host's, read-only, at the same path (running(binds=...)).
-for dir in "$@"; do
-    mkdir -p "$R$dir"
-    mount --bind "$dir" "$R$dir"
-    mount -o remount,bind,ro "$R$dir"
-done
 
 mount -t proc proc "$R/proc"
 # A fresh sysfs shows this network namespace's devices (netavark reads them).
@@ -51,6 +45,14 @@ ln -s /proc/self/fd/1 "$R/dev/stdout"
 ln -s /proc/self/fd/2 "$R/dev/stderr"
 mount -t tmpfs -o mode=0755 run "$R/run"
 mount -t tmpfs -o mode=1777 tmp "$R/tmp"
+# Each DIR: the host's, read-only, at the same path (running(binds=...)),
+# after the tmpfs mounts: a checkout under /tmp must not be hidden by the
+# lab's own /tmp.
+for dir in "$@"; do
+    mkdir -p "$R$dir"
+    mount --bind "$dir" "$R$dir"
+    mount -o remount,bind,ro "$R$dir"
+done
 
 # pivot_root, not chroot: `crun exec` joins a container's mount namespace at
 # its root, which must be the lab's root.
