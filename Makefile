@@ -18,6 +18,8 @@ PYTHON := $(PYTHON)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
+comma := ,
+
 # The distributions' Python and libraries, each set in .venv-NAME.
 SET_TESTS := tests/unit tests/netns tests/podman/test_podman.py
 SETS := rhel9 ubuntu2204 debian12
@@ -41,7 +43,7 @@ missing-python = msg="no Python $($(1)_PYTHON_VERSION) ($(PYENV_ROOT)/versions/$
 	echo "skipping $(2): $$msg"
 
 .PHONY: all system venv demo test test-venv lint lint-py39 unit bench clean $(SETS:%=test-%) \
-	podman5-root test-podman5
+	roots test-labs
 # The test runs share addresses and namespaces' names: one at a time, even under -j.
 .NOTPARALLEL: test
 
@@ -112,11 +114,11 @@ unit: venv
 	$(VENV)/bin/pytest -q tests/unit
 
 # Lint, then the whole suite with the newest libraries (.venv), each
-# distribution's set, then podman 5 (Debian 13) in its lab, with the deb and
-# Debian's libraries. Every part runs, even after one failed; the end says
-# how long each took and which failed. A set whose Python is missing is
-# skipped, except under CI=true.
-TEST_PARTS := lint test-venv $(SETS:%=test-%) test-podman5
+# distribution's set, then the root labs (podman 5 and 6, each with the deb
+# and its distribution's libraries). Every part runs, even after one
+# failed; the end says how long each took and which failed. A set whose
+# Python is missing is skipped, except under CI=true.
+TEST_PARTS := lint test-venv $(SETS:%=test-%) test-labs
 test:
 	@failed=; times=; \
 	for part in $(TEST_PARTS); do \
@@ -132,27 +134,30 @@ test:
 # `podman` fixture, tests/conftest.py); the distributions' sets under runc.
 test-venv: venv
 	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI; runc and crun"
-	MULTIHOME_RUNTIMES=runc,crun $(VENV)/bin/pytest -v --ignore=tests/podman5
+	MULTIHOME_RUNTIMES=runc,crun $(VENV)/bin/pytest -v --durations=20 --ignore=tests/rootlab
 
-# The podman 5 lab (testlab/podman5.py, tests/podman5): Debian 13's podman 5,
-# netavark, crun and runc in namespaces of their own, the deb installed there
-# with apt. Its root is made once with mmdebstrap into
-# /var/cache/oci-multihome-hook/trixie-root (rebuilt when missing or
-# incomplete; `python -m testlab.podman5 build --force` to renew it).
+# The root labs (testlab/roots.py, testlab/rootlab.py, tests/rootlab): each
+# podman stack (podman5: Debian 13; podman6: Debian unstable + experimental)
+# in namespaces of its own, the deb installed there with apt. Each root is
+# made once with mmdebstrap into /var/cache/oci-multihome-hook/SUITE-root
+# (rebuilt when missing or incomplete; `python -m testlab.roots build
+# --force` to renew them). STACKS=podman6 runs one stack alone.
 LAB_PACKAGES := mmdebstrap
-podman5-root: venv
+STACKS ?=
+roots: venv
 	@$(call apt-ensure,$(LAB_PACKAGES))
-	$(VENV)/bin/python -m testlab.podman5 build
+	$(VENV)/bin/python -m testlab.roots build $(subst $(comma), ,$(STACKS))
 
-test-podman5: venv deb podman5-root
-	$(VENV)/bin/pytest -v tests/podman5
+test-labs: venv deb roots
+	MULTIHOME_STACKS=$(STACKS) $(VENV)/bin/pytest -v --durations=20 -n 2 --dist loadgroup \
+		tests/rootlab
 
 demo: venv
 	$(VENV)/bin/python -m testlab.demo
 
 # Timings of podman run with and without the hook, on this host's podman and
 # in the podman 5 lab (with the deb); writes bench/latest.json.
-bench: venv deb podman5-root
+bench: venv deb roots
 	$(VENV)/bin/python -m testlab.bench
 
 clean:

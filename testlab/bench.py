@@ -5,14 +5,14 @@
    order), so that drift hits all of them alike: two networks with each mode;
    one network and `--network host` with a host-wide default (containers.conf
    `annotations`), each compared with its own plain run.
-2. The same in the podman 5 lab (testlab/podman5.py: Debian 13, podman 5,
+2. The same in the podman 5 lab (testlab/rootlab.py: Debian 13, podman 5,
    the deb's hook on Debian's python3), bridge + macvlan with each mode
    against the plain run, under crun and under runc.
 3. The hook alone on a prepared OCI state: wall time and peak RSS, for
    `--network host` and for fake containers with 1, 2, 8 and 32 networks.
 
 Writes bench/latest.json and prints tables. Run as root; the podman 5 lab
-needs the deb (`make deb`) and its root (`make podman5-root`).
+needs the deb (`make deb`) and its root (`make roots`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import fakens, lab, podman5
+from . import fakens, lab, rootlab
+from .roots import PODMAN5
 
 MODES = ("loose", "one-default", "source-routing")
 HOST_WIDE = "io.multihome.mode=source-routing"
@@ -125,8 +126,8 @@ def bench_podman5(runs: int, deb: Path) -> tuple[dict[str, str], dict[str, dict[
     plain" and "RUNTIME, MODE", interleaved, each mode against its runtime's
     plain run. The hook is the deb's JSON and program; --hooks-dir leaves the
     lab's own rp_filter hook (scaffolding, in the default dir) out of every run."""
-    podman5.ensure_root()
-    with podman5.running(deb) as lab5:
+    PODMAN5.ensure()
+    with rootlab.running(PODMAN5, deb) as lab5:
         versions = {name: lab5.run(*argv).stdout.split("\n")[0].split()[-1]
                     for name, argv in (("podman", ["podman", "--version"]),
                                        ("netavark", ["/usr/lib/podman/netavark", "--version"]),
@@ -134,7 +135,7 @@ def bench_podman5(runs: int, deb: Path) -> tuple[dict[str, str], dict[str, dict[
                                        ("runc", ["runc", "--version"]))}
         lab5.sh("mkdir -p /tmp/bench/hooks /tmp/bench/no-hooks && cp "
                 "/usr/share/containers/oci/hooks.d/oci-multihome-hook.json /tmp/bench/hooks/")
-        nets = [podman5.BRIDGE_A.name, podman5.MACVLAN.name]
+        nets = [rootlab.BRIDGE_A.name, rootlab.MACVLAN.name]
         argvs = {}
         for runtime in P5_RUNTIMES:
             for mode in (None, *MODES):
@@ -253,12 +254,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30, help="runs per variant (default 30)")
     parser.add_argument("--p5-runs", type=int, default=30,
                         help="runs per variant in the podman 5 lab (default 30)")
-    parser.add_argument("--deb", type=Path, help=f"default: the newest dist/{podman5.DEB_GLOB}")
+    parser.add_argument("--deb", type=Path, help=f"default: the newest dist/{rootlab.DEB_GLOB}")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
-    deb = args.deb or podman5.find_deb()
+    deb = args.deb or rootlab.find_deb()
     if deb is None:
-        parser.error(f"no dist/{podman5.DEB_GLOB} for the podman 5 lab: make deb")
+        parser.error(f"no dist/{rootlab.DEB_GLOB} for the podman 5 lab: make deb")
     podman_rows = bench_podman(args.runs)
     p5_versions, p5_rows = bench_podman5(args.p5_runs, deb)
     hook_rows = bench_hook(args.runs, (1, 2, 8, 32))

@@ -195,7 +195,7 @@ def claim_slot() -> Iterator[Slot]:
 
 class InNetns:
     """What the tests read and measure in a container's network namespace,
-    the same for both labs (this one and testlab/podman5.py): each says how
+    the same for both labs (this one and testlab/rootlab.py): each says how
     to run a command there (`ns`), in its far host's namespace (`far`), and
     in the container itself (`start`)."""
 

@@ -1,12 +1,15 @@
 """Network shapes: the same containers, modes and measurements on both labs
-(podman 4.3 on the host, testlab/lab.py; podman 5 in testlab/podman5.py).
+(podman 4.3 on the host, testlab/lab.py; podman 5 and 6 in testlab/rootlab.py).
 
-A shape is two networks with pinned interface names: eth0 is always a
-bridge (the uplink `one-default` keeps when no primary is given), eth1 the
-network the shape is about. Each container is measured the same way
-(`measure`): pings to the far host unbound, bound to each device and to each
-address, and from the far host inbound to each address, ping and TCP; IPv6
-too for dual stack. `check_state` and `check_result` assert what a mode
+A shape is two networks with pinned interface names: eth0 is a bridge
+(but in "two macvlans"), eth1 the network the shape is about. Each
+container is measured the same way (`measure`): pings to the far host
+unbound, bound to each device and to each address, and from the far host
+inbound to each address, ping and TCP; IPv6 too for dual stack; with a
+published port, TCP connections from the far host through the port forward.
+Which default route comes first is the stack's: equal metrics (podman 4 and
+5) in no fixed order, or netavark 2.0's metric 99 for macvlan and ipvlan
+(`metric`, a function of the network's kind). `check_state` and `check_result` assert what a mode
 must give; `Results` keeps every measured row for the tables printed at the
 end of a pytest run, and writes them as JSON.
 
@@ -47,6 +50,14 @@ UNBOUND_PINGS, BOUND_PINGS, INBOUND_PINGS = 40, 20, 20
 INTERVAL, WAIT = 0.02, 0.3
 TCP_PORT, TCP_ATTEMPTS, TCP_TIMEOUT = 7000, 8, 0.3
 DEVICES = ("eth0", "eth1")
+# The case of a published port (on eth0's bridge): it names the device.
+PORT_CASE = "TCP port eth0"
+# netavark's (and CNI's) metric for every network before netavark 2.0.
+Metric = Callable[[str], int]
+
+
+def same_metric(kind: str) -> int:
+    return 100
 # A reply that waits for a retransmission is a lost one here: one try each.
 _TCP_CLIENT = """\
 import socket, sys
@@ -67,6 +78,7 @@ class Shape:
     name: str
     kinds: tuple[str, str]  # of eth0, eth1: bridge, macvlan, ipvlan, internal
     ipv6: bool = False
+    port: bool = False  # a port published on eth0's bridge (podman run -p)
 
     @property
     def uplinks(self) -> tuple[str, ...]:
@@ -82,7 +94,21 @@ class Shape:
             found += [f"-I {dev} addr{suffix}" for dev in DEVICES]
             found += [f"ping in {dev}{suffix}" for dev in DEVICES]
             found += [f"TCP in {dev}{suffix}" for dev in DEVICES]
-        return found
+        return [*found, PORT_CASE] if self.port else found
+
+    def first(self, metric: Metric) -> str | None:
+        """The uplink whose default route comes first whatever the order
+        podman adds them in (a lower metric), or None."""
+        metrics = {dev: metric(kind) for dev, kind in zip(DEVICES, self.kinds)
+                   if dev in self.uplinks}
+        lowest = min(metrics.values())
+        firsts = [dev for dev, value in metrics.items() if value == lowest]
+        return firsts[0] if len(firsts) == 1 and len(metrics) > 1 else None
+
+    def kept(self, metric: Metric) -> str:
+        """The uplink whose default the route modes keep in main when no
+        primary is given: the lowest metric, ties to the name sorting first."""
+        return self.first(metric) or self.uplinks[0]
 
 
 def kernel_has_ipvlan() -> bool:
@@ -106,7 +132,10 @@ BRIDGE_MACVLAN = Shape("bridge + macvlan", ("bridge", "macvlan"))
 BRIDGE_IPVLAN = Shape("bridge + ipvlan (L2)", ("bridge", "ipvlan"))
 INTERNAL_BRIDGE = Shape("internal + bridge", ("bridge", "internal"))
 DUAL_STACK = Shape("dual stack (two bridges)", ("bridge", "bridge"), ipv6=True)
-ALL_SHAPES = (TWO_BRIDGES, BRIDGE_MACVLAN, BRIDGE_IPVLAN, INTERNAL_BRIDGE, DUAL_STACK)
+PUBLISHED_PORT = Shape("published port + macvlan", ("bridge", "macvlan"), port=True)
+TWO_MACVLANS = Shape("two macvlans", ("macvlan", "macvlan"))
+ALL_SHAPES = (TWO_BRIDGES, BRIDGE_MACVLAN, BRIDGE_IPVLAN, INTERNAL_BRIDGE, DUAL_STACK,
+              PUBLISHED_PORT, TWO_MACVLANS)
 # The shapes this machine can make.
 SHAPES = tuple(shape for shape in ALL_SHAPES
                if shape is not BRIDGE_IPVLAN or kernel_has_ipvlan())
@@ -122,10 +151,12 @@ C = TypeVar("C", bound=InNetns)
 
 
 def container(make: Callable[[], AbstractContextManager[C]], shape: Shape, mode: str,
-              buggy: bool) -> AbstractContextManager[C]:
+              buggy: bool, metric: Metric = same_metric) -> AbstractContextManager[C]:
     """A container of `shape` in `mode` (from `make`), without the hook in
-    the failing condition (lab.failing_order)."""
-    if buggy and len(shape.uplinks) == 2 and mode == "no annotation":
+    the failing order of its default routes (lab.failing_order) when podman
+    leaves that order to chance."""
+    if buggy and len(shape.uplinks) == 2 and mode == "no annotation" \
+            and shape.first(metric) is None:
         return failing_order(make)
     return make()
 
@@ -166,9 +197,9 @@ def inbound_ping(c: InNetns, target: str) -> float:
     return ping_loss(proc, target)
 
 
-def inbound_tcp(c: InNetns, target: str) -> float:
+def inbound_tcp(c: InNetns, target: str, port: int = TCP_PORT) -> float:
     """% of TCP connections from the far host to `target` that failed."""
-    out = c.far(c.python, "-c", _TCP_CLIENT, _source(c, target), target, str(TCP_PORT),
+    out = c.far(c.python, "-c", _TCP_CLIENT, _source(c, target), target, str(port),
                 str(TCP_ATTEMPTS), str(TCP_TIMEOUT)).stdout
     return 100.0 * (TCP_ATTEMPTS - int(out)) / TCP_ATTEMPTS
 
@@ -177,9 +208,11 @@ def _loss(c: InNetns, target: str, count: int, bind: str | None) -> float:
     return c.loss(target, count, bind, INTERVAL, WAIT, math.ceil(count * INTERVAL + WAIT) + 1)
 
 
-def measure(c: InNetns, shape: Shape) -> dict[str, float]:
+def measure(c: InNetns, shape: Shape,
+            published: tuple[str, int] | None = None) -> dict[str, float]:
     """Every case of `shape.cases()`: % of pings lost, % of TCP connections
-    failed."""
+    failed. `published`: where the far host reaches the container's port
+    (the lab's address and the published port), for a shape with one."""
     if shape.ipv6:
         c.settle()
     listen(c)
@@ -196,10 +229,13 @@ def measure(c: InNetns, shape: Shape) -> dict[str, float]:
             result[f"ping in {dev}{suffix}"] = inbound_ping(c, addresses[dev])
         for dev in DEVICES:
             result[f"TCP in {dev}{suffix}"] = inbound_tcp(c, addresses[dev])
+    if shape.port:
+        assert published is not None, f"{shape.name}: where is the port published?"
+        result[PORT_CASE] = inbound_tcp(c, *published)
     return result
 
 
-def check_state(c: InNetns, shape: Shape, mode: str) -> None:
+def check_state(c: InNetns, shape: Shape, mode: str, metric: Metric = same_metric) -> None:
     """What the mode must have made of the namespace (before measuring)."""
     annotations = MODES[mode]
     defaults = [str(r["dev"]) for r in c.default_routes()]
@@ -215,7 +251,7 @@ def check_state(c: InNetns, shape: Shape, mode: str) -> None:
         for conf in ("all", "default", *DEVICES):
             assert c.sysctl(f"ipv4/conf/{conf}/rp_filter") == 2, conf
         return
-    assert defaults == ["eth0"], defaults
+    assert defaults == [shape.kept(metric)], defaults
     assert c.sysctl("ipv4/conf/all/rp_filter") == 1  # strict filtering stays on
     if shape.ipv6:
         (v6,) = c.default_routes(6)
@@ -230,7 +266,8 @@ def check_state(c: InNetns, shape: Shape, mode: str) -> None:
             assert c.sysctl(f"ipv4/conf/{conf}/rp_filter") == 1, conf
 
 
-def check_result(result: dict[str, float], shape: Shape, mode: str, buggy: bool) -> None:
+def check_result(result: dict[str, float], shape: Shape, mode: str, buggy: bool,
+                 metric: Metric = same_metric) -> None:
     """What each mode must give, per case. `buggy`: this lab's podman leaves
     the shape losing packets without the hook."""
     uplink_cases = [case for case in result
@@ -240,7 +277,18 @@ def check_result(result: dict[str, float], shape: Shape, mode: str, buggy: bool)
         assert all(result[case] == 0 for case in uplink_cases), result
         assert result["-I eth1"] == 100, result
         return
-    if mode == "no annotation":
+    first = shape.first(metric)
+    if mode == "no annotation" and buggy and first is not None:
+        # netavark 2.0: everything leaves by the first uplink, the macvlan.
+        # Replies from the bridge's address go that way too, with that
+        # source: the far side drops them, and a published port (DNAT'd to
+        # that address) never answers.
+        (other,) = set(shape.uplinks) - {first}
+        assert result["unbound"] == 0, result
+        assert result[f"-I {other} addr"] == 100 and result[f"TCP in {other}"] == 100, result
+        if shape.port:
+            assert result[PORT_CASE] == 100, result
+    elif mode == "no annotation":
         if buggy:
             assert result["unbound"] > 20, result
             # The first default's device 0, the other's 100: replies there
@@ -254,11 +302,11 @@ def check_result(result: dict[str, float], shape: Shape, mode: str, buggy: bool)
         assert all(result[case] == 0 for case in result
                    if case.startswith("unbound") or case in ("-I eth0", "-I eth1")), result
     elif mode == "one-default":
-        eth0 = [case for case in result if "eth1" not in case]
-        assert all(result[case] == 0 for case in eth0), result
+        (other,) = set(shape.uplinks) - {shape.kept(metric)}
+        assert all(result[case] == 0 for case in result if other not in case), result
         # The other uplink has no route out any more: by design.
         assert all(result[case] == 100 for case in result
-                   if case.startswith("-I eth1") and "addr" not in case), result
+                   if case.startswith(f"-I {other}") and "addr" not in case), result
     else:
         assert all(value == 0 for value in result.values()), result
 
@@ -313,28 +361,52 @@ class Results:
                     cells = (f"{row.result[c]:.3g}" if c in row.result else "" for c in cases)
                     yield f"| {row.setup}, {row.mode} | " + " | ".join(cells) + " |"
 
+    def dump(self) -> str:
+        """The rows as JSON, one key per row: "SETUP, SHAPE, MODE"."""
+        return json.dumps({f"{row.setup}, {row.shape.name}, {row.mode}": row.result
+                           for row in self.rows}, indent=2) + "\n"
+
+    def add(self, dumped: str) -> None:
+        """Rows of `dump()` (a file, or a pytest-xdist worker's)."""
+        by_name = {shape.name: shape for shape in ALL_SHAPES}
+        for key, result in json.loads(dumped).items():
+            setup, name, mode = key.rsplit(", ", 2)
+            self.record(setup, by_name[name], mode, result)
+
     @classmethod
     def load(cls, path: Path) -> Results:
-        """Rows written by `summary` ($MULTIHOME_P4_RESULTS, ..._P5_...)."""
+        """Rows written by `summary` ($MULTIHOME_P4_RESULTS, ...)."""
         found = cls(path.name, "")
-        by_name = {shape.name: shape for shape in ALL_SHAPES}
-        for key, result in json.loads(path.read_text()).items():
-            setup, name, mode = key.rsplit(", ", 2)
-            found.record(setup, by_name[name], mode, result)
+        found.add(path.read_text())
         return found
+
+    # With pytest-xdist each worker measures some rows: it hands them to the
+    # controller, which prints and writes them all.
+    _WORKER_KEY = "multihome_shapes"
+
+    def from_worker(self, session: pytest.Session) -> None:
+        """pytest_sessionfinish: a worker's rows, to the controller."""
+        output = getattr(session.config, "workeroutput", None)
+        if output is not None:
+            output[f"{self._WORKER_KEY}:{self.env}"] = self.dump()
+
+    def to_controller(self, node: object) -> None:
+        """pytest_testnodedown: the rows a worker measured."""
+        dumped = getattr(node, "workeroutput", {}).get(f"{self._WORKER_KEY}:{self.env}")
+        if dumped:
+            self.add(dumped)
 
     def summary(self, reporter: pytest.TerminalReporter) -> None:
         """At the end of a pytest run (pytest_terminal_summary)."""
         if not self.rows:
             return
+        self.rows.sort(key=lambda row: row.setup)  # workers end in any order
         reporter.section(f"{self.title}: network shapes")
         for line in self.lines():
             reporter.write_line(line)
         out = os.environ.get(self.env)
         if out:
-            Path(out).write_text(json.dumps(
-                {f"{row.setup}, {row.shape.name}, {row.mode}": row.result for row in self.rows},
-                indent=2) + "\n")
+            Path(out).write_text(self.dump())
             reporter.write_line(f"written to {out}")
 
 

@@ -24,32 +24,44 @@ from testlab.shapes import (
     DUAL_STACK,
     INTERNAL_BRIDGE,
     MODES,
+    PUBLISHED_PORT,
+    TCP_PORT,
     TWO_BRIDGES,
+    TWO_MACVLANS,
     Shape,
 )
 
 # netavark 1.4 has no ipvlan driver; this machine's kernel no ipvlan at all.
-SHAPES_OF = {"netavark": (TWO_BRIDGES, BRIDGE_MACVLAN, INTERNAL_BRIDGE, DUAL_STACK),
+SHAPES_OF = {"netavark": (TWO_BRIDGES, BRIDGE_MACVLAN, INTERNAL_BRIDGE, DUAL_STACK,
+                          PUBLISHED_PORT, TWO_MACVLANS),
              "cni": tuple(s for s in (TWO_BRIDGES, BRIDGE_MACVLAN, BRIDGE_IPVLAN)
                           if s in shapes.SHAPES)}
-MATRIX = [pytest.param(backend, shape, mode, id=f"{backend}-{shape.name}-{mode}")
+# Each backend's matrix once, under one runtime each: what a shape loses is
+# the kernel's and the backend's doing, the runtime only starts the hook
+# (which every other podman test runs under both).
+RUNTIME_OF = {"netavark": "runc", "cni": "crun"}
+MATRIX = [pytest.param((backend, RUNTIME_OF[backend]), shape, mode,
+                       id=f"{RUNTIME_OF[backend]}-{backend}-{shape.name}-{mode}")
           for backend in lab.BACKENDS for shape in SHAPES_OF[backend] for mode in MODES]
 
 
 @pytest.fixture(scope="module")
-def setup(request: pytest.FixtureRequest, podman: lab.Podman) -> lab.Podman:
-    """The `podman` fixture's runtime with the parameter's network backend."""
-    return podman.variant(backend=request.param)
+def setup(request: pytest.FixtureRequest, podman_lab: lab.Podman) -> lab.Podman:
+    """The lab's podman with the parameter's network backend and runtime."""
+    backend, runtime = request.param
+    return podman_lab.variant(runtime=runtime, backend=backend)
 
 
 @pytest.fixture(scope="module")
 def segments(podman_lab: lab.Podman) -> Iterator[dict[str, str]]:
     """Parents for the macvlan and the ipvlan networks (a parent takes one
-    kind only): kind -> parent. Both on the slot's network 5, halved."""
+    kind only) and for a second macvlan: kind -> parent. The first two on
+    the slot's network 5, halved; the second macvlan on a quarter of 6."""
     slot = podman_lab.slot
     with lab.l2_segment(slot, "mv", f"{slot.prefix(5)}1/25") as mv, \
-            lab.l2_segment(slot, "iv", f"{slot.prefix(5)}129/25") as iv:
-        yield {"macvlan": mv, "ipvlan": iv}
+            lab.l2_segment(slot, "iv", f"{slot.prefix(5)}129/25") as iv, \
+            lab.l2_segment(slot, "mw", f"{slot.prefix(6)}193/26") as mw:
+        yield {"macvlan": mv, "ipvlan": iv, "macvlan2": mw}
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +73,13 @@ def shape_networks(setup: lab.Podman, segments: dict[str, str], nets: list[str],
     own networks, and these put no address on the host)."""
     slot, backend = setup.slot, setup.backend
     l2 = {"macvlan": (f"{slot.prefix(5)}0/25", f"{slot.prefix(5)}1"),
-          "ipvlan": (f"{slot.prefix(5)}128/25", f"{slot.prefix(5)}129")}
-    kinds = [kind for kind in l2 if any(kind in s.kinds for s in SHAPES_OF[backend])]
-    options = [["--driver", kind, "--gateway", l2[kind][1], "--opt",
+          "ipvlan": (f"{slot.prefix(5)}128/25", f"{slot.prefix(5)}129"),
+          "macvlan2": (f"{slot.prefix(6)}192/26", f"{slot.prefix(6)}193")}
+    needed = {kind for shape in SHAPES_OF[backend] for kind in shape.kinds}
+    if TWO_MACVLANS in SHAPES_OF[backend]:
+        needed.add("macvlan2")
+    kinds = [kind for kind in l2 if kind in needed]
+    options = [["--driver", kind.rstrip("2"), "--gateway", l2[kind][1], "--opt",
                 f"parent={segments[kind]}"] + (["--opt", "mode=l2"] if kind == "ipvlan" else [])
                for kind in kinds]
     subnets = [l2[kind][0] for kind in kinds]
@@ -82,9 +98,11 @@ def shape_networks(setup: lab.Podman, segments: dict[str, str], nets: list[str],
         else:
             named["internal"] = made[len(kinds)]
         found = {TWO_BRIDGES: bridges, DUAL_STACK: dual_nets}
-        for shape in (BRIDGE_MACVLAN, BRIDGE_IPVLAN, INTERNAL_BRIDGE):
+        for shape in (BRIDGE_MACVLAN, BRIDGE_IPVLAN, INTERNAL_BRIDGE, PUBLISHED_PORT):
             if shape.kinds[1] in named:
                 found[shape] = [bridges[0], named[shape.kinds[1]]]
+        if "macvlan2" in named:
+            found[TWO_MACVLANS] = [named["macvlan"], named["macvlan2"]]
         yield {shape: found[shape] for shape in SHAPES_OF[backend]}
 
 
@@ -95,9 +113,13 @@ def test_shape(setup: lab.Podman, shape: Shape, mode: str,
     networks = shapes.pinned(shape_networks[shape])
     # Podman 4.3 leaves every interface strict: two uplinks always lose.
     buggy = len(shape.uplinks) == 2
-    with shapes.container(lambda: setup.container(networks, MODES[mode], hooks), shape, mode,
-                          buggy) as c:
+    # A published port is the host's: one of this slot's own, on the host's
+    # end of the far host's link.
+    published = (setup.slot.far_link[0], 18000 + setup.slot.number)
+    extra = ["-p", f"{published[1]}:{TCP_PORT}"] if shape.port else []
+    with shapes.container(lambda: setup.container(networks, MODES[mode], hooks, extra), shape,
+                          mode, buggy) as c:
         shapes.check_state(c, shape, mode)
-        result = shapes.measure(c, shape)
+        result = shapes.measure(c, shape, published)
         results.record(f"{setup.runtime}, {setup.backend}", shape, mode, result)
         shapes.check_result(result, shape, mode, buggy)

@@ -1,11 +1,12 @@
-"""`make test` on Debian 13: the host's own podman tests (tests/podman's
+"""`make test` on a newer podman: the host's own podman tests (tests/podman's
 test_podman.py and test_cni.py, the host lab of testlab/lab.py) run against
-podman 5.4 and netavark 1.14 in a podman 5 lab of their own, under crun and
-runc, with CI=true. This checkout and its venv's interpreter (pyenv's, like
-the venv's Python 3.13) are bound in read-only: the tests run there as
-`make test` runs them on a host, the venv's hook included.
+each stack's podman (5.4 and netavark 1.14; 6.1 and netavark 2.0) in a lab
+of their own, under crun and runc, with CI=true. This checkout and its
+venv's interpreter (pyenv's, like the venv's Python 3.13) are bound in
+read-only: the tests run there as `make test` runs them on a host, the
+venv's hook included.
 
-On podman 5 the host lab undoes netavark's rp_filter=2 on bridges itself
+On podman 5 and later the host lab undoes netavark's rp_filter=2 on bridges itself
 (lab.Podman.hooks_dir), so that the bug still shows where the tests assert
 it; test_cni.py's tests are deselected (podman 5 has no CNI backend)."""
 
@@ -15,19 +16,20 @@ import re
 import sys
 from pathlib import Path
 
-from testlab import podman5
+from testlab import rootlab
 from testlab.policy import require
+from testlab.roots import Stack
 
 SUITE = ("tests/podman/test_podman.py", "tests/podman/test_cni.py")
 
 
-def test_the_host_podman_tests_pass_on_podman5(deb5: Path) -> None:
+def test_the_host_podman_tests_pass_in_the_lab(stack: Stack, deb: Path) -> None:
     interpreter = Path(sys.base_prefix)
-    # The lab's /usr is Debian 13's: a venv on this host's /usr/bin/python3
+    # The lab's /usr is the stack's: a venv on this host's /usr/bin/python3
     # cannot be brought in.
     require(not interpreter.is_relative_to("/usr"),
             f"needs a venv on an interpreter outside /usr (make venv: pyenv's), not {interpreter}")
-    with podman5.running(deb5, binds=[podman5.REPO, interpreter]) as lab:
+    with rootlab.running(stack, deb, binds=[rootlab.REPO, interpreter]) as lab:
         # The host lab's podman config is for a host; the lab's (cgroupfs,
         # no pids limit) is laid over it as an admin's override. Nothing is
         # written to the read-only checkout.
@@ -35,10 +37,11 @@ def test_the_host_podman_tests_pass_on_podman5(deb5: Path) -> None:
                        "PYTHONDONTWRITEBYTECODE=1",
                        "CONTAINERS_CONF_OVERRIDE=/etc/containers/containers.conf",
                        "sh", "-c", f'cd "$0" && exec .venv/bin/pytest -p no:cacheprovider -rfEs '
-                       f'{" ".join(SUITE)}', str(podman5.REPO), check=False, timeout=600)
+                       f'{" ".join(SUITE)}', str(rootlab.REPO), check=False, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
-    assert "podman 5 has no CNI backend: tests/podman/test_cni.py deselected" in out, out
+    no_cni = f"podman {stack.podman} has no CNI backend: tests/podman/test_cni.py deselected"
+    assert no_cni in out, out
     (summary,) = re.findall(r"^=+ (.*) in [\d.]+s.* =+$", out, re.MULTILINE)
     counts = dict((word, int(n)) for n, word in re.findall(r"(\d+) (\w+)", summary))
     # Nothing skipped or failed, and test_podman.py's 20 ran under each runtime.

@@ -1,22 +1,19 @@
-"""The podman 5 lab: Debian 13 (trixie) with podman 5, netavark, crun and runc,
-in namespaces of its own, with the project's deb installed by apt.
+"""A root lab: one podman stack (testlab/roots.py) in namespaces of its own,
+with the project's deb installed by apt.
 
-- `ensure_root()` makes the root once with mmdebstrap, at a fixed path outside
-  the repository (/var/cache/oci-multihome-hook/trixie-root). Its stamp file
-  is written last: a root without a current stamp (build interrupted, other
-  package list) is built again.
-- `running(deb, binds)` starts a lab: new network, mount, pid, cgroup, uts and ipc
-  namespaces; an overlay over the cached root with a tmpfs upper layer (the
-  cache stays pristine, nothing survives a run); proc, a fresh sysfs,
-  cgroup2, a tmpfs /dev with device binds, tmpfs /run and /tmp; `binds`,
-  host directories seen read-only at their own paths; pivot_root.
+- `running(stack, deb, binds)` starts a lab: new network, mount, pid,
+  cgroup, uts and ipc namespaces; an overlay over the stack's cached root
+  with a tmpfs upper layer (the cache stays pristine, nothing survives a
+  run); proc, a fresh sysfs, cgroup2, a tmpfs /dev with device binds, tmpfs
+  /run and /tmp; `binds`, host directories seen read-only at their own
+  paths; pivot_root.
   Inside its network namespace: rp_filter all/default 1, forwarding, a far
-  host (203.0.113.10, fd18:5:f::10) in another namespace behind a veth, two
-  veths whose far ends are the gateways of a macvlan and an ipvlan network,
-  and podman networks in 198.18.0.0/15 and fd18:5::/48 (private addresses:
-  nothing can clash with the host's labs). The deb is
+  host (203.0.113.10, fd18:5:f::10) in another namespace behind a veth,
+  veths whose far ends are the gateways of two macvlan networks and an
+  ipvlan one, and podman networks in 198.18.0.0/15 and fd18:5::/48
+  (private addresses: nothing can clash with the host's labs). The deb is
   installed with apt-get, so the hook runs from podman's default hook dirs
-  on Debian's python3, pyroute2 and pydantic.
+  on the stack's python3, pyroute2 and pydantic.
 - `Lab.run` enters the lab's namespaces with nsenter by the pid of its init,
   after moving itself into the lab's cgroup: everything a test starts there
   is in that cgroup, and `cgroup.kill` ends it all at the end, containers
@@ -25,8 +22,7 @@ in namespaces of its own, with the project's deb installed by apt.
 Nothing is created in the host's network namespace, and the host's podman,
 routes and sysctls are never touched. Run as root.
 
-    python -m testlab.podman5 build [--force]       # the cached root
-    python -m testlab.podman5 run [--deb DEB] -- CMD...   # one command in a fresh lab
+    python -m testlab.rootlab run [--stack NAME] [--deb DEB] -- CMD...   # one command
 """
 
 from __future__ import annotations
@@ -34,11 +30,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import fcntl
 import itertools
 import json
 import os
-import re
 import resource
 import shutil
 import signal
@@ -51,25 +45,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import lab as host_lab
+from .roots import RootError, Stack, remove_tree, selected
 
 REPO = host_lab.REPO
-SUITE = "trixie"
-PACKAGES = ("podman", "netavark", "aardvark-dns", "crun", "runc", "passt", "iproute2",
-            "iputils-ping", "busybox-static", "python3", "python3-pyroute2",
-            "python3-pydantic", "iptables", "nftables", "mount", "util-linux")
-CACHE = Path(os.environ.get("MULTIHOME_P5_CACHE", "/var/cache/oci-multihome-hook"))
-ROOT = CACHE / "trixie-root"
-STAMP = CACHE / "trixie-root.stamp"
-BUILD_LOG = CACHE / "trixie-root.log"
-# Held shared by every running lab (the root is its overlay's lower layer,
-# which must not change under it), exclusively by a build.
-LOCK = CACHE / "trixie-root.lock"
-# What a lab needs from the root; checked before the stamp is written.
-NEEDED = ("usr/bin/podman", "usr/bin/crun", "usr/sbin/runc", "usr/bin/python3",
-          "usr/bin/busybox", "usr/bin/nsenter", "usr/bin/ping", "usr/bin/ip",
-          "usr/lib/podman/netavark", "usr/sbin/nft", "usr/lib/python3/dist-packages/pyroute2",
-          "usr/lib/python3/dist-packages/pydantic", "usr/bin/apt-get")
-FILES = Path(__file__).resolve().parent / "podman5_files"
+FILES = Path(__file__).resolve().parent / "rootlab_files"
 DEB_GLOB = "oci-multihome-hook_*_all.deb"
 
 # Its own network namespace: nothing to share with other labs on the host.
@@ -116,7 +95,11 @@ DUAL_B = Network("mh5d", "198.18.13.0/24", "198.18.13.1", subnet6="fd18:5:d::/64
 INTERNAL = Network("mh5i", "198.18.14.0/24", "198.18.14.1", internal=True)
 MACVLAN = Network("mh5m", "198.18.20.0/24", "198.18.20.1", "macvlan", parent="mvpar")
 IPVLAN = Network("mh5v", "198.18.21.0/24", "198.18.21.1", "ipvlan", parent="ivpar")
-NETWORKS = (BRIDGE_A, BRIDGE_B, DUAL_A, DUAL_B, INTERNAL, MACVLAN, IPVLAN)
+MACVLAN_B = Network("mh5n", "198.18.22.0/24", "198.18.22.1", "macvlan", parent="mv2par")
+NETWORKS = (BRIDGE_A, BRIDGE_B, DUAL_A, DUAL_B, INTERNAL, MACVLAN, IPVLAN, MACVLAN_B)
+# A published port: the lab's own address on the far host's link, where the
+# far host connects to it (podman run -p PUBLISHED:...).
+LAB_ADDRESS, PUBLISHED_PORT = "198.18.255.1", 18080
 FAR_HOST6 = "fd18:5:f::10"
 
 # The lab's own network namespace and the far host, inside the lab.
@@ -133,18 +116,22 @@ ip netns add far
 ip link add farlink type veth peer name far0 netns far
 ip link add mvpar type veth peer name mvgw netns far
 ip link add ivpar type veth peer name ivgw netns far
+ip link add mv2par type veth peer name mv2gw netns far
 ip addr add 198.18.255.1/30 dev farlink
 ip -6 addr add fd18:5:ff::1/64 dev farlink nodad
 ip link set farlink up
 ip link set mvpar up
 ip link set ivpar up
+ip link set mv2par up
 ip route add {far}/32 via 198.18.255.2
 ip -6 route add {far6}/128 via fd18:5:ff::2
 # A namespace copies all/default from the host's initial one, not from the
 # lab's: set the far host's explicitly (its filter drops replies that come
 # back through the wrong uplink, as a real upstream router's would).
 ip netns exec far sh -euc '
-  for k in all default lo far0 mvgw ivgw; do echo 1 > /proc/sys/net/ipv4/conf/$k/rp_filter; done
+  for k in all default lo far0 mvgw ivgw mv2gw; do
+    echo 1 > /proc/sys/net/ipv4/conf/$k/rp_filter
+  done
   ip link set lo up
   ip addr add {far}/32 dev lo
   ip -6 addr add {far6}/128 dev lo
@@ -155,6 +142,8 @@ ip netns exec far sh -euc '
   ip link set mvgw up
   ip addr add {ipvlan_gw}/24 dev ivgw
   ip link set ivgw up
+  ip addr add {macvlan_b_gw}/24 dev mv2gw
+  ip link set mv2gw up
   ip route add default via 198.18.255.1
   ip -6 route add default via fd18:5:ff::1'
 mkdir -p {rootfs}/bin
@@ -190,135 +179,18 @@ _RP_FILTER_HOOK = {
     "stages": ["createRuntime"],
 }
 
-# Podman 5.4 reads only this directory by default (4.3 also read
-# /etc/containers/oci/hooks.d); it runs hooks in file-name order.
+# Podman 5.4 and later read only this directory by default (4.3 also read
+# /etc/containers/oci/hooks.d); podman runs hooks in file-name order.
 STRICT_RP_FILTER_HOOK = "/usr/share/containers/oci/hooks.d/00-mhlab-strict-rp-filter.json"
 
 _counter = itertools.count(1)
 
 
 class LabError(RuntimeError):
-    """The lab or its root could not be made; the message says why."""
+    """The lab could not be made; the message says why."""
 
 
-# --- the cached root ---------------------------------------------------------
-
-
-def debian_mirror() -> str:
-    """Debian's package mirror, as apt on this machine is configured
-    (one-line and deb822 sources), or $MULTIHOME_DEBIAN_MIRROR."""
-    if os.environ.get("MULTIHOME_DEBIAN_MIRROR"):
-        return os.environ["MULTIHOME_DEBIAN_MIRROR"]
-    sources = [Path("/etc/apt/sources.list"),
-               *sorted(Path("/etc/apt/sources.list.d").glob("*.list")),
-               *sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))]
-    uris: list[str] = []
-    for path in sources:
-        try:
-            text = path.read_text()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line.startswith("URIs:"):
-                uris += line.split()[1:]
-            elif line.startswith("deb "):
-                # deb [options] URI suite components...
-                words = re.sub(r"\[[^]]*\]", "", line).split()
-                uris += words[1:2]
-    for uri in uris:
-        # The main archive, not debian-security, debian-ports or a vendor's.
-        if uri.rstrip("/").endswith("/debian"):
-            return uri.rstrip("/")
-    raise LabError("no Debian mirror (a URI ending in /debian) in /etc/apt/sources.list*: "
-                   "set MULTIHOME_DEBIAN_MIRROR")
-
-
-def _stamp() -> dict[str, object]:
-    return {"suite": SUITE, "packages": list(PACKAGES)}
-
-
-def root_ready() -> bool:
-    """The root is complete and was made for this package list."""
-    try:
-        stamp = json.loads(STAMP.read_text())
-    except (OSError, ValueError):
-        return False
-    return (ROOT.is_dir() and isinstance(stamp, dict)
-            and all(stamp.get(k) == v for k, v in _stamp().items()))
-
-
-@contextlib.contextmanager
-def _locked(exclusive: bool) -> Iterator[None]:
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-
-
-def _mounts_under(path: Path) -> list[str]:
-    """Mount points at or below path (mountinfo's field 5, octal escapes undone)."""
-    found = []
-    prefix = str(path)
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
-        if point == prefix or point.startswith(prefix + "/"):
-            found.append(point)
-    return found
-
-
-def _remove_tree(path: Path) -> None:
-    """rm -rf, but never through a mount: an interrupted mmdebstrap can leave
-    the host's /dev or /proc mounted inside its target."""
-    if not path.exists() and not path.is_symlink():
-        return
-    for point in sorted(_mounts_under(path), key=len, reverse=True):
-        subprocess.run(["umount", "--lazy", point], check=False)
-    left = _mounts_under(path)
-    if left:
-        raise LabError(f"cannot remove {path}: still mounted: {', '.join(left)}")
-    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=True)
-
-
-def ensure_root(force: bool = False) -> Path:
-    """The cached trixie root, built first if it is missing or incomplete."""
-    with _locked(exclusive=True):
-        if root_ready() and not force:
-            return ROOT
-        mmdebstrap = shutil.which("mmdebstrap")
-        if mmdebstrap is None:
-            raise LabError("mmdebstrap not found: apt-get install mmdebstrap "
-                           "(make test-podman5 installs it)")
-        mirror = debian_mirror()
-        STAMP.unlink(missing_ok=True)
-        new = ROOT.with_name(ROOT.name + ".new")
-        _remove_tree(new)
-        argv = [mmdebstrap, "--variant=apt", f"--include={','.join(PACKAGES)}", SUITE,
-                str(new), mirror]
-        print(f"building the podman 5 lab's root: {' '.join(argv)} (log: {BUILD_LOG})",
-              file=sys.stderr)
-        start = time.monotonic()
-        with BUILD_LOG.open("wb") as log:
-            code = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, timeout=1200)
-        if code != 0:
-            tail = "\n".join(BUILD_LOG.read_text(errors="replace").splitlines()[-25:])
-            raise LabError(f"mmdebstrap exited {code} (mirror {mirror}); the end of "
-                           f"{BUILD_LOG}:\n{tail}")
-        # Path.exists would follow an absolute symlink out to the host: lstat
-        # through the root's own relative links only (these paths have none).
-        missing = [p for p in NEEDED if not os.path.lexists(new / p)]
-        if missing:
-            raise LabError(f"mmdebstrap succeeded but {new} lacks {', '.join(missing)}")
-        _remove_tree(ROOT)
-        new.rename(ROOT)
-        tmp = STAMP.with_name(STAMP.name + ".tmp")
-        tmp.write_text(json.dumps({**_stamp(), "mirror": mirror,
-                                   "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                   "seconds": round(time.monotonic() - start, 1)}) + "\n")
-        tmp.rename(STAMP)  # last: the root counts as complete from here on
-        print(f"root built in {time.monotonic() - start:.0f} s", file=sys.stderr)
-        return ROOT
+# --- the deb -----------------------------------------------------------------
 
 
 def find_deb() -> Path | None:
@@ -384,7 +256,7 @@ def _remove_stale(cgroup2: Path) -> None:
             _kill_cgroup(path)
             _remove_cgroup(path)
         else:
-            _remove_tree(path)
+            remove_tree(path)
 
 
 _PR_SET_PDEATHSIG = 1
@@ -400,6 +272,7 @@ def _die_with_parent() -> None:
 
 @dataclass
 class Lab:
+    stack: Stack
     pid: int      # the lab's init, as the host sees it
     cgroup: Path  # its cgroup, on the host's cgroup2 (the root of its cgroup namespace)
     apt_output: str = ""
@@ -472,7 +345,8 @@ class Lab:
 
     def _setup(self, deb: str) -> None:
         self.sh(_NET_SETUP.format(far=FAR_HOST, far6=FAR_HOST6, macvlan_gw=MACVLAN.gateway,
-                                  ipvlan_gw=IPVLAN.gateway, rootfs=ROOTFS,
+                                  ipvlan_gw=IPVLAN.gateway, macvlan_b_gw=MACVLAN_B.gateway,
+                                  rootfs=ROOTFS,
                                   applets=" ".join(BUSYBOX_APPLETS)))
         # The deb as a user installs it: its dependencies are the root's
         # python3-pyroute2 and python3-pydantic (the lab has no route out, and
@@ -566,15 +440,16 @@ def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -
 
 
 @contextlib.contextmanager
-def running(deb: Path, binds: Sequence[Path] = ()) -> Iterator[Lab]:
-    """A lab on the cached root (ensure_root() first) with `deb` installed;
+def running(stack: Stack, deb: Path, binds: Sequence[Path] = ()) -> Iterator[Lab]:
+    """A lab of `stack` on its cached root (stack.ensure() first), `deb` installed;
     the host's directories `binds` are seen there, read-only, at their own
     paths (e.g. a checkout and its venv's interpreter)."""
     cgroup2 = _cgroup2_mount()
     _remove_stale(cgroup2)
-    with _locked(exclusive=False):
-        if not root_ready():
-            raise LabError(f"no complete root at {ROOT}: python -m testlab.podman5 build")
+    with stack.locked(exclusive=False):
+        if not stack.ready():
+            raise LabError(f"no complete root at {stack.root}: "
+                           f"python -m testlab.roots build {stack.name}")
         # The pid in both names lets a later run find what a killed one left.
         work = Path(tempfile.mkdtemp(prefix=f"mhlab5.{os.getpid()}.", dir="/var/tmp"))
         cgroup = cgroup2 / f"oci-multihome-lab.{os.getpid()}.{work.name.rsplit('.', 1)[1]}"
@@ -588,11 +463,11 @@ def running(deb: Path, binds: Sequence[Path] = ()) -> Iterator[Lab]:
                     ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup / "cgroup.procs"),
                      "unshare", "--net", "--mount", "--pid", "--cgroup", "--uts", "--ipc",
                      "--fork", "--kill-child", "--propagation", "private",
-                     "sh", str(FILES / "setup.sh"), str(ROOT), str(work / "mnt"), str(payload),
-                     *map(str, binds)],
+                     "sh", str(FILES / "setup.sh"), str(stack.root), str(work / "mnt"),
+                     str(payload), *map(str, binds)],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     env=LAB_ENV, preexec_fn=_die_with_parent)
-            lab = Lab(_wait_ready(proc, work / "setup.log"), cgroup)
+            lab = Lab(stack, _wait_ready(proc, work / "setup.log"), cgroup)
             # unshare itself, outside the lab's pid namespace, is the last
             # process in the root of the lab's cgroup namespace: to the leaf.
             lab.procs.write_text(str(proc.pid))
@@ -607,40 +482,35 @@ def running(deb: Path, binds: Sequence[Path] = ()) -> Iterator[Lab]:
             if cgroup.exists():
                 _remove_cgroup(cgroup)
             # Its mount point only ever had a tmpfs in the lab's mount namespace.
-            _remove_tree(work)
+            remove_tree(work)
 
 
 # --- command line -------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m testlab.podman5",
-                                     description="The podman 5 lab (Debian 13 root).")
+    parser = argparse.ArgumentParser(prog="python -m testlab.rootlab",
+                                     description="A root lab: one podman stack.")
     sub = parser.add_subparsers(dest="command", required=True)
-    build = sub.add_parser("build", help=f"make {ROOT} if missing or incomplete")
-    build.add_argument("--force", action="store_true", help="build it again anyway")
     run = sub.add_parser("run", help="run one command in a fresh lab (sh -c if one word)")
+    run.add_argument("--stack", default="podman5", help="default: podman5")
     run.add_argument("--deb", type=Path, help=f"default: the newest dist/{DEB_GLOB}")
     run.add_argument("cmd", nargs="+")
     args = parser.parse_args(argv)
     try:
-        if args.command == "build":
-            start = time.monotonic()
-            ensure_root(args.force)
-            print(f"{ROOT}: ready ({time.monotonic() - start:.0f} s)")
-            return 0
+        (stack,) = selected(args.stack)
         deb = args.deb or find_deb()
         if deb is None:
             raise LabError(f"no dist/{DEB_GLOB}: make deb")
-        ensure_root()
-        with running(deb) as lab:
+        stack.ensure()
+        with running(stack, deb) as lab:
             cmd = ["sh", "-c", args.cmd[0]] if len(args.cmd) == 1 else args.cmd
             proc = lab.run(*cmd, check=False, timeout=3600)
             sys.stdout.write(proc.stdout)
             sys.stderr.write(proc.stderr)
             return proc.returncode
-    except LabError as e:
-        print(f"testlab.podman5: {e}", file=sys.stderr)
+    except (LabError, RootError, ValueError) as e:
+        print(f"testlab.rootlab: {e}", file=sys.stderr)
         return 1
 
 

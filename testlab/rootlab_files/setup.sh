@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run by testlab/podman5.py as `unshare --net --mount --pid --cgroup --uts
+# Run by testlab/rootlab.py as `unshare --net --mount --pid --cgroup --uts
 # --ipc --fork --propagation private sh setup.sh ROOT BASE PAYLOAD [DIR...]`: pid 1 of
 # new namespaces, still on the host's file system. Builds the lab's file
 # system, pivots into it and becomes the lab's init. Every mount is made in

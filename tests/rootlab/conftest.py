@@ -1,0 +1,103 @@
+"""The root labs (testlab/rootlab.py): one lab per stack and session.
+
+Each stack of testlab/roots.py (podman 5 from Debian 13, podman 6 from
+Debian experimental; $MULTIHOME_STACKS picks some) runs in namespaces of
+its own with the project's deb (dist/, `make deb`) installed by apt: the
+hook runs from podman's default hook dir on the stack's python3, pyroute2
+and pydantic. Every test of the `lab` fixture runs once per stack (the
+stack's name is in the test id); `make test-labs` builds the deb and, the
+first time, the roots.
+
+The network shapes' measured rows (test_shapes.py) are printed at the end
+of the run and written as JSON to $MULTIHOME_LAB_RESULTS when it is set:
+the README's tables for podman 5 and 6. With pytest-xdist (`make
+test-labs`: -n 2 --dist loadgroup) each stack runs on a worker of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testlab import rootlab
+from testlab.policy import require
+from testlab.roots import Stack, selected
+from testlab.shapes import Results
+
+RESULTS = Results("root labs", "MULTIHOME_LAB_RESULTS")
+# What went into the deb: a deb older than any of these tests old code.
+SOURCES = ("src", "hook", "oci-hooks.d", "packaging", "pyproject.toml")
+
+
+def _newest_source() -> tuple[float, Path]:
+    newest = (0.0, rootlab.REPO)
+    for name in SOURCES:
+        top = rootlab.REPO / name
+        for path in [top, *top.rglob("*")] if top.is_dir() else [top]:
+            # Not pip's egg-info, which every editable install rewrites.
+            if path.is_file() and "__pycache__" not in path.parts and not any(
+                    part.endswith(".egg-info") for part in path.parts):
+                newest = max(newest, (path.stat().st_mtime, path))
+    return newest
+
+
+@pytest.fixture(scope="session")
+def deb() -> Path:
+    """The deb a lab installs, as new as the sources."""
+    require(os.geteuid() == 0, "needs root")
+    found = rootlab.find_deb()
+    require(found is not None, f"needs dist/{rootlab.DEB_GLOB} (make deb)")
+    assert found is not None
+    mtime, source = _newest_source()
+    require(found.stat().st_mtime >= mtime,
+            f"{found.name} is older than {source.relative_to(rootlab.REPO)}: make deb")
+    return found
+
+
+@pytest.fixture(scope="session", params=selected(), ids=lambda stack: stack.name)
+def stack(request: pytest.FixtureRequest) -> Stack:
+    """A stack of $MULTIHOME_STACKS, its root built."""
+    found: Stack = request.param
+    require(found.ready() or shutil.which("mmdebstrap") is not None,
+            f"needs mmdebstrap (apt-get install mmdebstrap) to build {found.root}")
+    found.ensure()
+    return found
+
+
+@pytest.fixture(scope="session", name="lab")
+def running_lab(stack: Stack, deb: Path) -> Iterator[rootlab.Lab]:
+    with rootlab.running(stack, deb) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="session")
+def results() -> Results:
+    return RESULTS
+
+
+# First: pytest-xdist reads the group marks in a hook of its own.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`), each stack's tests on one
+    worker: its lab is made once, and the stacks measure side by side."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        stack = callspec.params.get("stack") if callspec is not None else None
+        if isinstance(stack, Stack):
+            item.add_marker(pytest.mark.xdist_group(stack.name))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    RESULTS.from_worker(session)
+
+
+def pytest_testnodedown(node: object, error: object) -> None:
+    RESULTS.to_controller(node)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    RESULTS.summary(terminalreporter)
