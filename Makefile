@@ -58,7 +58,8 @@ apt-ensure = if ! command -v apt-get >/dev/null; then \
 		| grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get -o DPkg::Lock::Timeout=600 install -y -qq $$missing; \
 	fi
 
 system:
@@ -132,9 +133,13 @@ test:
 
 # The newest set runs the host's podman tests under runc and crun (the
 # `podman` fixture, tests/conftest.py); the distributions' sets under runc.
+# Two pytest-xdist workers, a test file each at a time: each worker's lab
+# claims a slot of its own (testlab/lab.py), and the tests that wait on
+# packets overlap.
 test-venv: venv
 	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI; runc and crun"
-	MULTIHOME_RUNTIMES=runc,crun $(VENV)/bin/pytest -v --durations=20 --ignore=tests/rootlab
+	MULTIHOME_RUNTIMES=runc,crun $(VENV)/bin/pytest -v --durations=20 -n 2 --dist loadfile \
+		--ignore=tests/rootlab
 
 # The root labs (testlab/roots.py, testlab/rootlab.py, tests/rootlab): each
 # podman stack (podman5: Debian 13; podman6: Debian unstable + experimental)

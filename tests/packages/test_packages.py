@@ -44,7 +44,9 @@ DPKG_RELATIONS = {">=": "ge", ">>": "gt", "=": "eq", "<=": "le", "<<": "lt"}
 
 
 def apt(*argv: str) -> None:
-    lab.run("apt-get", "-y", "-q", *argv, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    # Waits for a dpkg lock another apt (make all-deps, make deb) holds.
+    lab.run("apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=600", *argv,
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
 
 
 def purge() -> None:

@@ -1,6 +1,7 @@
 """The host's podman 4.3: the network shapes' measured rows (tests/podman/
-test_shapes.py), printed at the end of the run and written as JSON to
-$MULTIHOME_P4_RESULTS when it is set: the README's tables for podman 4."""
+test_shapes.py), printed at the end of the run (with pytest-xdist, by the
+controller) and written as JSON to $MULTIHOME_P4_RESULTS when it is set:
+docs/shapes.md's tables for podman 4."""
 
 from __future__ import annotations
 
@@ -18,3 +19,11 @@ def results() -> Results:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     RESULTS.summary(terminalreporter)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    RESULTS.from_worker(session)
+
+
+def pytest_testnodedown(node: object, error: object) -> None:
+    RESULTS.to_controller(node)
