@@ -42,7 +42,8 @@ missing-python = msg="no Python $($(1)_PYTHON_VERSION) ($(PYENV_ROOT)/versions/$
 	if [ "$$CI" = true ]; then echo "$(2): $$msg; CI=true: failing" >&2; exit 1; fi; \
 	echo "skipping $(2): $$msg"
 
-.PHONY: all system venv demo test test-venv lint lint-py39 unit bench clean $(SETS:%=test-%) \
+.PHONY: all system venv demo test test-venv lint lint-py39 unit bench clean shapes-doc \
+	$(SETS:%=test-%) \
 	roots test-labs
 # The test runs share addresses and namespaces' names: one at a time, even under -j.
 .NOTPARALLEL: test
@@ -138,8 +139,8 @@ test:
 # packets overlap.
 test-venv: venv
 	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI; runc and crun"
-	MULTIHOME_RUNTIMES=runc,crun $(VENV)/bin/pytest -v --durations=20 -n 2 --dist loadfile \
-		--ignore=tests/rootlab
+	MULTIHOME_RUNTIMES=runc,crun MULTIHOME_P4_RESULTS=$(CURDIR)/build/shapes-podman4.json \
+		$(VENV)/bin/pytest -v --durations=20 -n 2 --dist loadfile --ignore=tests/rootlab
 
 # The root labs (testlab/roots.py, testlab/rootlab.py, tests/rootlab): each
 # podman stack (podman5: Debian 13; podman6: Debian unstable + experimental)
@@ -154,8 +155,19 @@ roots: venv
 	$(VENV)/bin/python -m testlab.roots build $(subst $(comma), ,$(STACKS))
 
 test-labs: venv deb roots
-	MULTIHOME_STACKS=$(STACKS) $(VENV)/bin/pytest -v --durations=20 -n 2 --dist loadgroup \
-		tests/rootlab
+	MULTIHOME_STACKS=$(STACKS) MULTIHOME_LAB_RESULTS=$(CURDIR)/build/shapes-labs.json \
+		$(VENV)/bin/pytest -v --durations=20 -n 2 --dist loadgroup tests/rootlab
+
+# docs/shapes.md from the tables the last test-venv and test-labs measured.
+shapes-doc: venv
+	{ echo "# Network shapes: measured"; echo; \
+	  echo "Written by \`make shapes-doc\` from the last \`make test\` (method:"; \
+	  echo "[development.md](development.md#network-shapes)). % of pings lost, % of 8 TCP"; \
+	  echo "connections failed; rows: stack or runtime, backend, mode."; \
+	  echo; echo "## podman 4.3 (the host)"; \
+	  $(VENV)/bin/python -m testlab.shapes build/shapes-podman4.json; \
+	  echo; echo "## podman 5 and 6 (the root labs)"; \
+	  $(VENV)/bin/python -m testlab.shapes build/shapes-labs.json; } > docs/shapes.md
 
 demo: venv
 	$(VENV)/bin/python -m testlab.demo

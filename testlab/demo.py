@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from . import lab, shapes
@@ -103,16 +105,10 @@ def beside_a_macvlan(podman: lab.Podman, nets: list[str], hooks: Path, two: Tria
         if metrics["eth1"] < metrics["eth0"]:
             return published_port(podman, shape, nets[:1], hooks, two, metrics)
         argv = f"podman run --network {shape[0]} --network {shape[1]}"
-        results = [("two bridges, no annotation (podman's own)", *two[1:])]
-        for mode in (None, *MODES):
-            annotations = {} if mode is None else {MODE: mode}
-            title = "bridge + macvlan, " + (
-                "no annotation (the bug)" if mode is None else f"{MODE}={mode}")
-            start = functools.partial(podman.container, shape, annotations, hooks)
-            # Without the hook, the bridge's default first: the order that
-            # loses packets (with it, no order may lose any).
-            with (lab.failing_order(start) if mode is None else start()) as c:
-                results.append(trial(c, title, argv))
+        results = [("two bridges, no annotation (podman's own)", *two[1:]),
+                   *each_mode("bridge + macvlan",
+                              functools.partial(podman.container, shape, hooks=hooks),
+                              lambda c, title: trial(c, title, argv), failing=True)]
         host_wide_ok = host_wide_default(podman, shape, nets[:1], hooks)
     print("bridges alone lose nothing on podman 5: " + ("yes" if two[1] == 0 else "NO"))
     return verdict(results[1:], host_wide_ok and two[1] == 0, results[:1])
@@ -130,23 +126,40 @@ def published_port(podman: lab.Podman, shape: list[str], one: list[str], hooks: 
           f"answers. The far host connects to {far_end}:{port}, published to the\n"
           f"container's port {shapes.TCP_PORT}.\n")
     argv = f"podman run -p {port}:{shapes.TCP_PORT} --network {shape[0]} --network {shape[1]}"
-    results = [("two bridges, no annotation (podman's own)", *two[1:])]
-    for mode in (None, *MODES):
-        annotations = {} if mode is None else {MODE: mode}
-        title = "published port + macvlan, " + (
-            "no annotation (the bug)" if mode is None else f"{MODE}={mode}")
-        with podman.container(shape, annotations, hooks, ["-p", f"{port}:{shapes.TCP_PORT}"]) as c:
-            print(f"== {argv} ({title})")
-            show(c)
-            shapes.listen(c)
-            failed = shapes.inbound_tcp(c, far_end, port)
-            print(f"    far host -> {far_end}:{port}, x{shapes.TCP_ATTEMPTS}: {failed:.0f}% failed")
-            per_device = bound(c)
-            print(f"    ping bound to one uplink, x8 each: {per_device} loss\n")
-            results.append((title, failed, per_device))
+
+    def through_the_port(c: lab.Container, title: str) -> Trial:
+        print(f"== {argv} ({title})")
+        show(c)
+        shapes.listen(c)
+        failed = shapes.inbound_tcp(c, far_end, port)
+        print(f"    far host -> {far_end}:{port}, x{shapes.TCP_ATTEMPTS}: {failed:.0f}% failed")
+        per_device = bound(c)
+        print(f"    ping bound to one uplink, x8 each: {per_device} loss\n")
+        return title, failed, per_device
+
+    results = [("two bridges, no annotation (podman's own)", *two[1:]),
+               *each_mode("published port + macvlan",
+                          functools.partial(podman.container, shape, hooks=hooks,
+                                            extra=["-p", f"{port}:{shapes.TCP_PORT}"]),
+                          through_the_port, failing=False)]
     host_wide_ok = host_wide_default(podman, shape, one, hooks)
     return verdict(results[1:], host_wide_ok and two[1] == 0, results[:1],
                    fixed_by=("source-routing",))
+
+
+def each_mode(label: str, start: Callable[[dict[str, str]], AbstractContextManager[lab.Container]],
+              measure: Callable[[lab.Container, str], Trial], failing: bool) -> list[Trial]:
+    """`measure` of a container made by `start(annotations)` without the hook,
+    then with each mode; without the hook in the failing order of its
+    default routes when `failing` (with it, no order may lose any)."""
+    results = []
+    for mode in (None, *MODES):
+        annotations = {} if mode is None else {MODE: mode}
+        title = f"{label}, " + ("no annotation (the bug)" if mode is None else f"{MODE}={mode}")
+        begin = functools.partial(start, annotations)
+        with (lab.failing_order(begin) if failing and mode is None else begin()) as c:
+            results.append(measure(c, title))
+    return results
 
 
 def verdict(results: list[Trial], host_wide_ok: bool, also: list[Trial] | None = None,
