@@ -113,13 +113,16 @@ _UNDO_LOOSE_BRIDGES_NAME = "00-lab-undo-netavark-loose-bridges.json"
 
 
 _counter = itertools.count(1)
+# For make and apt-get: they may install packages, and wait up to 10
+# minutes for the dpkg lock of another apt (tests run side by side).
+APT_TIMEOUT = 1200
 
 
 def run(*argv: str, check: bool = True, env: dict[str, str] | None = None,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a command, capture its output; raise with stderr shown on failure."""
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, input=stdin,
-                          timeout=120)
+                          timeout=timeout)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} -> {proc.returncode}: {proc.stderr.strip()}")
     return proc

@@ -80,7 +80,9 @@ def _in_every_debian(package: str) -> bool:
 def makefile_packages() -> set[str]:
     require(os.geteuid() == 0, "needs root (make all-deps installs packages)")
     require(shutil.which("dpkg") is not None, "needs dpkg (Debian)")
-    lab.run("make", "-s", "-C", str(lab.REPO), "all-deps")
+    # On a fresh machine: dozens of packages, perhaps after another apt's
+    # dpkg lock (make deb rpm, on another worker).
+    lab.run("make", "-s", "-C", str(lab.REPO), "all-deps", timeout=lab.APT_TIMEOUT)
     listed = lab.run("make", "-s", "-C", str(lab.REPO), "print-packages").stdout.split()
     return set(listed)
 

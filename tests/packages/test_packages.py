@@ -46,7 +46,7 @@ DPKG_RELATIONS = {">=": "ge", ">>": "gt", "=": "eq", "<=": "le", "<<": "lt"}
 def apt(*argv: str) -> None:
     # Waits for a dpkg lock another apt (make all-deps, make deb) holds.
     lab.run("apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=600", *argv,
-            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), timeout=lab.APT_TIMEOUT)
 
 
 def purge() -> None:
@@ -58,7 +58,7 @@ def purge() -> None:
 def built() -> Path:
     require(os.geteuid() == 0, "needs root")
     require(shutil.which("apt-get") is not None, "needs apt-get (Debian)")
-    lab.run("make", "-C", str(lab.REPO), "deb", "rpm")
+    lab.run("make", "-C", str(lab.REPO), "deb", "rpm", timeout=lab.APT_TIMEOUT)
     return lab.REPO / "dist"
 
 
@@ -141,7 +141,8 @@ def rpm39(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     require(python is not None, "needs Python 3.9 (pyenv's, or python3.9 on PATH)")
     assert python is not None
     out = tmp_path_factory.mktemp("rpm39")
-    lab.run("make", "-C", str(lab.REPO), "rpm", f"RPM_PYTHON={python}", f"DIST_DIR={out}")
+    lab.run("make", "-C", str(lab.REPO), "rpm", f"RPM_PYTHON={python}", f"DIST_DIR={out}",
+            timeout=lab.APT_TIMEOUT)
     (rpm,) = out.glob(f"{NAME}-*.noarch.rpm")
     return rpm
 
