@@ -406,6 +406,7 @@ class Results:
             reporter.write_line(line)
         out = os.environ.get(self.env)
         if out:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
             Path(out).write_text(self.dump())
             reporter.write_line(f"written to {out}")
 
