@@ -67,7 +67,23 @@ crun = [{crun}]
 [containers]
 default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]
 annotations = {annotations}
+{no_controllers}"""
+# Where podman's cgroup2 has no controllers (a root lab's, testlab/rootlab.py,
+# on a host that keeps them on cgroup v1): no pids limit to set, and no
+# cgroup of conmon's own (podman 4.3 warns on every run that it cannot
+# enable one there). crun gets no cgroup at all: crun 1.8 (Debian 12)
+# cannot load its device filter here (bpf() is refused, and raising
+# RLIMIT_MEMLOCK to retry needs CAP_SYS_RESOURCE, which this machine's root
+# lacks); runc cannot run without one.
+_NO_CONTROLLERS = """\
+pids_limit = 0
+cgroups = "{cgroups}"
 """
+
+
+def _without_controllers() -> bool:
+    controllers = Path("/sys/fs/cgroup/cgroup.controllers")
+    return controllers.exists() and not controllers.read_text().split()
 
 # podman's "crun": Debian 12's crun 1.8 refuses a hybrid cgroup layout (v1
 # controllers, cgroup2 on /sys/fs/cgroup/unified), so it runs in a mount
@@ -332,7 +348,10 @@ class Podman:
             backend=backend, runtime=runtime, crun=json.dumps(str(crun / "crun")),
             nofile=min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 20000),
             nproc=min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 4096),
-            annotations=json.dumps(list(annotations))))
+            annotations=json.dumps(list(annotations)),
+            no_controllers=_NO_CONTROLLERS.format(
+                cgroups="disabled" if runtime == "crun" else "no-conmon")
+            if _without_controllers() else ""))
         self.rootfs = workdir / "rootfs"
         if not self.rootfs.exists():
             bindir = self.rootfs / "bin"

@@ -22,7 +22,7 @@ with the project's deb installed by apt.
 Nothing is created in the host's network namespace, and the host's podman,
 routes and sysctls are never touched. Run as root.
 
-    python -m testlab.rootlab run [--stack NAME] [--deb DEB] -- CMD...   # one command
+    python -m testlab.rootlab run [--stack NAME] [--deb [DEB]] [--bind DIR]... -- CMD...
 """
 
 from __future__ import annotations
@@ -57,8 +57,15 @@ ROOTFS = "/srv/rootfs"  # the containers' busybox, inside the lab
 BUSYBOX_APPLETS = host_lab.BUSYBOX_APPLETS
 # The environment of every command in the lab: the lab's, not the caller's
 # (no CONTAINERS_CONF, VIRTUAL_ENV or the like from the host's shell).
+# MULTIHOME_LAB_HOOKS: the lab's strict rp_filter hook goes into every
+# hooks dir testlab/lab.py makes (`--hooks-dir` replaces podman's default
+# dirs), so that a test or the demo run in the lab sees a strict host's
+# containers whatever the machine's own rp_filter is.
+# Podman 5.4 and later read only this directory by default (4.3 also read
+# /etc/containers/oci/hooks.d); podman runs hooks in file-name order.
+STRICT_RP_FILTER_HOOK = "/usr/share/containers/oci/hooks.d/00-mhlab-strict-rp-filter.json"
 LAB_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "HOME": "/root", "LC_ALL": "C.UTF-8"}
+           "HOME": "/root", "LC_ALL": "C.UTF-8", "MULTIHOME_LAB_HOOKS": STRICT_RP_FILTER_HOOK}
 
 
 @dataclass(frozen=True)
@@ -103,10 +110,12 @@ LAB_ADDRESS, PUBLISHED_PORT = "198.18.255.1", 18080
 FAR_HOST6 = "fd18:5:f::10"
 
 # The lab's own network namespace and the far host, inside the lab.
-_NET_SETUP = """\
+_BARE_SETUP = """\
 set -eu
 echo mhlab > /proc/sys/kernel/hostname
 ip link set lo up
+"""
+_NET_SETUP = """\
 # Strict filtering, as on a RHEL host; forwarding for the podman bridges.
 echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter
 echo 1 > /proc/sys/net/ipv4/conf/default/rp_filter
@@ -179,10 +188,6 @@ _RP_FILTER_HOOK = {
     "stages": ["createRuntime"],
 }
 
-# Podman 5.4 and later read only this directory by default (4.3 also read
-# /etc/containers/oci/hooks.d); podman runs hooks in file-name order.
-STRICT_RP_FILTER_HOOK = "/usr/share/containers/oci/hooks.d/00-mhlab-strict-rp-filter.json"
-
 _counter = itertools.count(1)
 
 
@@ -197,6 +202,23 @@ def find_deb() -> Path | None:
     """The deb `make deb` left in dist/, if any (the newest)."""
     debs = sorted((REPO / "dist").glob(DEB_GLOB), key=lambda p: p.stat().st_mtime)
     return debs[-1] if debs else None
+
+
+# What went into the deb: a deb older than any of these tests old code.
+_DEB_SOURCES = ("src", "hook", "oci-hooks.d", "packaging", "pyproject.toml")
+
+
+def stale(deb: Path) -> str | None:
+    """A source file newer than `deb` (relative to the checkout), or None."""
+    for name in _DEB_SOURCES:
+        top = REPO / name
+        for path in [top, *top.rglob("*")] if top.is_dir() else [top]:
+            # Not pip's egg-info, which every editable install rewrites.
+            if (path.is_file() and "__pycache__" not in path.parts
+                    and not any(part.endswith(".egg-info") for part in path.parts)
+                    and path.stat().st_mtime > deb.stat().st_mtime):
+                return str(path.relative_to(REPO))
+    return None
 
 
 # --- a running lab -----------------------------------------------------------
@@ -343,11 +365,18 @@ class Lab:
         finally:
             self.podman("rm", "-f", "-t", "0", name, check=False)
 
-    def _setup(self, deb: str) -> None:
-        self.sh(_NET_SETUP.format(far=FAR_HOST, far6=FAR_HOST6, macvlan_gw=MACVLAN.gateway,
-                                  ipvlan_gw=IPVLAN.gateway, macvlan_b_gw=MACVLAN_B.gateway,
-                                  rootfs=ROOTFS,
-                                  applets=" ".join(BUSYBOX_APPLETS)))
+    def _setup(self, deb: str | None, bare: bool) -> None:
+        if bare:
+            self.sh(_BARE_SETUP)
+            return
+        self.sh(_BARE_SETUP + _NET_SETUP.format(
+            far=FAR_HOST, far6=FAR_HOST6, macvlan_gw=MACVLAN.gateway, ipvlan_gw=IPVLAN.gateway,
+            macvlan_b_gw=MACVLAN_B.gateway, rootfs=ROOTFS, applets=" ".join(BUSYBOX_APPLETS)))
+        for net in NETWORKS:
+            if net.driver in self.stack.drivers:
+                self.podman(*net.create_argv())
+        if deb is None:
+            return
         # The deb as a user installs it: its dependencies are the root's
         # python3-pyroute2 and python3-pydantic (the lab has no route out, and
         # the root no package lists: nothing can be downloaded).
@@ -356,8 +385,6 @@ class Lab:
         self.apt_output = proc.stdout
         if proc.returncode != 0:
             raise LabError(f"apt-get install ./{deb} in the lab failed:\n{proc.stdout}")
-        for net in NETWORKS:
-            self.podman(*net.create_argv())
 
 
 @dataclass
@@ -392,7 +419,7 @@ class Container(host_lab.InNetns):
         return found
 
 
-def _payload(dest: Path, deb: Path) -> Path:
+def _payload(dest: Path, deb: Path | None) -> Path:
     """Files copied into the lab's root before it starts."""
     hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     hard_nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
@@ -412,7 +439,8 @@ def _payload(dest: Path, deb: Path) -> Path:
         path.write_text(text)
     debdir = dest / "var/tmp/mhlab"
     debdir.mkdir(parents=True)
-    shutil.copy2(deb, debdir / deb.name)
+    if deb is not None:
+        shutil.copy2(deb, debdir / deb.name)
     for path in [dest, *dest.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return dest
@@ -440,10 +468,14 @@ def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -
 
 
 @contextlib.contextmanager
-def running(stack: Stack, deb: Path, binds: Sequence[Path] = ()) -> Iterator[Lab]:
-    """A lab of `stack` on its cached root (stack.ensure() first), `deb` installed;
-    the host's directories `binds` are seen there, read-only, at their own
-    paths (e.g. a checkout and its venv's interpreter)."""
+def running(stack: Stack, deb: Path | None, binds: Sequence[Path] = (),
+            writable: Sequence[Path] = (), bare: bool = False) -> Iterator[Lab]:
+    """A lab of `stack` on its cached root (stack.ensure() first), `deb` installed
+    unless None; the host's directories `binds` are seen there, read-only, at
+    their own paths (e.g. a checkout and its venv's interpreter), and
+    `writable` ones writable (where a run leaves its results). `bare`: no
+    far host, networks or deb, for a suite that makes its own (testlab/lab.py
+    takes addresses that the lab's networks would clash with)."""
     cgroup2 = _cgroup2_mount()
     _remove_stale(cgroup2)
     with stack.locked(exclusive=False):
@@ -464,14 +496,14 @@ def running(stack: Stack, deb: Path, binds: Sequence[Path] = ()) -> Iterator[Lab
                      "unshare", "--net", "--mount", "--pid", "--cgroup", "--uts", "--ipc",
                      "--fork", "--kill-child", "--propagation", "private",
                      "sh", str(FILES / "setup.sh"), str(stack.root), str(work / "mnt"),
-                     str(payload), *map(str, binds)],
+                     str(payload), *map(str, binds), *(f"+{w}" for w in writable)],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     env=LAB_ENV, preexec_fn=_die_with_parent)
             lab = Lab(stack, _wait_ready(proc, work / "setup.log"), cgroup)
             # unshare itself, outside the lab's pid namespace, is the last
             # process in the root of the lab's cgroup namespace: to the leaf.
             lab.procs.write_text(str(proc.pid))
-            lab._setup(deb.name)
+            lab._setup(deb.name if deb else None, bare)
             yield lab
         finally:
             if cgroup.exists():
@@ -485,6 +517,27 @@ def running(stack: Stack, deb: Path, binds: Sequence[Path] = ()) -> Iterator[Lab
             remove_tree(work)
 
 
+def interpreter_bind(stack: Stack, venv: Path) -> Path | None:
+    """What to bind in for `venv`'s interpreter to run in a lab of `stack`:
+    its installation (a pyenv build, /root/.pyenv/versions/X), or nothing
+    when it is the root's own (/usr/bin/python3.11 in a Debian 12 lab)."""
+    try:
+        cfg = (venv / "pyvenv.cfg").read_text()
+    except OSError as e:
+        raise LabError(f"{venv} is not a venv: {e}") from e
+    homes = [line.split("=", 1)[1].strip() for line in cfg.splitlines()
+             if line.split("=", 1)[0].strip() == "home"]
+    if not homes:
+        raise LabError(f"{venv}/pyvenv.cfg names no home")
+    executable = Path(homes[0]) / os.readlink(venv / "bin" / "python").rsplit("/", 1)[-1]
+    if not executable.is_relative_to("/usr"):
+        return Path(homes[0]).parent
+    # The lab's /usr is the stack's: the same interpreter must be there.
+    if not os.path.lexists(stack.root / executable.relative_to("/")):
+        raise LabError(f"{venv} runs {executable}, which the {stack.title} root lacks")
+    return None
+
+
 # --- command line -------------------------------------------------------------
 
 
@@ -492,24 +545,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m testlab.rootlab",
                                      description="A root lab: one podman stack.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run one command in a fresh lab (sh -c if one word)")
-    run.add_argument("--stack", default="podman5", help="default: podman5")
-    run.add_argument("--deb", type=Path, help=f"default: the newest dist/{DEB_GLOB}")
+    run = sub.add_parser("run", help="run one command in a fresh lab (sh -c if one word); "
+                         "its output as it comes, its exit status")
+    run.add_argument("--stack", default="podman4", help="default: podman4")
+    run.add_argument("--deb", nargs="?", const="newest", metavar="DEB",
+                     help=f"install DEB first (alone: the newest dist/{DEB_GLOB})")
+    run.add_argument("--bind", type=Path, action="append", default=[], metavar="DIR",
+                     help="a host directory seen read-only at its own path (repeatable)")
+    run.add_argument("--writable", type=Path, action="append", default=[], metavar="DIR",
+                     help="a host directory seen writable at its own path (repeatable)")
+    run.add_argument("--venv", type=Path, action="append", default=[], metavar="VENV",
+                     help="a venv's interpreter seen at its own path (repeatable; the venv "
+                     "itself: --bind its directory)")
+    run.add_argument("--bare", action="store_true",
+                     help="no far host, networks or deb: for a suite that makes its own")
+    run.add_argument("--timeout", type=float, default=3600, help="seconds (default: 3600)")
     run.add_argument("cmd", nargs="+")
     args = parser.parse_args(argv)
     try:
         (stack,) = selected(args.stack)
-        deb = args.deb or find_deb()
-        if deb is None:
-            raise LabError(f"no dist/{DEB_GLOB}: make deb")
+        deb = Path(args.deb) if args.deb and args.deb != "newest" else None
+        if args.deb == "newest":
+            deb = find_deb()
+            if deb is None:
+                raise LabError(f"no dist/{DEB_GLOB}: make deb")
         stack.ensure()
-        with running(stack, deb) as lab:
+        for path in args.writable:
+            path.mkdir(parents=True, exist_ok=True)
+        binds = [p.resolve() for p in args.bind]
+        binds += filter(None, (interpreter_bind(stack, venv) for venv in args.venv))
+        if args.bare and deb is not None:
+            raise LabError("--bare installs no deb")
+        with running(stack, deb, binds, [p.resolve() for p in args.writable],
+                     bare=args.bare) as lab:
             cmd = ["sh", "-c", args.cmd[0]] if len(args.cmd) == 1 else args.cmd
-            proc = lab.run(*cmd, check=False, timeout=3600)
-            sys.stdout.write(proc.stdout)
-            sys.stderr.write(proc.stderr)
-            return proc.returncode
-    except (LabError, RootError, ValueError) as e:
+            sys.stdout.flush()
+            return subprocess.run(lab.command(*cmd), env=LAB_ENV, check=False,
+                                  stdin=subprocess.DEVNULL, timeout=args.timeout).returncode
+    except (LabError, RootError, ValueError, subprocess.TimeoutExpired) as e:
         print(f"testlab.rootlab: {e}", file=sys.stderr)
         return 1
 

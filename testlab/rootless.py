@@ -77,6 +77,7 @@ def rootless_user(podman: Podman) -> Iterator[RootlessUser]:
         run("useradd", "--create-home", "--shell", "/bin/sh", USER)
         run("usermod", "--add-subuids", SUBIDS, "--add-subgids", SUBIDS, USER)
         user = RootlessUser(USER, podman)
+        user.runtime_dir.parent.mkdir(mode=0o755, exist_ok=True)  # a root lab has no /run/user
         user.runtime_dir.mkdir(mode=0o700, exist_ok=True)
         os.chown(user.runtime_dir, user.uid, user.uid)
         run("cp", "-a", str(podman.rootfs), str(user.rootfs))

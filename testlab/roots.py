@@ -46,7 +46,7 @@ class RootError(RuntimeError):
 
 @dataclass(frozen=True)
 class Stack:
-    name: str      # podman5, podman6: the lab's and the tests' name for it
+    name: str      # podman4, podman5, podman6: the lab's and the tests' name for it
     title: str     # for people: "podman 5.4 (Debian 13)"
     suite: str     # the Debian suite mmdebstrap installs
     podman: int    # podman's major version there
@@ -56,6 +56,8 @@ class Stack:
     # Suites besides `suite` (their packages chosen in `include` as NAME/SUITE).
     extra_suites: tuple[str, ...] = ()
     include: tuple[str, ...] = ("podman", "netavark")
+    # The network drivers its netavark has (1.4 has no ipvlan).
+    drivers: tuple[str, ...] = ("bridge", "macvlan", "ipvlan")
 
     def metric(self, kind: str) -> int:
         """The metric of the default route netavark gives a network of this
@@ -148,12 +150,19 @@ class Stack:
         print(f"{self.title} root built in {time.monotonic() - start:.0f} s", file=sys.stderr)
 
 
+# Debian 12: podman 4.3 with netavark 1.4 and CNI, runc and crun 1.8, as a
+# host has them; with what rootless podman needs (a user, subordinate ids,
+# slirp4netns) and the tools of the host suite's tests.
+PODMAN4 = Stack("podman4", "podman 4.3 (Debian 12)", "bookworm", podman=4,
+                include=("podman", "netavark", "containernetworking-plugins", "uidmap",
+                         "slirp4netns", "catatonit", "passwd", "acl", "procps"),
+                drivers=("bridge", "macvlan"))
 PODMAN5 = Stack("podman5", "podman 5.4 (Debian 13)", "trixie", podman=5)
 # Debian's experimental has podman 6 and netavark 2.0; the rest is unstable's.
 PODMAN6 = Stack("podman6", "podman 6.1 (Debian unstable + experimental)", "unstable",
                 podman=6, l2_metric=99, extra_suites=("experimental",),
                 include=("podman/experimental", "netavark/experimental"))
-STACKS = {stack.name: stack for stack in (PODMAN5, PODMAN6)}
+STACKS = {stack.name: stack for stack in (PODMAN4, PODMAN5, PODMAN6)}
 
 
 def selected(value: str | None = None) -> list[Stack]:

@@ -28,12 +28,14 @@ mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup"
 # lab's own processes live in a leaf, /init (0: the writing shell).
 mkdir "$R/sys/fs/cgroup/init"
 echo 0 > "$R/sys/fs/cgroup/init/cgroup.procs"
+# Device nodes of the lab's own, not binds of the host's: a test that
+# changes one (rootless podman needs /dev/net/tun usable by a user) leaves
+# the host's as it was.
 mount -t tmpfs -o mode=0755 dev "$R/dev"
-for d in null zero full random urandom tty net/tun; do
-    mkdir -p "$(dirname "$R/dev/$d")"
-    touch "$R/dev/$d"
-    mount --bind "/dev/$d" "$R/dev/$d"
-done
+mkdir "$R/dev/net"
+device() { mknod -m 666 "$R/dev/$1" c "$2" "$3"; }
+device null 1 3; device zero 1 5; device full 1 7; device random 1 8
+device urandom 1 9; device tty 5 0; device net/tun 10 200
 mkdir "$R/dev/pts" "$R/dev/shm" "$R/dev/mqueue"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"
 ln -s pts/ptmx "$R/dev/ptmx"
@@ -45,13 +47,15 @@ ln -s /proc/self/fd/1 "$R/dev/stdout"
 ln -s /proc/self/fd/2 "$R/dev/stderr"
 mount -t tmpfs -o mode=0755 run "$R/run"
 mount -t tmpfs -o mode=1777 tmp "$R/tmp"
-# Each DIR: the host's, read-only, at the same path (running(binds=...)),
-# after the tmpfs mounts: a checkout under /tmp must not be hidden by the
+# Each DIR: the host's, read-only, at the same path (running(binds=...));
+# +DIR: writable (running(writable=...): where a run leaves its results).
+# After the tmpfs mounts: a checkout under /tmp must not be hidden by the
 # lab's own /tmp.
 for dir in "$@"; do
-    mkdir -p "$R$dir"
-    mount --bind "$dir" "$R$dir"
-    mount -o remount,bind,ro "$R$dir"
+    case $dir in
+        +*) dir=${dir#+}; mkdir -p "$R$dir"; mount --bind "$dir" "$R$dir" ;;
+        *) mkdir -p "$R$dir"; mount --bind "$dir" "$R$dir"; mount -o remount,bind,ro "$R$dir" ;;
+    esac
 done
 
 # pivot_root, not chroot: `crun exec` joins a container's mount namespace at

@@ -29,22 +29,6 @@ from testlab.roots import Stack, selected
 from testlab.shapes import Results
 
 RESULTS = Results("root labs", "MULTIHOME_LAB_RESULTS")
-# What went into the deb: a deb older than any of these tests old code.
-SOURCES = ("src", "hook", "oci-hooks.d", "packaging", "pyproject.toml")
-
-
-def _newest_source() -> tuple[float, Path]:
-    newest = (0.0, rootlab.REPO)
-    for name in SOURCES:
-        top = rootlab.REPO / name
-        for path in [top, *top.rglob("*")] if top.is_dir() else [top]:
-            # Not pip's egg-info, which every editable install rewrites.
-            if path.is_file() and "__pycache__" not in path.parts and not any(
-                    part.endswith(".egg-info") for part in path.parts):
-                newest = max(newest, (path.stat().st_mtime, path))
-    return newest
-
-
 @pytest.fixture(scope="session")
 def deb() -> Path:
     """The deb a lab installs, as new as the sources."""
@@ -52,9 +36,8 @@ def deb() -> Path:
     found = rootlab.find_deb()
     require(found is not None, f"needs dist/{rootlab.DEB_GLOB} (make deb)")
     assert found is not None
-    mtime, source = _newest_source()
-    require(found.stat().st_mtime >= mtime,
-            f"{found.name} is older than {source.relative_to(rootlab.REPO)}: make deb")
+    stale = rootlab.stale(found)
+    require(stale is None, f"{found.name} is older than {stale}: make deb")
     return found
 
 

@@ -33,10 +33,10 @@ def test_the_demo_shows_podmans_own_loosening_then_the_case_it_still_breaks(lab:
     # (cgroupfs, no pids limit) is laid over it as an admin's override.
     # On a host, a container's namespace copies the strict all/default the
     # demo sets there; in the lab it copies the real host's (0 on this
-    # machine when no other lab runs): the lab's hook makes it strict as the
-    # host's would, leaving netavark's 2 on the bridges.
+    # machine when no other lab runs): the lab's hook (LAB_ENV's
+    # MULTIHOME_LAB_HOOKS) makes it strict as the host's would, leaving
+    # netavark's 2 on the bridges.
     proc = lab.run("env", f"MULTIHOME_HOOK_BIN={DEB_HOOK}",
-                    f"MULTIHOME_LAB_HOOKS={rootlab.STRICT_RP_FILTER_HOOK}",
                     "CONTAINERS_CONF_OVERRIDE=/etc/containers/containers.conf",
                     "sh", "-c", f"cd {REPO_IN_LAB} && exec python3 -m testlab.demo",
                     check=False, timeout=900)

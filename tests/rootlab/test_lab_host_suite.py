@@ -17,25 +17,20 @@ import sys
 from pathlib import Path
 
 from testlab import rootlab
-from testlab.policy import require
 from testlab.roots import Stack
 
 SUITE = ("tests/podman/test_podman.py", "tests/podman/test_cni.py")
 
 
-def test_the_host_podman_tests_pass_in_the_lab(stack: Stack, deb: Path) -> None:
-    interpreter = Path(sys.base_prefix)
-    # The lab's /usr is the stack's: a venv on this host's /usr/bin/python3
-    # cannot be brought in.
-    require(not interpreter.is_relative_to("/usr"),
-            f"needs a venv on an interpreter outside /usr (make venv: pyenv's), not {interpreter}")
-    with rootlab.running(stack, deb, binds=[rootlab.REPO, interpreter]) as lab:
-        # The host lab's podman config is for a host; the lab's (cgroupfs,
-        # no pids limit) is laid over it as an admin's override. Nothing is
-        # written to the read-only checkout.
+def test_the_host_podman_tests_pass_in_the_lab(stack: Stack) -> None:
+    venv = Path(sys.prefix)
+    binds = [rootlab.REPO, *filter(None, [rootlab.interpreter_bind(stack, venv)])]
+    # Bare: testlab/lab.py makes its own networks and far host, and the
+    # hook under test is the venv's. Nothing is written to the read-only
+    # checkout.
+    with rootlab.running(stack, None, binds=binds, bare=True) as lab:
         proc = lab.run("env", "CI=true", "MULTIHOME_RUNTIMES=crun,runc",
                        "PYTHONDONTWRITEBYTECODE=1",
-                       "CONTAINERS_CONF_OVERRIDE=/etc/containers/containers.conf",
                        "sh", "-c", f'cd "$0" && exec .venv/bin/pytest -p no:cacheprovider -rfEs '
                        f'{" ".join(SUITE)}', str(rootlab.REPO), check=False, timeout=600)
     out = proc.stdout + proc.stderr
