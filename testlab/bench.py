@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import fakens, lab, rootlab
+from . import commands, fakens, lab, rootlab
 from .roots import PODMAN5
 
 MODES = ("loose", "one-default", "source-routing")
@@ -46,7 +46,7 @@ VARIANTS = {
 }
 TARGETS = {"loose": 1.05, "one-default": 1.10, "source-routing": 1.10,
            "one network, host-wide": 1.03, "host network, host-wide": 1.03}
-RESULTS = lab.REPO / "bench" / "latest.json"
+RESULTS = commands.REPO / "bench" / "latest.json"
 
 
 def summary(samples: Sequence[float]) -> dict[str, float]:
@@ -192,7 +192,7 @@ def _peak_rss_kib(argv: Sequence[str], stdin: Path) -> int:
 def bench_hook(runs: int, sizes: Sequence[int]) -> dict[str, dict[str, float]]:
     hook = str(lab.hook_binary())
     results: dict[str, dict[str, float]] = {}
-    state = lab.REPO / "bench" / ".state.json"
+    state = commands.REPO / "bench" / ".state.json"
     state.parent.mkdir(exist_ok=True)
     bare = [sys.executable, "-I", "-c", "pass"]
     results["python -I -c pass"] = {
@@ -268,7 +268,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"kernel": platform.release(), "python": platform.python_version(),
                     "cpus": os.cpu_count(),
-                    "podman": lab.run("podman", "--version").stdout.split()[-1]},
+                    "podman": commands.run("podman", "--version").stdout.split()[-1]},
         "hook": str(lab.hook_binary()),
         "podman_run": podman_rows,
         # Debian 13 in the lab: bridge + macvlan, "RUNTIME, plain|MODE".

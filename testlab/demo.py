@@ -25,7 +25,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from . import lab, shapes
+from . import inside, lab, network, shapes
 
 MODES = ("loose", "one-default", "source-routing")
 MODE = "io.multihome.mode"
@@ -157,7 +157,7 @@ def each_mode(label: str, start: Callable[[dict[str, str]], AbstractContextManag
         annotations = {} if mode is None else {MODE: mode}
         title = f"{label}, " + ("no annotation (the bug)" if mode is None else f"{MODE}={mode}")
         begin = functools.partial(start, annotations)
-        with (lab.failing_order(begin) if failing and mode is None else begin()) as c:
+        with (inside.failing_order(begin) if failing and mode is None else begin()) as c:
             results.append(measure(c, title))
     return results
 
@@ -198,9 +198,9 @@ def host_wide_default(podman: lab.Podman, nets: list[str], one: list[str], hooks
         show(c)
         single = c.loss(count=8)
         print(f"    ping {host.slot.far_host} x8: {single:.0f}% loss")
-    before = lab.host_view()
+    before = network.host_view()
     proc = host(*host.run_argv(["host"], {}, hooks, ["--rm"]), "true", check=False)
-    untouched = not lab.host_changes(before)
+    untouched = not network.host_changes(before)
     print(f"  --network host: exit {proc.returncode}, host rp_filter and rules "
           f"{'untouched' if untouched else 'CHANGED'}\n")
     return two == 0 and single == 0 and proc.returncode == 0 and untouched

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .lab import run
+from .commands import run
 
 
 @dataclass

@@ -44,10 +44,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import commands, inside
 from . import lab as host_lab
 from .roots import RootError, Stack, remove_tree, selected
 
-REPO = host_lab.REPO
+REPO = commands.REPO
 FILES = Path(__file__).resolve().parent / "rootlab_files"
 DEB_GLOB = "oci-multihome-hook_*_all.deb"
 
@@ -110,10 +111,13 @@ LAB_ADDRESS, PUBLISHED_PORT = "198.18.255.1", 18080
 FAR_HOST6 = "fd18:5:f::10"
 
 # The lab's own network namespace and the far host, inside the lab.
+# /run/mhlab/rp_filter: where the lab's rp_filter hook records what it
+# found, also when rootless podman runs it as a user.
 _BARE_SETUP = """\
 set -eu
 echo mhlab > /proc/sys/kernel/hostname
 ip link set lo up
+mkdir -p -m 1777 /run/mhlab/rp_filter
 """
 _NET_SETUP = """\
 # Strict filtering, as on a RHEL host; forwarding for the podman bridges.
@@ -182,7 +186,9 @@ graphroot = "/var/lib/containers/storage"
 _RP_FILTER_HOOK = {
     "version": "1.0.0",
     "hook": {"path": "/usr/bin/python3",
-             "args": ["python3", "-I", "/usr/local/libexec/mhlab-rp-filter"],
+             "args": ["python3", "-I", "/usr/local/libexec/mhlab-rp-filter", "keep-podmans",
+                      "--record", "/run/mhlab/rp_filter"],
+             "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
              "timeout": 10},
     "when": {"always": True},
     "stages": ["createRuntime"],
@@ -388,7 +394,7 @@ class Lab:
 
 
 @dataclass
-class Container(host_lab.InNetns):
+class Container(inside.InNetns):
     lab: Lab
     name: str
     id: str
@@ -425,7 +431,7 @@ def _payload(dest: Path, deb: Path | None) -> Path:
     hard_nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
     files = {
         "usr/local/sbin/mhlab-init": (FILES / "lab_init.py").read_text(),
-        "usr/local/libexec/mhlab-rp-filter": (FILES / "lab_rp_filter.py").read_text(),
+        "usr/local/libexec/mhlab-rp-filter": host_lab.RP_FILTER_HOOK.read_text(),
         STRICT_RP_FILTER_HOOK.lstrip("/"): json.dumps(_RP_FILTER_HOOK, indent=2) + "\n",
         # The lab inherits this process's limits; podman's defaults (1048576)
         # are above this machine's hard limits, which runc and crun cannot raise.

@@ -13,7 +13,8 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .lab import Podman, hook_binary, run
+from .commands import run
+from .lab import Podman, hook_binary
 
 USER = f"mhrootless{os.getpid() % 10000}"
 SUBIDS = "300000-365535"

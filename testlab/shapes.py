@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from .lab import InNetns, failing_order, ping_loss
+from .inside import InNetns, failing_order, ping_loss
 
 if TYPE_CHECKING:  # the tables are printed by pytest; the demo has no pytest
     import pytest

@@ -34,7 +34,8 @@ from multihome_hook.plan import Add, Delete, SetRpFilter
 from multihome_hook.primary import Name
 from testlab.fakens import Namespace, user_namespace_process
 from testlab.journal import journal
-from testlab.lab import hook_binary, host_changes, host_view
+from testlab.lab import hook_binary
+from testlab.network import host_changes, host_view
 
 if TYPE_CHECKING:
     from multihome_hook.plan import Change

@@ -10,13 +10,14 @@ import subprocess
 from pathlib import Path
 
 from multihome_hook.models import ApplyReport, DiagnoseReport, parse
-from testlab import lab
+from testlab import commands, lab
+from testlab.watch import watching
 
 MODE, PRIMARY = "io.multihome.mode", "io.multihome.primary"
 
 
 def cli(podman: lab.Podman, *argv: str) -> subprocess.CompletedProcess[str]:
-    return lab.run(str(lab.hook_binary()), *argv, check=False, env=podman.env)
+    return commands.run(str(lab.hook_binary()), *argv, check=False, env=podman.env)
 
 
 def namespace_state(c: lab.Container) -> tuple[str, ...]:
@@ -80,7 +81,7 @@ def test_unknown_container_is_one_line_and_exit_2(podman: lab.Podman) -> None:
 def test_watch_fixes_a_network_connect(podman: lab.Podman, nets: list[str],
                                        hooks: Path) -> None:
     with podman.container(nets[:1], {MODE: "one-default"}, hooks) as c, \
-            lab.watching(podman) as watch:
+            watching(podman) as watch:
         podman("network", "connect", nets[1], c.name)
         line = watch.expect(f"network {nets[1]} connected, mode one-default: ")
         assert "delete IPv4 default" in line, line
@@ -194,7 +195,7 @@ exec {shutil.which("podman")} "$@"
 """)
         shim.chmod(0o755)
         env = dict(podman.env, PATH=f"{tmp_path}:{podman.env['PATH']}")
-        proc = lab.run(str(lab.hook_binary()), "diagnose", "--all", "--json", check=False,
+        proc = commands.run(str(lab.hook_binary()), "diagnose", "--all", "--json", check=False,
                        env=env)
         assert proc.returncode == 2, proc.stderr
         reports = {r.container: r for r in parse(DiagnoseReport,

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from testlab import lab
+from testlab import commands, lab
+from testlab.network import host_changes, host_view
 
 MODE = "io.multihome.mode"
 MODES = ("loose", "one-default", "source-routing")
-DROP_IN = lab.REPO / "packaging" / "examples" / "50-oci-multihome-hook.conf"
+DROP_IN = commands.REPO / "packaging" / "examples" / "50-oci-multihome-hook.conf"
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -80,12 +81,12 @@ def test_one_network_is_left_as_it_is(host: lab.Podman, nets: list[str], hooks: 
 @pytest.mark.parametrize("network", ["none", "host"])
 def test_no_network_and_host_network_start_untouched(host: lab.Podman, hooks: Path,
                                                      network: str) -> None:
-    before = lab.host_view()
+    before = host_view()
     proc = host(*host.run_argv([network], {}, hooks, ["--rm"]), "cat",
                 "/proc/sys/net/ipv4/conf/all/rp_filter", check=False)
     assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
     assert proc.stdout.strip() == "1"
-    assert lab.host_changes(before) == []
+    assert host_changes(before) == []
 
 
 def test_a_misspelt_default_stops_every_container(podman: lab.Podman, nets: list[str],

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from testlab import lab
+from testlab import commands, lab
+from testlab.watch import watching
 
 MODE, PRIMARY = "io.multihome.mode", "io.multihome.primary"
 USERNS = ("--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536")
 
 
 def cli(podman: lab.Podman, *argv: str) -> subprocess.CompletedProcess[str]:
-    return lab.run(str(lab.hook_binary()), *argv, check=False, env=podman.env)
+    return commands.run(str(lab.hook_binary()), *argv, check=False, env=podman.env)
 
 
 def rules(c: lab.Container) -> list[str]:
@@ -71,7 +72,7 @@ def test_pod_containers_started_at_once_share_one_converged_namespace(
 def test_disconnect_and_connect_again_with_watch(podman: lab.Podman, nets: list[str],
                                                  hooks: Path) -> None:
     with podman.container(nets[:2], {MODE: "source-routing"}, hooks) as c, \
-            lab.watching(podman) as watch:
+            watching(podman) as watch:
         first = rules(c)
         podman("network", "disconnect", nets[1], c.name)
         watch.expect(f"network {nets[1]} disconnected, mode source-routing")
@@ -108,7 +109,7 @@ def test_losing_the_primary_network_keeps_a_default_route(podman: lab.Podman, ne
                                                           hooks: Path, mode: str) -> None:
     slot = podman.slot
     with podman.container(nets[:2], {MODE: mode, PRIMARY: slot.subnet(0)}, hooks) as c, \
-            lab.watching(podman) as watch:
+            watching(podman) as watch:
         (route,) = c.default_routes()
         assert route["gateway"] == slot.gateway(0)
         podman("network", "disconnect", nets[0], c.name)
@@ -153,7 +154,7 @@ def test_loose_in_a_user_namespace(podman: lab.Podman, nets: list[str], hooks: P
 
 def test_source_routing_in_a_user_namespace_by_watch(podman: lab.Podman, nets: list[str],
                                                      hooks: Path) -> None:
-    with lab.watching(podman) as watch, \
+    with watching(podman) as watch, \
             podman.container(nets[:2], {MODE: "source-routing"}, hooks, USERNS,
                              podman.rootfs_owned_by(200000)) as c:
         watch.expect("started, mode source-routing")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from multihome_hook.errors import INVALID_ANNOTATION, UNUSABLE_PRIMARY
-from testlab import lab
+from testlab import commands, lab, network
 
 MODE, PRIMARY = "io.multihome.mode", "io.multihome.primary"
 
@@ -75,14 +75,14 @@ def test_bad_annotations_stop_the_container(podman: lab.Podman, nets: list[str],
 def test_host_network_starts_and_the_host_is_untouched(podman: lab.Podman, hooks: Path) -> None:
     # all and default as well: no other lab changes them while this one runs.
     def strict() -> str:
-        return lab.run("cat", *(f"/proc/sys/net/ipv4/conf/{c}/rp_filter"
+        return commands.run("cat", *(f"/proc/sys/net/ipv4/conf/{c}/rp_filter"
                                 for c in ("all", "default"))).stdout
 
-    before, defaults = lab.host_view(), strict()
+    before, defaults = network.host_view(), strict()
     argv = podman.run_argv(["host"], {MODE: "loose"}, hooks, ["--rm"])
     proc = podman(*argv, "true", check=False)
     assert (proc.returncode, proc.stderr) == (0, "")
-    assert lab.host_changes(before) == []
+    assert network.host_changes(before) == []
     assert strict() == defaults
 
 

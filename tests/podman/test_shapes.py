@@ -5,7 +5,7 @@ Podman 4.3 leaves every container interface with the namespace's strict
 rp_filter: each shape with two uplinks loses packets without the hook, and
 each test of "no annotation" shows it first. The macvlan and ipvlan networks'
 parent is a veth of this run whose other end, in the far host's namespace,
-holds their gateway (lab.l2_segment); netavark 1.4 has no ipvlan driver
+holds their gateway (network.l2_segment); netavark 1.4 has no ipvlan driver
 ("unsupported driver ipvlan"): bridge + ipvlan runs with CNI only.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from testlab import lab, shapes
+from testlab import lab, network, shapes
 from testlab.shapes import (
     BRIDGE_IPVLAN,
     BRIDGE_MACVLAN,
@@ -58,9 +58,9 @@ def segments(podman_lab: lab.Podman) -> Iterator[dict[str, str]]:
     kind only) and for a second macvlan: kind -> parent. The first two on
     the slot's network 5, halved; the second macvlan on a quarter of 6."""
     slot = podman_lab.slot
-    with lab.l2_segment(slot, "mv", f"{slot.prefix(5)}1/25") as mv, \
-            lab.l2_segment(slot, "iv", f"{slot.prefix(5)}129/25") as iv, \
-            lab.l2_segment(slot, "mw", f"{slot.prefix(6)}193/26") as mw:
+    with network.l2_segment(slot, "mv", f"{slot.prefix(5)}1/25") as mv, \
+            network.l2_segment(slot, "iv", f"{slot.prefix(5)}129/25") as iv, \
+            network.l2_segment(slot, "mw", f"{slot.prefix(6)}193/26") as mw:
         yield {"macvlan": mv, "ipvlan": iv, "macvlan2": mw}
 
 

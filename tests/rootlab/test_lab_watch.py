@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from testlab.lab import watch_running
 from testlab.rootlab import BRIDGE_A, LAB_ENV, MACVLAN, Container, Lab
+from testlab.watch import watch_running
 
 MODE = "io.multihome.mode"
 

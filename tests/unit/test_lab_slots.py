@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from testlab.lab import SLOTS, Slot
+from testlab.network import SLOTS, Slot
 
 V4_RANGE = ipaddress.ip_network("198.18.0.0/15")
 V6_RANGE = ipaddress.ip_network("fd18::/16")
