@@ -1,8 +1,11 @@
-# Every target works on a fresh Debian 12 as root: missing system packages
-# are installed on first use.
-APT_PACKAGES := make podman runc crun netavark containernetworking-plugins aardvark-dns iptables \
-	busybox-static iputils-ping iproute2 util-linux procps python3-venv time acl \
-	uidmap slirp4netns
+# Every target works on a fresh Debian 12 or 13 as root: missing system
+# packages are installed on first use. What the host itself needs: podman
+# runs in the labs' Debian roots (LAB_PACKAGES: mmdebstrap builds them),
+# except for `make bench`, which also times the host's own podman.
+APT_PACKAGES := make iproute2 iptables util-linux procps python3-venv
+BENCH_PACKAGES := podman runc crun netavark containernetworking-plugins aardvark-dns \
+	busybox-static iputils-ping time acl uidmap slirp4netns
+LAB_PACKAGES := mmdebstrap
 
 # $(call find-python,3.X): a Python 3.X interpreter, or nothing. pyenv's
 # (`pyenv root`, else /root/.pyenv: pyenv may be installed but not on PATH),
@@ -42,7 +45,7 @@ missing-python = msg="no Python $($(1)_PYTHON_VERSION) ($(PYENV_ROOT)/versions/$
 	if [ "$$CI" = true ]; then echo "$(2): $$msg; CI=true: failing" >&2; exit 1; fi; \
 	echo "skipping $(2): $$msg"
 
-.PHONY: all system venv demo test test-venv lint lint-py39 unit bench clean shapes-doc \
+.PHONY: all system venv demo test test-venv test-host lint lint-py39 unit bench clean shapes-doc \
 	$(SETS:%=test-%) \
 	roots test-labs
 # The test runs share addresses and namespaces' names: one at a time, even under -j.
@@ -64,7 +67,7 @@ apt-ensure = if ! command -v apt-get >/dev/null; then \
 	fi
 
 system:
-	@$(call apt-ensure,$(APT_PACKAGES))
+	@$(call apt-ensure,$(APT_PACKAGES) $(LAB_PACKAGES))
 
 $(STAMP): pyproject.toml | system
 	$(PYTHON) -m venv --clear $(VENV)
@@ -72,11 +75,24 @@ $(STAMP): pyproject.toml | system
 	$(VENV)/bin/pip install -q -e '.[test,lint]'
 	touch $@
 
+# The podman 4 lab: what runs podman or changes a network namespace runs in
+# a Debian 12 root (podman 4.3, netavark 1.4 and CNI, runc and crun 1.8) in
+# namespaces of its own (testlab/rootlab.py): the host stays as it was. This
+# checkout is seen there read-only, build/ writable, and the venv's
+# interpreter bound in. $(call in-lab,STACK,VENV,VARIABLES,COMMAND) runs
+# COMMAND there, in this directory; $(call pytest-in-lab,VENV,VARIABLES,ARGS)
+# runs VENV's pytest in the podman 4 lab.
+in-lab = $(VENV)/bin/python -m testlab.rootlab run --bare --stack $(1) --venv $(CURDIR)/$(2) \
+	--bind $(CURDIR) --writable $(CURDIR)/build -- \
+	env CI="$$CI" PYTHONDONTWRITEBYTECODE=1 $(3) sh -c 'cd "$$0" && exec "$$@"' $(CURDIR) $(4)
+pytest-in-lab = $(call in-lab,podman4,$(1),$(2),$(CURDIR)/$(1)/bin/pytest -p no:cacheprovider $(3))
+
 # Each set: its venv (its Python, the project and pytest, its libraries
-# pinned) and test-NAME, with that venv's console script as the hook under
-# test: what depends on the libraries (the planner, netlink against real
-# namespaces, diagnose's JSON) and a podman smoke test (test_podman.py: the
-# bug, each mode, refusals). The full podman matrix runs once, in test-venv.
+# pinned) and test-NAME, in the podman 4 lab, with that venv's console
+# script as the hook under test: what depends on the libraries (the
+# planner, netlink against real namespaces, diagnose's JSON) and a podman
+# smoke test (test_podman.py: the bug, each mode, refusals). The full
+# podman matrix runs once, in test-venv.
 define set-rules
 ifneq ($($(1)_PYTHON),)
 .venv-$(1)/.installed: pyproject.toml | system
@@ -85,10 +101,10 @@ ifneq ($($(1)_PYTHON),)
 	.venv-$(1)/bin/pip install -q -e '.[test]' $($(1)_PINS)
 	touch $$@
 
-test-$(1): .venv-$(1)/.installed
+test-$(1): venv .venv-$(1)/.installed roots
 	@echo "== $($(1)_TITLE): $($(1)_PYTHON), $($(1)_PINS)"
-	MULTIHOME_HOOK_BIN=$(CURDIR)/.venv-$(1)/bin/oci-multihome-hook \
-		.venv-$(1)/bin/pytest -v $(SET_TESTS)
+	$$(call pytest-in-lab,.venv-$(1),MULTIHOME_HOOK_BIN=$(CURDIR)/.venv-$(1)/bin/oci-multihome-hook,\
+		-v $(SET_TESTS))
 else
 test-$(1):
 	@$$(call missing-python,$(1),the $($(1)_TITLE) set)
@@ -115,47 +131,49 @@ endif
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit
 
-# Lint, then the whole suite with the newest libraries (.venv), each
-# distribution's set, then the root labs (podman 5 and 6, each with the deb
-# and its distribution's libraries). Every part runs, even after one
-# failed; the end says how long each took and which failed. A set whose
-# Python is missing is skipped, except under CI=true.
-TEST_PARTS := lint test-venv $(SETS:%=test-%) test-labs
-test:
-	@failed=; times=; \
-	for part in $(TEST_PARTS); do \
-		start=$$(date +%s); \
-		$(MAKE) --no-print-directory $$part || failed="$$failed $$part"; \
-		times="$$times$$(printf '%-16s %5d s' $$part $$(( $$(date +%s) - start )))\n"; \
-	done; \
-	printf '\n== make test: the time of each part\n%b' "$$times"; \
-	if [ -n "$$failed" ]; then echo "== FAILED:$$failed"; exit 1; fi; \
-	echo "== all parts passed"
+# Everything, in parts that share nothing (testlab/parts.py runs two at a
+# time, the longest first, and prints the time of each): lint; the tests
+# that need neither podman nor namespaces, on the host; the whole suite
+# with the newest libraries in the podman 4 lab; each distribution's set
+# there; the podman 5 and 6 labs. What the parts need is made first, one
+# at a time. The host is saved before and compared after: the last line
+# says whether anything of it changed. A set whose Python is missing is
+# skipped, except under CI=true.
+TEST_PARTS := test-venv test-labs $(SETS:%=test-%) test-host lint
+SET_VENVS = $(foreach set,$(SETS),$(if $($(set)_PYTHON),.venv-$(set)/.installed))
+test: venv deb roots $(SET_VENVS)
+	@$(VENV)/bin/python -m testlab.hoststate save build/host-before.json
+	@status=0; $(VENV)/bin/python -m testlab.parts --jobs 2 $(TEST_PARTS) || status=1; \
+	$(VENV)/bin/python -m testlab.hoststate check build/host-before.json || status=1; \
+	exit $$status
 
-# The newest set runs the host's podman tests under runc and crun (the
-# `podman` fixture, tests/conftest.py); the distributions' sets under runc.
-# One pytest process: on two xdist workers (8.7 instead of ~17 minutes)
-# CNI's `loose` rows lost a few device-bound pings under the other
-# worker's load (docs/development.md).
-test-venv: venv
+# The tests that run nothing in a namespace: on the host.
+HOST_TESTS := tests/unit tests/packages/test_rpm.py tests/packages/test_install_steps.py
+test-host: venv
+	$(VENV)/bin/pytest -v $(HOST_TESTS)
+
+# The rest with the newest libraries, in the podman 4 lab, under runc and
+# crun (the `podman` fixture, tests/conftest.py), with netavark and CNI; the
+# deb installed there by apt (tests/packages/test_deb.py).
+LAB_TESTS := tests/netns tests/podman tests/packages/test_deb.py
+test-venv: venv deb roots
 	@echo "== newest: $(PYTHON), pyroute2 and pydantic from PyPI; runc and crun"
-	MULTIHOME_RUNTIMES=runc,crun MULTIHOME_P4_RESULTS=$(CURDIR)/build/shapes-podman4.json \
-		$(VENV)/bin/pytest -v --durations=20 --ignore=tests/rootlab
+	$(call pytest-in-lab,$(VENV),MULTIHOME_RUNTIMES=runc$(comma)crun \
+		MULTIHOME_P4_RESULTS=$(CURDIR)/build/shapes-podman4.json,-v --durations=20 $(LAB_TESTS))
 
 # The root labs (testlab/roots.py, testlab/rootlab.py, tests/rootlab): each
-# podman stack (podman5: Debian 13; podman6: Debian unstable + experimental)
+# podman stack (podman4: Debian 12, for the suites above; podman5: Debian
+# 13; podman6: Debian unstable + experimental)
 # in namespaces of its own, the deb installed there with apt. Each root is
 # made once with mmdebstrap into /var/cache/oci-multihome-hook/SUITE-root
 # (rebuilt when missing or incomplete; `python -m testlab.roots build
 # --force` to renew them). STACKS=podman6 runs one stack alone.
-LAB_PACKAGES := mmdebstrap
 STACKS ?=
 roots: venv
-	@$(call apt-ensure,$(LAB_PACKAGES))
 	$(VENV)/bin/python -m testlab.roots build $(subst $(comma), ,$(STACKS))
 
 test-labs: venv deb roots
-	MULTIHOME_STACKS=$(STACKS) MULTIHOME_LAB_RESULTS=$(CURDIR)/build/shapes-labs.json \
+	MULTIHOME_STACKS=$(or $(STACKS),podman5$(comma)podman6) MULTIHOME_LAB_RESULTS=$(CURDIR)/build/shapes-labs.json \
 		$(VENV)/bin/pytest -v --durations=20 -n 2 --dist loadgroup tests/rootlab
 
 # docs/shapes.md from the tables the last test-venv and test-labs measured.
@@ -169,12 +187,16 @@ shapes-doc: venv
 	  echo; echo "## podman 5 and 6 (the root labs)"; \
 	  $(VENV)/bin/python -m testlab.shapes build/shapes-labs.json; } > docs/shapes.md
 
+# The demo in a root lab: podman 4.3 by default (the bug on two bridges),
+# DEMO_STACK=podman6 for podman 6 (a published port beside a macvlan).
+DEMO_STACK ?= podman4
 demo: venv
-	$(VENV)/bin/python -m testlab.demo
+	$(call in-lab,$(DEMO_STACK),$(VENV),,$(CURDIR)/$(VENV)/bin/python -m testlab.demo)
 
 # Timings of podman run with and without the hook, on this host's podman and
 # in the podman 5 lab (with the deb); writes bench/latest.json.
 bench: venv deb roots
+	@$(call apt-ensure,$(BENCH_PACKAGES))
 	$(VENV)/bin/python -m testlab.bench
 
 clean:
@@ -205,8 +227,8 @@ LINT_PACKAGES_DEPS := lintian rpmlint
 # Every package any target installs: installed, then listed on one line
 # (tests/packages/test_install_steps.py checks that each command the suite
 # and the targets run comes from one of them).
-ALL_PACKAGES = $(APT_PACKAGES) $(DEB_BUILD_DEPS) $(RPM_BUILD_DEPS) $(LINT_PACKAGES_DEPS) \
-	$(LAB_PACKAGES)
+ALL_PACKAGES = $(APT_PACKAGES) $(LAB_PACKAGES) $(BENCH_PACKAGES) $(DEB_BUILD_DEPS) \
+	$(RPM_BUILD_DEPS) $(LINT_PACKAGES_DEPS)
 all-deps:
 	@$(call apt-ensure,$(ALL_PACKAGES))
 
@@ -222,7 +244,14 @@ rpm-deps:
 lint-packages-deps:
 	@$(call apt-ensure,$(LINT_PACKAGES_DEPS))
 
-deb: deb-deps
+# The deb is a file target: the parts of `make test` that install it find
+# it up to date instead of building it again side by side.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+DEB_FILE := dist/oci-multihome-hook_$(VERSION)-1_all.deb
+PACKAGE_SOURCES := $(shell find src hook oci-hooks.d packaging pyproject.toml -type f \
+	-not -path '*/__pycache__/*' -not -path '*.egg-info/*')
+deb: $(DEB_FILE)
+$(DEB_FILE): $(PACKAGE_SOURCES) | deb-deps
 	packaging/build.sh deb
 
 rpm: rpm-deps

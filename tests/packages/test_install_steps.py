@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from testlab import lab
+from testlab import commands
 from testlab.policy import require
 
 # program -> who runs it (documentation only).
@@ -36,6 +36,8 @@ COMMANDS = {
     "slirp4netns": "rootless podman", "getfacl": "the rootless tests",
     "setfacl": "the rootless tests", "pkill": "the rootless tests", "time": "make bench",
     "tar": "the root labs", "make": "the package tests", "timeout": "the labs",
+    "mknod": "the root labs", "iptables-save": "make test (testlab.hoststate)",
+    "ip6tables-save": "make test (testlab.hoststate)",
 }
 # Where a program may be besides PATH (podman's helpers).
 HELPER_DIRS = ("/usr/lib/podman", "/usr/libexec/podman")
@@ -82,8 +84,8 @@ def makefile_packages() -> set[str]:
     require(shutil.which("dpkg") is not None, "needs dpkg (Debian)")
     # On a fresh machine: dozens of packages, perhaps after another apt's
     # dpkg lock (make deb rpm, on another worker).
-    lab.run("make", "-s", "-C", str(lab.REPO), "all-deps", timeout=lab.APT_TIMEOUT)
-    listed = lab.run("make", "-s", "-C", str(lab.REPO), "print-packages").stdout.split()
+    commands.run("make", "-s", "-C", str(commands.REPO), "all-deps", timeout=commands.APT_TIMEOUT)
+    listed = commands.run("make", "-s", "-C", str(commands.REPO), "print-packages").stdout.split()
     return set(listed)
 
 
