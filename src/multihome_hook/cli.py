@@ -308,7 +308,7 @@ exit status: 0 when stopped (SIGTERM, Ctrl-C), 2 if podman events fails."""
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG)
-    parser.add_argument("--version", action=_Version, nargs=0,
+    parser.add_argument("-V", "--version", action=_Version, nargs=0,
                         help="print the installed version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=_Parser,
@@ -343,14 +343,33 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     return parser, {"diagnose": diagnose, "apply": apply, "watch": watch}
 
 
+def _unknown_option(argv: Sequence[str], parser: argparse.ArgumentParser,
+                    commands: dict[str, argparse.ArgumentParser]) -> None:
+    """Stop at the first option that its command does not have, with that
+    command's usage: argparse would first complain of a missing required
+    one (`apply --mod loose` said "required: --mode")."""
+    current = parser
+    for arg in argv:
+        if arg == "--":
+            return
+        if current is parser and arg in commands:
+            current = commands[arg]
+        elif (arg.startswith("-") and arg != "-"
+              and arg.split("=", 1)[0] not in current._option_string_actions):
+            current.error(f"unrecognized arguments: {arg}")
+
+
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser, commands = _parser()
     if not argv:
         parser.error("a command is needed (podman runs this program without arguments, "
                      "with the OCI state on stdin)")
+    _unknown_option(argv, parser, commands)
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # argparse leaves these to the top level: the command's usage says more
         commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "diagnose" and not args.containers and not args.all:
+        commands["diagnose"].error("name a CONTAINER, or --all for every running one")
     return args
 
 

@@ -55,7 +55,7 @@ def test_no_arguments_at_a_terminal_is_usage_and_exit_2() -> None:
     os.close(fd)
     text = output.decode()
     assert os.waitstatus_to_exitcode(status) == 2, text
-    assert text.startswith("usage: oci-multihome-hook [-h] [--version] COMMAND"), text
+    assert text.startswith("usage: oci-multihome-hook [-h] [-V] COMMAND"), text
     assert "a command is needed" in text
 
 
@@ -66,8 +66,9 @@ def test_no_arguments_on_a_pipe_is_the_hook() -> None:
                            "by podman as an OCI hook)\n")
 
 
-def test_version() -> None:
-    proc = run("--version")
+@pytest.mark.parametrize("option", ["--version", "-V"])
+def test_version(option: str) -> None:
+    proc = run(option)
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout == f"oci-multihome-hook {version('oci-multihome-hook')}\n"
 
@@ -75,12 +76,14 @@ def test_version() -> None:
 @pytest.mark.parametrize(("argv", "usage", "message"), [
     (["diagnose", "--al"], "diagnose", "unrecognized arguments: --al"),
     (["diagnose", "--js", "web"], "diagnose", "unrecognized arguments: --js"),
-    (["apply", "--mod", "loose", "web"], "apply", "the following arguments are required: --mode"),
+    (["apply", "--mod", "loose", "web"], "apply", "unrecognized arguments: --mod"),
     (["apply", "--mode", "loose", "--dry", "web"], "apply", "unrecognized arguments: --dry"),
     (["apply", "--mode", "LOOSE", "web"], "apply", "argument --mode: invalid choice: 'LOOSE'"),
     (["apply", "web"], "apply", "the following arguments are required: --mode"),
     (["watch", "--now"], "watch", "unrecognized arguments: --now"),
-    (["--vers"], "", "the following arguments are required: COMMAND"),
+    (["--vers"], "", "unrecognized arguments: --vers"),
+    (["diagnose"], "diagnose", "name a CONTAINER, or --all for every running one"),
+    (["diagnose", "--json"], "diagnose", "name a CONTAINER, or --all for every running one"),
     (["diag"], "", "argument COMMAND: invalid choice: 'diag'"),
 ])
 def test_errors_show_the_usage_of_the_command_at_fault(argv: list[str], usage: str,
