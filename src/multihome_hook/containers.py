@@ -55,6 +55,11 @@ def _podman(*argv: str) -> str:
     return proc.stdout
 
 
+def _exit_status(*argv: str) -> int:
+    return subprocess.run(["podman", *argv], capture_output=True, timeout=60,
+                          stdin=subprocess.DEVNULL).returncode
+
+
 def resolve(ref: str) -> Target:
     """A container by podman name or id, or a process by `pid:N`. Errors
     do not name `ref`: the caller puts it in front."""
@@ -66,8 +71,11 @@ def resolve(ref: str) -> Target:
     try:
         (raw,) = json.loads(_podman("inspect", "--type", "container", "--format", "json", ref))
         container = parse(PodmanContainer, raw)
-    except HookError as exc:
-        if "no such" not in str(exc):  # podman missing, storage broken...: say so
+    except HookError:
+        # podman's answer by its exit status, not its message's wording:
+        # `container exists` is 1 for no such container, 125 when podman
+        # itself fails (storage broken...), which the first error says.
+        if _exit_status("container", "exists", ref) != 1:
             raise
         raise HookError("no such container") from None
     except ValueError as exc:  # also pydantic's ValidationError
