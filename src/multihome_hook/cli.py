@@ -35,15 +35,19 @@ LASTS = "until the container is restarted or recreated"
 
 def write(text: str, stream: IO[str] | None = None) -> None:
     """Write and flush. A reader that went away (`| head`) ends the output,
-    not the work: the rest goes to /dev/null, quietly."""
+    not the work: the rest goes to /dev/null, quietly. Any other failure
+    (a full disk) is an error of its own, said once."""
     stream = stream or sys.stdout
     try:
         stream.write(text)
         stream.flush()
-    except BrokenPipeError:
+    except OSError as exc:
+        # What is left in the buffer must not fail again at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, stream.fileno())
         os.close(devnull)
+        if not isinstance(exc, BrokenPipeError):
+            raise HookError(f"cannot write the output: {exc.strerror}") from None
 
 
 def say(line: str) -> None:

@@ -132,6 +132,14 @@ def test_a_closed_stdout_ends_quietly() -> None:
     assert (proc.returncode, proc.stderr) == (0, "")
 
 
+def test_a_full_disk_is_one_line_and_an_error() -> None:
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([*HOOK, "--help"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=30)
+    assert (proc.returncode, proc.stderr) == (
+        2, "oci-multihome-hook: cannot write the output: No space left on device\n")
+
+
 def test_ctrl_c_ends_quietly(tmp_path: Path) -> None:
     """Interrupted while podman answers: exit 130, nothing on stderr."""
     fake, started = tmp_path / "podman", tmp_path / "started"
