@@ -398,6 +398,8 @@ def _join_rootless_podman(argv: Sequence[str]) -> int | None:
 def main(argv: Sequence[str]) -> int:
     try:
         args = _parse(argv)
+        if args.command != "watch":  # a service: its lines belong in the journal
+            log.stderr_only()
         run: Callable[[argparse.Namespace], int] = args.run
         joined = _join_rootless_podman(argv)
         return run(args) if joined is None else joined

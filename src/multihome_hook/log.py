@@ -8,9 +8,19 @@ import sys
 import syslog
 
 NAME = "oci-multihome-hook"
+_to_syslog = [True]
+
+
+def stderr_only() -> None:
+    """For an operator's command: its mistakes (a misspelt container name)
+    are theirs to read, and stay out of the journal, where admins look for
+    the hook's refusals under this tag."""
+    _to_syslog[0] = False
 
 
 def _syslog(priority: int, message: str) -> None:
+    if not _to_syslog[0]:
+        return
     syslog.openlog(NAME, syslog.LOG_PID, syslog.LOG_DAEMON)
     syslog.syslog(priority, message)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from multihome_hook import cli
+from multihome_hook import cli, log
 from multihome_hook.errors import EXIT_STATUS, INVALID_STATE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -160,3 +160,15 @@ def test_ctrl_c_ends_quietly(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     assert (proc.returncode, out, err) == (130, "", "")
+
+
+def test_an_operators_mistake_stays_out_of_the_journal(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    logged: list[object] = []
+    monkeypatch.setattr("syslog.syslog", lambda *args: logged.append(args))
+    monkeypatch.setattr(log, "_to_syslog", [True])
+    assert cli.main(["diagnose", "pid:web"]) == 2
+    assert capsys.readouterr().err == ("oci-multihome-hook: pid:web: invalid: expected a podman "
+                                       "name or id, or pid:NUMBER\n")
+    assert logged == []
+
