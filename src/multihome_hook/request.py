@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from .errors import InvalidState
+from .errors import HookError, InvalidState
 from .modes import MODE_KEY, OFF, RP_FILTER_KEY, parse_mode, parse_strict
 from .primary import PRIMARY_KEY, parse_primary
 from .records import Record
@@ -62,11 +62,16 @@ def parse_state(raw: bytes) -> Request:
         annotations = {}
     if not isinstance(annotations, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
-        raise InvalidState("malformed OCI state: 'annotations' is not a map of strings")
+        raise InvalidState(f"container {container_id[:12]}: malformed OCI state: "
+                           "'annotations' is not a map of strings")
     primary = annotations.get(PRIMARY_KEY)
-    # Only a hooks.d entry other than ours runs us without the annotation:
-    # then there is nothing asked of us.
-    mode = parse_mode(annotations.get(MODE_KEY, OFF.name))
-    return Request(container_id=container_id, pid=pid, mode=mode,
-                   primary=None if primary is None else parse_primary(primary),
-                   strict=parse_strict(annotations.get(RP_FILTER_KEY), mode))
+    try:
+        # Only a hooks.d entry other than ours runs us without the
+        # annotation: then there is nothing asked of us.
+        mode = parse_mode(annotations.get(MODE_KEY, OFF.name))
+        return Request(container_id=container_id, pid=pid, mode=mode,
+                       primary=None if primary is None else parse_primary(primary),
+                       strict=parse_strict(annotations.get(RP_FILTER_KEY), mode))
+    except HookError as exc:
+        # Its class is its exit status: keep it; the journal's line names the container.
+        raise type(exc)(f"container {container_id[:12]}: {exc}") from None

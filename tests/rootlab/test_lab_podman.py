@@ -121,7 +121,9 @@ def test_crun_keeps_the_hooks_stderr_with_its_annotation(lab: Lab) -> None:
     argv = lab.run_argv([BRIDGE_A.name, MACVLAN.name],
                          {MODE: "bogus", "run.oci.hooks.stderr": out}, "crun", ["--rm"])
     assert lab.podman(*argv, "true", check=False).returncode != 0
-    assert "oci-multihome-hook: unknown io.multihome.mode 'bogus'" in lab.path(out).read_text()
+    kept = lab.path(out).read_text()
+    assert re.search(r"oci-multihome-hook: container [0-9a-f]{12}: unknown io\.multihome\.mode "
+                     r"'bogus'", kept), kept
 
 
 def test_the_deb_uses_debian_packages_only(lab: Lab) -> None:

@@ -77,11 +77,11 @@ def annotated(**annotations: str) -> bytes:
 
 @pytest.mark.parametrize(("stdin", "code", "message"), [
     (annotated(**{"io.multihome.mode": "bogus"}), INVALID_ANNOTATION,
-     "unknown io.multihome.mode 'bogus'"),
+     "container cccccccccccc: unknown io.multihome.mode 'bogus'"),
     (annotated(**{"io.multihome.mode": "loose", "io.multihome.primary": "eth 0"}),
-     INVALID_ANNOTATION, "invalid io.multihome.primary 'eth 0'"),
+     INVALID_ANNOTATION, "container cccccccccccc: invalid io.multihome.primary 'eth 0'"),
     (annotated(**{"io.multihome.mode": "loose", "io.multihome.rp_filter": "strict"}),
-     INVALID_ANNOTATION, "io.multihome.rp_filter=strict needs"),
+     INVALID_ANNOTATION, "container cccccccccccc: io.multihome.rp_filter=strict needs"),
     (b"{not json", INVALID_STATE, "malformed OCI state on stdin"),
 ], ids=["mode", "primary", "rp_filter", "state"])
 def test_the_hook_exits_with_the_code_of_its_refusal(stdin: bytes, code: int,
