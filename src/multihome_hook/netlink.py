@@ -16,6 +16,7 @@ same classes are imported from `pr2modules.netlink.rtnl`.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
 import os
@@ -42,6 +43,10 @@ if TYPE_CHECKING:
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND = 0x200, 0x400, 0x800
+# Set on a dump's messages when the table changed while it was read (podman
+# connecting a network meanwhile): the dump may miss or repeat entries.
+NLM_F_DUMP_INTR = 0x10
+DUMP_TRIES = 5
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_GETADDR = 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
@@ -203,39 +208,49 @@ class RouteSocket:
         self._sock.send(bytes(msg.data))
         return self._seq
 
-    def _replies(self, seq: int) -> Iterator[tuple[int, bytes]]:
-        """(type, message) of every reply to `seq`, up to DONE or the ACK.
+    def _replies(self, seq: int) -> Iterator[tuple[int, int, bytes]]:
+        """(type, flags, message) of every reply to `seq`, up to and including
+        a dump's DONE, or up to the ACK.
 
         A netlink error becomes OSError with the kernel's errno."""
         while True:
             data = self._sock.recv(1 << 18)
             offset = 0
             while offset + _HEADER.size <= len(data):
-                length, msg_type, _, msg_seq, _ = _HEADER.unpack_from(data, offset)
+                length, msg_type, flags, msg_seq, _ = _HEADER.unpack_from(data, offset)
                 if length < _HEADER.size:
                     raise OSError(0, "truncated netlink message")
                 message, offset = data[offset:offset + length], offset + ((length + 3) & ~3)
                 if msg_seq != seq:
                     continue
                 if msg_type == NLMSG_DONE:
+                    yield msg_type, flags, message
                     return
                 if msg_type == NLMSG_ERROR:
                     (code,) = struct.unpack_from("=i", message, _HEADER.size)
                     if code:
                         raise OSError(-code, os.strerror(-code))
                     return
-                yield msg_type, message
+                yield msg_type, flags, message
 
     def _dump(self, cls: Any, msg_type: int, family: int) -> list[Any]:
-        request = cls()
-        request["family"] = family
-        seq = self._send(request, msg_type, NLM_F_REQUEST | NLM_F_DUMP)
-        replies = []
-        for _, data in self._replies(seq):
-            reply = cls(data)
-            reply.decode()
-            replies.append(reply)
-        return replies
+        """Every entry, from a dump the kernel did not mark interrupted: one
+        that was is read again, up to DUMP_TRIES times."""
+        for _ in range(DUMP_TRIES):
+            request = cls()
+            request["family"] = family
+            replies, interrupted = [], False
+            for reply_type, flags, data in self._replies(
+                    self._send(request, msg_type, NLM_F_REQUEST | NLM_F_DUMP)):
+                interrupted |= bool(flags & NLM_F_DUMP_INTR)
+                if reply_type != NLMSG_DONE:
+                    reply = cls(data)
+                    reply.decode()
+                    replies.append(reply)
+            if not interrupted:
+                return replies
+        raise OSError(errno.EAGAIN, f"the namespace kept changing while it was read "
+                      f"({DUMP_TRIES} netlink dumps interrupted)")
 
     def _request(self, msg: Any, msg_type: int, flags: int = 0) -> None:
         for _ in self._replies(self._send(msg, msg_type, NLM_F_REQUEST | NLM_F_ACK | flags)):
