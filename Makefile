@@ -200,7 +200,7 @@ bench: venv deb roots
 	$(VENV)/bin/python -m testlab.bench
 
 clean:
-	rm -rf $(VENV) $(SETS:%=.venv-%) .venv-oldest build dist src/*.egg-info
+	rm -rf $(VENV) $(SETS:%=.venv-%) build dist src/*.egg-info
 
 # --- Distribution packages (packaging/) --------------------------------------
 # `make deb` / `make rpm` build into dist/ from a copy of the working tree; the

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 
 from .errors import RollbackFailed, RolledBack
-from .kernel import IPV4_CONF, Route
+from .kernel import IFNAME_MAX, IPV4_CONF, Route
 from .plan import Add, SetRpFilter
 
 TYPE_CHECKING = False
@@ -19,7 +19,7 @@ def _write_rp_filter(change: SetRpFilter) -> None:
     name = change.interface
     # Names come from the kernel's own listing; refuse anything that could
     # step out of the directory all the same.
-    if not name or "/" in name or name in (".", "..") or len(name) > 15:
+    if not name or "/" in name or name in (".", "..") or len(name) > IFNAME_MAX:
         raise OSError(0, f"refusing interface name {name!r}")
     fd = os.open(f"{IPV4_CONF}/{name}/rp_filter", os.O_WRONLY | os.O_CLOEXEC)
     try:

@@ -22,6 +22,8 @@ RT_SCOPE_LINK = 253
 FR_ACT_TO_TBL = 1
 
 IPV4_CONF = "/proc/sys/net/ipv4/conf"
+# The longest interface name: the kernel's IFNAMSIZ (16) less its NUL.
+IFNAME_MAX = 15
 # Not interfaces: the namespace-wide knob, and the template for new interfaces.
 ALL, DEFAULT = "all", "default"
 # rp_filter values (0 is off); the kernel applies max(all, interface).

@@ -29,7 +29,6 @@ PRIMARY_KEY = "io.multihome.primary"
 # never a path) and a length no message has to cut.
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _MAX_NAME = 64
-IFNAMSIZ = 15
 
 
 class Name(Record):
