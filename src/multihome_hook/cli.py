@@ -263,7 +263,7 @@ examples:
 
 modes ({MODE_KEY}=MODE): {', '.join(m.name for m in MODES)}
 
-exit status:
+exit status (the hook's, when podman runs it: man {PROG}):
 {exit_status_text()}"""
 
 DIAGNOSE_EPILOG = f"""\

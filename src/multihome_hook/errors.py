@@ -56,12 +56,13 @@ EXIT_STATUS = (
 
 
 def exit_status_text() -> str:
-    """The table as plain text, for --help."""
+    """The commands' rows as plain text, for --help; the hook's (podman
+    reads those) are in the man page and the reference."""
     import textwrap
 
     return "\n".join(textwrap.fill(text, 79, initial_indent=f"  {command:<12} {code:>3}  ",
                                    subsequent_indent=" " * 20, break_on_hyphens=False)
-                     for command, code, text in EXIT_STATUS)
+                     for command, code, text in EXIT_STATUS if command != "hook")
 
 
 class HookError(Exception):
