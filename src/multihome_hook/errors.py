@@ -51,7 +51,7 @@ EXIT_STATUS = (
     ("apply", ERROR, "error: as for diagnose, or a change failed (and was undone)"),
     ("watch", OK, "stopped by SIGTERM or Ctrl-C"),
     ("watch", ERROR, "error: invalid arguments, or podman events failed"),
-    ("any command", INTERRUPTED, "interrupted by Ctrl-C (quietly)"),
+    ("diagnose, apply", INTERRUPTED, "interrupted by Ctrl-C (quietly)"),
 )
 
 

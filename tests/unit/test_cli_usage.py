@@ -114,8 +114,8 @@ def test_help_shows_the_commands_exit_statuses_and_fits_a_screen() -> None:
     assert len(out.splitlines()) <= 40, out
 
 
-def test_readme_and_man_page_show_the_same_exit_status_table() -> None:
-    readme = (REPO / "README.md").read_text()
+def test_reference_and_man_page_show_the_same_exit_status_table() -> None:
+    readme = (REPO / "docs" / "reference.md").read_text()
     man = (REPO / "packaging" / "oci-multihome-hook.8").read_text().replace("\\-", "-")
     man = man.replace("\\(em", "-").replace("\\`", "`")
     for command, code, text in EXIT_STATUS:
