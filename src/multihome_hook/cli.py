@@ -194,6 +194,28 @@ def _on_event(event: PodmanEvent) -> str | None:
     return f"container {event.id[:12]}: {what}, mode {mode}: {outcome}"
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+    from .models import DoctorNetwork, DoctorReport
+
+    facts = doctor.gather()
+    verdict = doctor.judge(facts)
+    if not args.json:
+        for line in doctor.lines(facts, verdict):
+            say(line)
+        return verdict.status
+    say(to_json(DoctorReport(
+        rp_filter_all=facts.rp_filter_all, rp_filter_default=facts.rp_filter_default,
+        effective_rp_filter=facts.effective, podman=facts.podman,
+        network_backend=facts.backend, network_backend_version=facts.backend_version,
+        runtime=facts.runtime,
+        networks=[DoctorNetwork(name=n, driver=d) for n, d in facts.networks],
+        hooks_dirs=list(facts.hooks_dirs), hook_installed_in=list(facts.hook_in),
+        default_mode=facts.default_mode, affected=bool(verdict.affected),
+        reasons=verdict.affected, notes=verdict.notes, next=verdict.next)))
+    return verdict.status
+
+
 def _watch(args: argparse.Namespace) -> int:
     # SIGTERM (systemctl stop) unwinds like ^C, so `podman events` is stopped too.
     signal.signal(signal.SIGTERM, _stop)
@@ -295,6 +317,20 @@ examples:
 
 exit status: 0 done (or nothing to change), 2 an error in any container."""
 
+DOCTOR_EPILOG = f"""\
+Reads the host's rp_filter defaults (a container's namespace copies them),
+podman's version, network backend, OCI runtime and networks, the
+containers.conf files podman reads (hooks_dir, a host-wide {MODE_KEY}),
+and where the hook is installed; says whether containers on two networks
+lose replies here, why, and the next command.
+
+examples:
+  {PROG} doctor
+  {PROG} doctor --json
+
+exit status: 0 fine (or affected, with the hook where podman reads it), 1
+affected without the hook where podman reads hooks, 2 error."""
+
 WATCH_EPILOG = f"""\
 Follows `podman events`; when a container annotated {MODE_KEY} gets a
 network connected or disconnected (no hook runs then), or starts (a user
@@ -339,12 +375,19 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     apply.add_argument("--json", action="store_true",
                        help="one JSON document (apply schema version 1, see the README)")
     apply.set_defaults(run=_apply)
+    doctor = commands.add_parser(
+        "doctor", help="is this host affected? rp_filter, podman, networks, the hook",
+        description="Judge the host, without a container: is it affected, and what next.",
+        epilog=DOCTOR_EPILOG)
+    doctor.add_argument("--json", action="store_true",
+                        help="one JSON document (doctor schema version 1)")
+    doctor.set_defaults(run=_doctor)
     watch = commands.add_parser(
         "watch", help=f"re-apply {MODE_KEY} when podman network connect adds a network",
         description=f"Re-apply {MODE_KEY} when `podman network connect` adds a network.",
         epilog=WATCH_EPILOG)
     watch.set_defaults(run=_watch)
-    return parser, {"diagnose": diagnose, "apply": apply, "watch": watch}
+    return parser, {"diagnose": diagnose, "apply": apply, "doctor": doctor, "watch": watch}
 
 
 def _unknown_option(argv: Sequence[str], parser: argparse.ArgumentParser,

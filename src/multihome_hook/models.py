@@ -166,3 +166,32 @@ class ApplyResult(BaseModel):
 class ApplyReport(BaseModel):
     schema_version: int = APPLY_SCHEMA_VERSION
     containers: list[ApplyResult]
+
+
+# --- `doctor --json`: schema version 1 --------------------------------------
+
+DOCTOR_SCHEMA_VERSION = 1
+
+
+class DoctorNetwork(BaseModel):
+    name: str
+    driver: str
+
+
+class DoctorReport(BaseModel):
+    schema_version: int = DOCTOR_SCHEMA_VERSION
+    rp_filter_all: int
+    rp_filter_default: int
+    effective_rp_filter: int  # max(all, default): what a new container's interfaces get
+    podman: Optional[str]  # its version; null: not installed
+    network_backend: Optional[str]
+    network_backend_version: Optional[str]
+    runtime: Optional[str]
+    networks: list[DoctorNetwork] = []
+    hooks_dirs: list[str] = []  # where this podman reads hooks
+    hook_installed_in: list[str] = []
+    default_mode: Optional[str] = None  # containers.conf annotations
+    affected: bool
+    reasons: list[str] = []
+    notes: list[str] = []
+    next: str

@@ -1,4 +1,4 @@
-"""The operator CLI against real containers: diagnose, apply, watch."""
+"""The operator CLI against real containers: diagnose, apply, watch, doctor."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from multihome_hook.models import ApplyReport, DiagnoseReport, parse
+from multihome_hook.models import ApplyReport, DiagnoseReport, DoctorReport, parse
 from testlab import commands, lab
 from testlab.watch import watching
 
@@ -225,3 +225,20 @@ def test_a_closed_stdout_ends_quietly(podman: lab.Podman, nets: list[str]) -> No
                                   stderr=subprocess.PIPE, text=True, env=podman.env, timeout=60)
         assert proc.stderr == ""
         assert proc.returncode == 1
+
+
+def test_doctor_judges_this_podman(podman: lab.Podman, nets: list[str]) -> None:
+    """The lab's host is strict and its podman reads no hooks dir holding the
+    hook (the tests use --hooks-dir): on podman 4, affected and a problem."""
+    proc = cli(podman, "doctor")
+    out = proc.stdout
+    assert "rp_filter: all 1, default 1: strict (1)" in out, out
+    assert f"{nets[0]} (bridge)" in out and "network backend netavark" in out, out
+    if lab.podman_major() == 4:
+        assert proc.returncode == 1, out + proc.stderr
+        assert "verdict: affected\n  rp_filter is strict" in out, out
+        assert "next: install the package" in out, out
+    report = parse(DoctorReport, json.loads(cli(podman, "doctor", "--json").stdout))
+    assert report.effective_rp_filter == 1 and report.podman is not None
+    assert (nets[0], "bridge") in {(n.name, n.driver) for n in report.networks}
+

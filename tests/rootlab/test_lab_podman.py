@@ -141,3 +141,17 @@ def test_the_lab_runs_its_stacks_podman(lab: Lab) -> None:
     assert int(version.split(".")[0]) == lab.stack.podman, version
     for runtime in RUNTIMES:
         assert lab.run(runtime, "--version").returncode == 0
+
+
+def test_doctor_names_what_this_stack_breaks(lab: Lab) -> None:
+    """The deb's doctor on the stack's own Python and libraries: strict
+    host, macvlan networks, the hook installed where podman reads hooks."""
+    proc = lab.run("oci-multihome-hook", "doctor", check=False)
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert f"podman {lab.stack.podman}." in out, out
+    assert "oci-multihome-hook.json in /usr/share/containers/oci/hooks.d" in out, out
+    assert "verdict: affected\n  rp_filter is strict and netavark loosens only its bridges" in out
+    published = "a port published on a bridge beside it never answers" in out
+    assert published == (lab.stack.metric("macvlan") < lab.stack.metric("bridge")), out
+
