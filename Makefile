@@ -182,9 +182,9 @@ shapes-doc: venv
 	  echo "Written by \`make shapes-doc\` from the last \`make test\` (method:"; \
 	  echo "[development.md](development.md#network-shapes)). % of pings lost, % of 8 TCP"; \
 	  echo "connections failed; rows: stack or runtime, backend, mode."; \
-	  echo; echo "## podman 4.3 (the host)"; \
+	  echo; echo "## podman 4.3 (the podman 4 lab: Debian 12)"; \
 	  $(VENV)/bin/python -m testlab.shapes build/shapes-podman4.json; \
-	  echo; echo "## podman 5 and 6 (the root labs)"; \
+	  echo; echo "## podman 5 and 6 (the root labs: Debian 13, unstable + experimental)"; \
 	  $(VENV)/bin/python -m testlab.shapes build/shapes-labs.json; } > docs/shapes.md
 
 # The demo in a root lab: podman 4.3 by default (the bug on two bridges),

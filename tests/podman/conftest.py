@@ -9,7 +9,7 @@ import pytest
 
 from testlab.shapes import Results
 
-RESULTS = Results("podman 4.3 (host)", "MULTIHOME_P4_RESULTS")
+RESULTS = Results("podman 4.3 (the podman 4 lab)", "MULTIHOME_P4_RESULTS")
 
 
 @pytest.fixture(scope="session")

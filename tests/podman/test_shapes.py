@@ -24,6 +24,7 @@ from testlab.shapes import (
     DUAL_STACK,
     INTERNAL_BRIDGE,
     MODES,
+    PORT_TWO_BRIDGES,
     PUBLISHED_PORT,
     TCP_PORT,
     TWO_BRIDGES,
@@ -33,7 +34,7 @@ from testlab.shapes import (
 
 # netavark 1.4 has no ipvlan driver; this machine's kernel no ipvlan at all.
 SHAPES_OF = {"netavark": (TWO_BRIDGES, BRIDGE_MACVLAN, INTERNAL_BRIDGE, DUAL_STACK,
-                          PUBLISHED_PORT, TWO_MACVLANS),
+                          PORT_TWO_BRIDGES, PUBLISHED_PORT, TWO_MACVLANS),
              "cni": tuple(s for s in (TWO_BRIDGES, BRIDGE_MACVLAN, BRIDGE_IPVLAN)
                           if s in shapes.SHAPES)}
 # Each backend's matrix once, under one runtime each: what a shape loses is
@@ -97,7 +98,7 @@ def shape_networks(setup: lab.Podman, segments: dict[str, str], nets: list[str],
             bridges = made[len(kinds):len(kinds) + 2]
         else:
             named["internal"] = made[len(kinds)]
-        found = {TWO_BRIDGES: bridges, DUAL_STACK: dual_nets}
+        found = {TWO_BRIDGES: bridges, PORT_TWO_BRIDGES: bridges, DUAL_STACK: dual_nets}
         for shape in (BRIDGE_MACVLAN, BRIDGE_IPVLAN, INTERNAL_BRIDGE, PUBLISHED_PORT):
             if shape.kinds[1] in named:
                 found[shape] = [bridges[0], named[shape.kinds[1]]]

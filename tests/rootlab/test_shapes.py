@@ -41,6 +41,7 @@ NETWORKS: dict[Shape, tuple[Network, Network]] = {
     shapes.BRIDGE_IPVLAN: (BRIDGE_A, IPVLAN),
     shapes.INTERNAL_BRIDGE: (BRIDGE_A, INTERNAL),
     shapes.DUAL_STACK: (DUAL_A, DUAL_B),
+    shapes.PORT_TWO_BRIDGES: (BRIDGE_A, BRIDGE_B),
     shapes.PUBLISHED_PORT: (BRIDGE_A, MACVLAN),
     shapes.TWO_MACVLANS: (MACVLAN, MACVLAN_B),
 }
