@@ -1,5 +1,6 @@
 """No hidden install step: every program the suite or a Makefile target runs
-on the host comes from a package the Makefile installs (`make all-deps`),
+on the host comes from a package the Makefile installs (`make all-deps`;
+inside the labs, their roots' packages: testlab/roots.py),
 or from the packages every Debian system has (essential, or priority
 required).
 
@@ -27,8 +28,8 @@ COMMANDS = {
     "dpkg-buildpackage": "make deb", "rpm": "the package tests", "rpmbuild": "make rpm",
     "rpm2cpio": "the package tests", "cpio": "the package tests",
     "lintian": "make lint-packages", "rpmlint": "make lint-packages",
-    "mmdebstrap": "the root labs", "podman": "the podman tests", "runc": "podman",
-    "crun": "podman", "netavark": "podman", "iptables": "netavark",
+    "mmdebstrap": "the root labs", "podman": "make bench (the tests: the labs' own)",
+    "runc": "podman", "crun": "podman", "netavark": "podman", "iptables": "netavark",
     "busybox": "the containers' rootfs", "ping": "measurements", "ip": "the labs",
     "nsenter": "the labs", "unshare": "the labs", "mount": "the labs",
     "umount": "the labs", "useradd": "the rootless tests", "userdel": "the rootless tests",
