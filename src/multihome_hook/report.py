@@ -12,7 +12,7 @@ from . import containers, diagnosis, netns, snapshot
 from .errors import HookError, HostNamespace
 from .kernel import AF_INET, AF_INET6, ALL, RT_SCOPE_LINK, Route, Routing, Snapshot, natural_key
 from .models import ContainerReport, InterfaceReport, RouteReport
-from .modes import FIXES, LOOSE, MODE_KEY, ONE_DEFAULT, Mode
+from .modes import FIXES, LOOSE, MODE_KEY, ONE_DEFAULT, RECOMMENDED, WHY_RECOMMENDED, Mode
 from .netlink import RouteSocket
 from .networks import definitions, directories, resolve
 from .plan import Delete, preferred
@@ -171,10 +171,13 @@ def _diagnosed(target: containers.Target) -> tuple[ContainerReport, list[str]]:
 def _how_to_fix(target: containers.Target, fixes: _Fixes) -> Iterator[str]:
     if fixes.error:
         yield f"  {PRIMARY_KEY}: {fixes.error}"
-    for mode in FIXES:
+    # The recommended mode first: its command is the one to copy.
+    for mode in sorted(FIXES, key=lambda m: m is not RECOMMENDED):
         changes = fixes.changes[mode.name]
-        yield (f"  fix with --mode {mode}: {len(changes)} change(s)" if changes
-               else f"  fix with --mode {mode}: nothing to change")
+        title = f"--mode {mode} (recommended: {WHY_RECOMMENDED})" if mode is RECOMMENDED \
+            else f"--mode {mode}"
+        yield (f"  fix with {title}: {len(changes)} change(s)" if changes
+               else f"  fix with {title}: nothing to change")
         yield from (f"      {change}" for change in changes)
         if mode is ONE_DEFAULT and fixes.trade():
             yield f"    trade: afterwards {', '.join(fixes.trade())} {diagnosis.ONE_DEFAULT_TRADE}"

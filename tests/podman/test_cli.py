@@ -132,6 +132,10 @@ def test_diagnose_shows_the_fix_now_and_for_good(podman: lab.Podman, nets: list[
         proc = cli(podman, "diagnose", c.name)
         assert proc.returncode == 1, proc.stderr
         out = proc.stdout
+        # The recommended mode first: its command is the one to copy.
+        recommended = out.index("  fix with --mode source-routing (recommended: every uplink "
+                                "keeps working, strict filtering stays on): ")
+        assert recommended < out.index("fix with --mode loose")
         for mode in ("loose", "one-default", "source-routing"):
             assert f"    now:       oci-multihome-hook apply --mode {mode} {c.name}\n" in out
             assert f"podman run --annotation io.multihome.mode={mode}" in out
