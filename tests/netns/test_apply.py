@@ -234,10 +234,10 @@ CID = "container bbbbbbbbbbbb: "
 
 @pytest.mark.parametrize(("annotations", "prepare", "code", "message"), [
     pytest.param({"io.multihome.mode": "bogus"}, nothing, INVALID_ANNOTATION,
-                 "unknown io.multihome.mode 'bogus': expected one of loose, one-default, "
+                 f"{CID}unknown io.multihome.mode 'bogus': expected one of loose, one-default, "
                  "source-routing, off", id="unknown-mode"),
     pytest.param({"io.multihome.mode": "one-default", "io.multihome.rp_filter": "strict"},
-                 nothing, INVALID_ANNOTATION, "io.multihome.rp_filter=strict needs "
+                 nothing, INVALID_ANNOTATION, f"{CID}io.multihome.rp_filter=strict needs "
                  "io.multihome.mode=source-routing: with one-default some replies would be "
                  "dropped again", id="strict-without-source-routing"),
     pytest.param({"io.multihome.mode": "one-default", "io.multihome.primary": "198.18.99.0/24"},
