@@ -57,22 +57,22 @@ def _plan_and_apply(mode: Mode, primary: Primary | None, sock: RouteSocket | Non
 
 
 def fix(mode: Mode, primary: Primary | None, dry_run: bool = False, switch: bool = False,
-        fresh: bool = False, later: bool = False, strict: bool = False,
+        later: bool = False, strict: bool = False,
         primary_may_go: bool = False) -> Outcome:
     """Make the current namespace what `mode` wants (unless `dry_run`).
 
-    `switch`: an operator's explicit mode change (see plan.py). `fresh`: a
-    namespace podman has just set up (the hook), where fewer than two
-    uplinks, seen in /proc, mean nothing to do at all; `later`: interfaces
-    may still come (a user namespace of its own): loose then still sets
-    `all` and `default`, which they copy. `strict`: io.multihome.rp_filter.
-    `primary_may_go`: the primary is the running container's annotation,
-    whose network may have been disconnected since: then chosen without it."""
+    Fewer than two uplinks, seen in /proc, mean nothing to do at all, for
+    the hook and `apply` alike (a table of source routing left from two
+    uplinks is still cleaned up). `switch`: an operator's explicit mode
+    change (see plan.py). `later`: interfaces may still come (a user
+    namespace of its own): loose then still sets `all` and `default`, which
+    they copy. `strict`: io.multihome.rp_filter. `primary_may_go`: the
+    primary is the running container's annotation, whose network may have
+    been disconnected since: then chosen without it."""
     try:
-        if fresh:
-            skipped = _too_few_uplinks()
-            if skipped and not (later and not mode.routes):  # loose prepares all/default
-                return Outcome([], skipped)
+        skipped = _too_few_uplinks()
+        if skipped and not (later and not mode.routes):  # loose prepares all/default
+            return Outcome([], skipped)
         if not (mode.routes or primary is not None or switch):
             # sysctls only: no netlink, no pyroute2 import
             return Outcome(_plan_and_apply(mode, primary, None, dry_run, switch, strict))

@@ -40,7 +40,7 @@ def _run(raw: bytes) -> str:
             from .snapshot import interfaces
 
             primary = resolve(primary, interfaces())
-        outcome = fix(request.mode, primary, fresh=True, later=later, strict=request.strict)
+        outcome = fix(request.mode, primary, later=later, strict=request.strict)
     except HostNamespace:
         # A host-wide default reaches --network host containers too: they
         # must start, and the host must stay as it is.
