@@ -17,10 +17,10 @@ MakeNs = Callable[..., Namespace]
 MODES = ("loose", "one-default", "source-routing")
 
 
-def strict(ns: Namespace) -> Namespace:
-    for key in ("all", "default", *[f"eth{i}" for i in range(2)]):
-        ns.sysctl(key, 1) if key in ("all", "default") or ns.ip(
-            "link", "show", key, check=False).returncode == 0 else None
+def strict(ns: Namespace, uplinks: int) -> Namespace:
+    """Strict filtering, as a RHEL host's containers get it."""
+    for key in ("all", "default", *(f"eth{i}" for i in range(uplinks))):
+        ns.sysctl(key, 1)
     return ns
 
 
@@ -28,7 +28,7 @@ def strict(ns: Namespace) -> Namespace:
 @pytest.mark.parametrize("uplinks", [1, 2])
 def test_the_hook_and_apply_leave_a_namespace_alike(make_ns: MakeNs, mode: str,
                                                     uplinks: int) -> None:
-    by_hook, by_apply = strict(make_ns(uplinks)), strict(make_ns(uplinks))
+    by_hook, by_apply = strict(make_ns(uplinks), uplinks), strict(make_ns(uplinks), uplinks)
     assert by_hook.state() == by_apply.state()
     state = {"ociVersion": "1.0.2", "id": "a" * 64, "pid": by_hook.pid,
              "annotations": {"io.multihome.mode": mode}}
