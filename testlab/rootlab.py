@@ -46,6 +46,7 @@ from pathlib import Path
 
 from . import commands, inside
 from . import lab as host_lab
+from .policy import require
 from .roots import RootError, Stack, remove_tree, selected
 
 REPO = commands.REPO
@@ -225,6 +226,17 @@ def stale(deb: Path) -> str | None:
                     and path.stat().st_mtime > deb.stat().st_mtime):
                 return str(path.relative_to(REPO))
     return None
+
+
+def required_deb() -> Path:
+    """dist/'s deb, as new as the sources, for a test: one missing or
+    older than a source is a skip (a failure under CI=true) saying why."""
+    found = find_deb()
+    require(found is not None, f"needs dist/{DEB_GLOB} (make deb)")
+    assert found is not None
+    newer = stale(found)
+    require(newer is None, f"{found.name} is older than {newer}: make deb")
+    return found
 
 
 # --- a running lab -----------------------------------------------------------

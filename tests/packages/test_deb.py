@@ -50,12 +50,7 @@ def deb() -> Path:
     """dist/'s deb, as new as the sources."""
     require(os.geteuid() == 0, "needs root")
     require(shutil.which("apt-get") is not None, "needs apt-get (Debian)")
-    found = rootlab.find_deb()
-    require(found is not None, f"needs dist/{rootlab.DEB_GLOB} (make deb)")
-    assert found is not None
-    stale = rootlab.stale(found)
-    require(stale is None, f"{found.name} is older than {stale}: make deb")
-    return found
+    return rootlab.required_deb()
 
 
 @pytest.fixture(scope="session")

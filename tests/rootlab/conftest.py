@@ -33,12 +33,7 @@ RESULTS = Results("root labs", "MULTIHOME_LAB_RESULTS")
 def deb() -> Path:
     """The deb a lab installs, as new as the sources."""
     require(os.geteuid() == 0, "needs root")
-    found = rootlab.find_deb()
-    require(found is not None, f"needs dist/{rootlab.DEB_GLOB} (make deb)")
-    assert found is not None
-    stale = rootlab.stale(found)
-    require(stale is None, f"{found.name} is older than {stale}: make deb")
-    return found
+    return rootlab.required_deb()
 
 
 @pytest.fixture(scope="session", params=selected(), ids=lambda stack: stack.name)
