@@ -141,6 +141,9 @@ class Container(InNetns):
     def far(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run("ip", "netns", "exec", self.podman.slot.far_ns, *argv, check=check)
 
+    def host(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(*argv, check=check)
+
     def start(self, *argv: str) -> None:
         self.podman("exec", "-d", self.name, *argv)
 

@@ -422,6 +422,9 @@ class Container(inside.InNetns):
     def far(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.lab.run("ip", "netns", "exec", "far", *argv, check=check)
 
+    def host(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.lab.run(*argv, check=check)
+
     def start(self, *argv: str) -> None:
         self.lab.podman("exec", "-d", self.name, *argv)
 

@@ -123,4 +123,5 @@ def test_shape(setup: lab.Podman, shape: Shape, mode: str,
         shapes.check_state(c, shape, mode)
         result = shapes.measure(c, shape, published)
         results.record(f"{setup.runtime}, {setup.backend}", shape, mode, result)
-        shapes.check_result(result, shape, mode, buggy)
+        port_device = shapes.port_device(c, published[1]) if shape.port else "eth0"
+        shapes.check_result(result, shape, mode, buggy, port_device=port_device)

@@ -72,4 +72,5 @@ def test_shape(lab: Lab, runtime: str, shape: Shape, mode: str,
             assert tags == TAGS, tags
         result = shapes.measure(c, shape, (LAB_ADDRESS, PUBLISHED_PORT))
         results.record(f"{lab.stack.name}, {runtime}", shape, mode, result)
-        shapes.check_result(result, shape, mode, buggy, metric)
+        port_device = shapes.port_device(c, PUBLISHED_PORT) if shape.port else "eth0"
+        shapes.check_result(result, shape, mode, buggy, metric, port_device)
