@@ -25,11 +25,20 @@ class Namespace:
         return run("ip", "-n", self.name, *argv, check=check)
 
     def state(self) -> tuple[str, str, str, str]:
-        """Everything the hook may touch, as text, to compare before/after."""
+        """Everything the hook may touch, as text, to compare before/after:
+        every routing table but what the kernel makes as links come up, in
+        an order of their coming (`local`, where link-local addresses arrive
+        whenever their duplicate detection ends; main's fe80::/64)."""
         sysctls = run("ip", "netns", "exec", self.name, "sh", "-c",
                       "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout
-        return (self.ip("-4", "route", "show", "table", "all").stdout,
-                self.ip("-6", "route", "show", "table", "all").stdout,
+
+        def routes(family: str) -> str:
+            table = self.ip(family, "route", "show", "table", "all").stdout
+            return "".join(line for line in table.splitlines(keepends=True)
+                           if " table local " not in line
+                           and not (line.startswith("fe80::/64 ") and " table " not in line))
+
+        return (routes("-4"), routes("-6"),
                 self.ip("rule", "show").stdout + self.ip("-6", "rule", "show").stdout,
                 sysctls)
 

@@ -19,10 +19,10 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from . import containers, log, netns, report, snapshot
 from .errors import ERROR, INTERRUPTED, OK, PROBLEM, HookError, exit_status_text
-from .fix import Outcome, fix
+from .fix import ASKED, RUNNING, Fix, Outcome, fix, preview
+from .keep import how_to_keep, permanent, pinned
 from .models import ApplyReport, ApplyResult, DiagnoseReport, PodmanEvent, to_json
-from .modes import FIXES, MODE_KEY, MODES, OFF, Mode, parse_mode
-from .netlink import RouteSocket
+from .modes import FIXES, MODE_KEY, MODES, Mode, parse_mode
 from .primary import PRIMARY_KEY
 
 if TYPE_CHECKING:
@@ -81,30 +81,23 @@ def _diagnose(args: argparse.Namespace) -> int:
     return max(_STATUS[r.status] for r in reports)
 
 
-def _fix_in(target: containers.Target, mode: Mode, given: str | None, dry_run: bool = False,
-            pin: bool = False, switch: bool = False) -> tuple[Outcome, str | None]:
-    """`fix`, in the container's namespace, a network name as primary
-    resolved against the container's own networks; and with `pin`, the
-    primary that keeps today's choice (report.pinned). `switch`: an
-    operator's explicit mode change (see plan.py)."""
-    strict = target.strict(mode)
-
-    def work() -> tuple[Outcome, str | None]:
-        primary = report.primary_of(target, given, snapshot.interfaces())
-        pinned = report.pin_here(target, primary) if pin else None
-        return fix(mode, primary, dry_run=dry_run, switch=switch, strict=strict,
-                   primary_may_go=given is None), pinned
-
-    return netns.run_in(target.pid, work)
+def _fix_in(target: containers.Target, mode: Mode, given: str | None, *,
+            dry_run: bool = False, switch: bool = False) -> Outcome:
+    """fix (or preview), in the container's namespace, with the primary
+    `given`, else its annotation's (which may have gone since); `switch`:
+    an operator's explicit mode change (see plan.py)."""
+    request = Fix(mode, target.primary_given(given), strict=target.strict(mode),
+                  stage=RUNNING if given is None else ASKED, switch=switch,
+                  networks=target.networks)
+    return netns.run_in(target.pid, lambda: (preview if dry_run else fix)(request))
 
 
-def _apply_one(ref: str, mode: Mode, args: argparse.Namespace) -> tuple[ApplyResult, bool]:
+def _apply_to(ref: str, mode: Mode, args: argparse.Namespace) -> tuple[ApplyResult, bool]:
     """The result, and whether the container's own annotation asks for `mode`."""
     target = None
     try:
-        target = containers.resolve(ref)
-        outcome, pinned = _fix_in(target, mode, args.primary, args.dry_run, pin=True,
-                                  switch=True)
+        target = containers.find(ref)
+        outcome = _fix_in(target, mode, args.primary, dry_run=args.dry_run, switch=True)
     except HookError as exc:
         _failed(ref, exc)
         return ApplyResult(container=ref, id=None if target is None else target.id,
@@ -112,13 +105,15 @@ def _apply_one(ref: str, mode: Mode, args: argparse.Namespace) -> tuple[ApplyRes
                            error=str(exc), mode=mode.name, primary=args.primary,
                            dry_run=args.dry_run), False
     primary = args.primary if args.primary is not None else target.primary
+    # Without a primary, the one that keeps today's choice, as it was read.
+    pin = None if primary is not None else pinned(outcome.routing, None,
+                                                  target.attached(outcome.routing))
     status: ApplyStatus = ("planned" if args.dry_run else
                            "applied" if outcome.changes else "unchanged")
-    permanent = report.permanent(mode, primary, pinned)
     result = ApplyResult(container=ref, id=target.id, pid=target.pid, status=status,
                          mode=mode.name, primary=primary, dry_run=args.dry_run,
                          changes=[str(c) for c in outcome.changes], skipped=outcome.skipped,
-                         permanent=permanent)
+                         permanent=permanent(mode, primary, pin))
     return result, target.mode == mode.name
 
 
@@ -138,7 +133,7 @@ def _print_applied(result: ApplyResult, annotated: bool) -> None:
         say(f"  lasts {LASTS}; the container's own {MODE_KEY} applies again at its next start")
         return
     say(f"  lasts {LASTS}; to keep it:")
-    for line in report.how_to_keep(result.permanent):
+    for line in how_to_keep(result.permanent):
         say(f"    {line}")
 
 
@@ -146,7 +141,7 @@ def _apply(args: argparse.Namespace) -> int:
     mode = parse_mode(args.mode)
     results = []
     for ref in args.containers:
-        result, annotated = _apply_one(ref, mode, args)
+        result, annotated = _apply_to(ref, mode, args)
         results.append(result)
         if not args.json and result.status != "error":
             _print_applied(result, annotated)
@@ -160,8 +155,7 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def _addresses() -> list[str]:
-    with RouteSocket() as sock:
-        return [a.address for a in sock.addresses()]
+    return [a.address for a in snapshot.current().addresses]
 
 
 def _wait_for(pid: int, network: str, timeout: float = 5.0) -> None:
@@ -181,13 +175,13 @@ def _wait_for(pid: int, network: str, timeout: float = 5.0) -> None:
 
 def _on_event(event: PodmanEvent) -> str | None:
     """Converge a container the event concerns; the line to log, if any."""
-    target = containers.resolve(event.id)
+    target = containers.find(event.id)
     mode = None if target.mode is None else parse_mode(target.mode)
-    if mode is None or mode is OFF:
+    if mode is None or not mode.changes:
         return None
     if event.status == "connect":
         _wait_for(target.pid, event.network)
-    outcome, _ = _fix_in(target, mode, None)
+    outcome = _fix_in(target, mode, None)
     if event.status == "start" and not outcome.changes:
         return None  # the hook did it already (unless a user namespace kept it from it)
     what = "started" if event.status == "start" else f"network {event.network} {event.status}ed"

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, NamedTuple
 from .errors import HookError
 from .models import PodmanContainer, PodmanEvent, PodmanNetwork, PodmanNetworkInspect, parse
 from .modes import MODE_KEY, RP_FILTER_KEY, parse_strict
-from .primary import PRIMARY_KEY
+from .networks import definitions, directories
+from .primary import PRIMARY_KEY, attached, parse_primary
 
 if TYPE_CHECKING:
+    from .kernel import Routing
     from .modes import Mode
-    from .primary import Networks
+    from .primary import Networks, Primary
 
 
 class Target(NamedTuple):
@@ -34,6 +36,16 @@ class Target(NamedTuple):
     @property
     def primary(self) -> str | None:
         return self.annotations.get(PRIMARY_KEY)
+
+    def primary_given(self, given: str | None) -> Primary | None:
+        """The primary `given` (else the container's annotation), parsed."""
+        value = given if given is not None else self.primary
+        return None if value is None else parse_primary(value)
+
+    def attached(self, routing: Routing) -> dict[int, str]:
+        """Interface index -> its podman network's name, where known."""
+        return attached(routing, definitions(directories()) if self.networks is None
+                        else self.networks)
 
     def strict(self, mode: Mode) -> bool:
         """io.multihome.rp_filter, for `mode`."""
@@ -60,7 +72,7 @@ def _exit_status(*argv: str) -> int:
                           stdin=subprocess.DEVNULL).returncode
 
 
-def resolve(ref: str) -> Target:
+def find(ref: str) -> Target:
     """A container by podman name or id, or a process by `pid:N`. Errors
     do not name `ref`: the caller puts it in front."""
     if ref.startswith("pid:"):
@@ -84,10 +96,10 @@ def resolve(ref: str) -> Target:
         raise HookError("not running")
     settings = container.network_settings
     return Target(ref, container.state.pid, container.id, container.config.annotations or {},
-                  _subnets((settings and settings.networks) or {}))
+                  _networks_of((settings and settings.networks) or {}))
 
 
-def _subnets(networks: Mapping[str, PodmanNetwork]) -> Networks:
+def _networks_of(networks: Mapping[str, PodmanNetwork]) -> Networks:
     """Network name -> the subnets of the container's addresses on it."""
     import ipaddress
 

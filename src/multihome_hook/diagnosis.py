@@ -8,18 +8,15 @@ from .kernel import (
     AF_INET,
     AF_INET6,
     ALL,
+    RP_STRICT,
     RT_SCOPE_LINK,
     RT_TABLE_MAIN,
     RTN_UNICAST,
-    STRICT,
     Routing,
     natural_key,
 )
-from .plan import FROM_PRIORITY, OIF_PRIORITY, RTPROT_SOURCE_ROUTING, TABLE_BASE, preferred
-
-# What one-default costs the networks whose default route it deletes.
-ONE_DEFAULT_TRADE = ("answers only its own subnet: hosts routed to it from elsewhere get "
-                     "no reply")
+from .modes import OWN_SUBNET_ONLY
+from .plan import FROM_PRIORITY, OIF_PRIORITY, preferred
 
 
 def effective_rp_filter(rp_filter: Mapping[str, int], interface: str) -> int:
@@ -38,13 +35,14 @@ def without_uplink(routing: Routing) -> list[int]:
     neither in main nor in the table source-routing gives them, while
     another interface has one: what one-default leaves of the other
     networks (or an internal network)."""
+    # A table serves only when a rule leads there (source routing's); a
+    # default route parked in one (one-default's) waits for the primary to go.
+    serving = {RT_TABLE_MAIN, *(rule.table for rule in routing.rules)}
+
     def has_default(ifindex: int) -> bool:
-        # In its table only source routing's route serves; one-default's
-        # there is parked, waiting for the primary to go.
         return any(r.is_default and r.family == AF_INET and r.kind == RTN_UNICAST
-                   and (r.table == RT_TABLE_MAIN or (r.table == TABLE_BASE + ifindex
-                                                     and r.protocol == RTPROT_SOURCE_ROUTING))
-                   and any(nh.ifindex == ifindex for nh in r.nexthops) for r in routing.routes)
+                   and r.table in serving and any(nh.ifindex == ifindex for nh in r.nexthops)
+                   for r in routing.routes)
 
     addressed = {a.ifindex for a in routing.addresses
                  if a.family == AF_INET and a.scope != RT_SCOPE_LINK}
@@ -62,7 +60,7 @@ def verdict(routing: Routing, rp_filter: Mapping[str, int],
     notes: list[str] = []
     for ifindex in without_uplink(routing):
         notes.append(f"{label(routing, ifindex, networks or {})} has no default route: it "
-                     f"{ONE_DEFAULT_TRADE} (the one-default trade, or an internal network; "
+                     f"{OWN_SUBNET_ONLY} (the one-default trade, or an internal network; "
                      "source-routing keeps every uplink)")
     hops = [(r, nh) for r in routing.defaults() if r.family == AF_INET for nh in r.nexthops]
     devices = sorted({nh.dev for _, nh in hops}, key=natural_key)
@@ -71,7 +69,7 @@ def verdict(routing: Routing, rp_filter: Mapping[str, int],
         # kernel's own pick among equal routes moves as neighbours age: the
         # message names this one as an example of where traffic goes.
         kept = preferred(hops)[1].dev
-        strict = [d for d in devices if effective_rp_filter(rp_filter, d) == STRICT]
+        strict = [d for d in devices if effective_rp_filter(rp_filter, d) == RP_STRICT]
         others = [d for d in strict if d != kept]
         if others:
             problems.append(

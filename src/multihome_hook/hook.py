@@ -15,7 +15,6 @@ import sys
 
 from . import log
 from .errors import BROKEN, INTERNAL, STARTS, HookError
-from .modes import OFF
 from .request import MAX_STATE_BYTES, parse_state
 
 
@@ -23,24 +22,19 @@ def _run(raw: bytes) -> str:
     """Handle one OCI state; return the line to log."""
     request = parse_state(raw)
     cid = request.container_id[:12]
-    if request.mode is OFF:
+    if not request.mode.changes:
         return f"container {cid}: mode {request.mode}, nothing changed"
     from . import netns
     from .errors import HostNamespace
-    from .fix import fix
+    from .fix import BEFORE_NETWORKS, STARTING, Fix, fix
 
     try:
         # For good, holding the namespace's lock: this process ends with
         # this container.
         netns.enter(request.pid)
         later = not netns.shares_user_namespace(request.pid)
-        primary = request.primary
-        if primary is not None:
-            from .networks import resolve
-            from .snapshot import interfaces
-
-            primary = resolve(primary, interfaces())
-        outcome = fix(request.mode, primary, later=later, strict=request.strict)
+        outcome = fix(Fix(request.mode, request.primary, strict=request.strict,
+                          stage=BEFORE_NETWORKS if later else STARTING))
     except HostNamespace:
         # A host-wide default reaches --network host containers too: they
         # must start, and the host must stay as it is.

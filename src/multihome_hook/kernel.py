@@ -27,7 +27,7 @@ IFNAME_MAX = 15
 # Not interfaces: the namespace-wide knob, and the template for new interfaces.
 ALL, DEFAULT = "all", "default"
 # rp_filter values (0 is off); the kernel applies max(all, interface).
-STRICT, LOOSE = 1, 2
+RP_STRICT, RP_LOOSE = 1, 2
 
 
 def family_name(family: int) -> str:

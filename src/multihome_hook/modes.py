@@ -1,5 +1,6 @@
-"""The modes, in one table: each one's name, what it reads and which
-planner decides it. The hook, `fix` and the CLI take their modes from here."""
+"""The modes, in one table: everything a mode means is in its entry, and
+nothing else in the package asks which mode it is (tests/unit/test_layers.py
+holds that). The hook, `fix`, diagnose and the CLI read their modes here."""
 
 from __future__ import annotations
 
@@ -10,60 +11,90 @@ from .records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Optional
+    from typing import Protocol
 
     from .kernel import Snapshot
     from .plan import Change
     from .primary import Primary
 
-    # Not `A | None`: mypy reads a type alias as run-time code, for Python 3.9.
-    # (snapshot, primary, switch, strict): see plan.py.
-    Planner = Callable[[Snapshot, Optional[Primary], bool, bool], list[Change]]
+    class Planner(Protocol):
+        """plan.py's planners: `switch` and `strict` as fix.Fix has them."""
+
+        def __call__(self, snapshot: Snapshot, *, primary: Primary | None = None,
+                      switch: bool = False, strict: bool = False) -> list[Change]: ...
 
 MODE_KEY = "io.multihome.mode"
 RP_FILTER_KEY = "io.multihome.rp_filter"
-STRICT = "strict"
+STRICT_VALUE = "strict"
+# What a network left without a default route can still do.
+OWN_SUBNET_ONLY = "answers only its own subnet: hosts routed to it from elsewhere get no reply"
 
 
 class Mode(Record):
-    """What the planner reads: `rp_filter` (sysctls), `routes` (routes,
-    addresses and rules: netlink, so pyroute2 is loaded). The rest of its
-    snapshot is left empty."""
+    """One mode.
 
-    __slots__ = ("name", "summary", "planner", "rp_filter", "routes")
+    `summary`: what it changes; `trade`: what that costs, in one sentence;
+    `planner`: plan.py's function that decides it. What the planner reads:
+    `rp_filter` (sysctls), `routes` (routes, addresses and rules: netlink,
+    so pyroute2 is loaded); the rest of its snapshot is left empty.
+    `prepares`: with fewer than two uplinks it still acts when the
+    interfaces are yet to come (a user namespace of its own), on what they
+    will copy; every other mode then changes nothing. `uses_primary`:
+    io.multihome.primary chooses what it keeps. `takes_strict`: it keeps
+    every uplink working with io.multihome.rp_filter=strict. `drops_others`:
+    the other uplinks lose their default route (`trade` says what for).
+    `recommended`: why this is the mode to choose, or None. `changes`: False
+    for the mode that changes nothing."""
 
-    def __init__(self, name: str, summary: str, planner: Planner, rp_filter: bool = False,
-                 routes: bool = False) -> None:
-        self.name, self.summary, self.planner = name, summary, planner
-        self.rp_filter, self.routes = rp_filter, routes
+    __slots__ = ("name", "summary", "trade", "planner", "rp_filter", "routes", "prepares",
+                 "uses_primary", "takes_strict", "drops_others", "recommended", "changes")
+
+    def __init__(self, name: str, summary: str, trade: str, planner: Planner, *,
+                 rp_filter: bool = False, routes: bool = False, prepares: bool = False,
+                 uses_primary: bool = False, takes_strict: bool = False,
+                 drops_others: bool = False, recommended: str | None = None,
+                 changes: bool = True) -> None:
+        self.name, self.summary, self.trade, self.planner = name, summary, trade, planner
+        self.rp_filter, self.routes, self.prepares = rp_filter, routes, prepares
+        self.uses_primary, self.takes_strict = uses_primary, takes_strict
+        self.drops_others, self.recommended, self.changes = drops_others, recommended, changes
 
     def __str__(self) -> str:
         return self.name
 
 
-def _nothing(snapshot: Snapshot, primary: Primary | None, switch: bool,
-             strict: bool) -> list[Change]:
+def _nothing(snapshot: Snapshot, *, primary: Primary | None = None, switch: bool = False,
+             strict: bool = False) -> list[Change]:
     return []
 
 
-LOOSE = Mode("loose", "rp_filter 2 (loose) on all, default and every interface; every route "
-             "stays", plan.loose, rp_filter=True)
-ONE_DEFAULT = Mode("one-default", "one default route per address family, the primary "
-                   "network's; strict rp_filter stays", plan.one_default, routes=True)
-SOURCE_ROUTING = Mode("source-routing", "a routing table and rules per uplink: every uplink "
-                      "keeps working and strict rp_filter stays", plan.source_routing,
-                      rp_filter=True, routes=True)
-OFF = Mode("off", "change nothing", _nothing)
-MODES = (LOOSE, ONE_DEFAULT, SOURCE_ROUTING, OFF)
-# Measured: the one mode that fixes every case (inbound on a macvlan, a
-# port published beside one on podman 6) with strict filtering kept.
-RECOMMENDED = SOURCE_ROUTING
-WHY_RECOMMENDED = "every uplink keeps working, strict filtering stays on"
-FIXES = MODES[:-1]  # the modes that change something
+MODES = (
+    Mode("loose", "rp_filter 2 (loose) on all, default and every interface; every route stays",
+         "anti-spoofing is off, and replies to the other uplinks' addresses may still leave "
+         "by the wrong one (what --sysctl net.ipv4.conf.all.rp_filter=2 does too)",
+         plan.loose, rp_filter=True, prepares=True),
+    Mode("one-default", "one default route per address family, the primary network's; strict "
+         "rp_filter stays", f"every other network {OWN_SUBNET_ONLY}", plan.one_default,
+         routes=True, uses_primary=True, drops_others=True),
+    # Measured: the one mode that fixes every case (inbound on a macvlan, a
+    # port published beside one on podman 6) with strict filtering kept.
+    Mode("source-routing", "a routing table and rules per uplink: every uplink keeps working "
+         "and strict rp_filter stays", "a table and two rules per uplink in the container",
+         plan.source_routing, rp_filter=True, routes=True, uses_primary=True,
+         takes_strict=True,
+         recommended="every uplink keeps working, strict filtering stays on"),
+    Mode("off", "change nothing", "nothing is fixed", _nothing, changes=False),
+)
+LOOSE, ONE_DEFAULT, SOURCE_ROUTING, OFF = MODES
+FIXES = tuple(mode for mode in MODES if mode.changes)
+(RECOMMENDED,) = (mode for mode in MODES if mode.recommended)
 
 
-def parse_mode(value: str) -> Mode:
+def parse_mode(value: str | None) -> Mode:
+    """The mode io.multihome.mode names; without one, the one that changes
+    nothing."""
+    if value is None:
+        return OFF
     for mode in MODES:
         if value == mode.name:
             return mode
@@ -72,13 +103,15 @@ def parse_mode(value: str) -> Mode:
 
 
 def parse_strict(value: str | None, mode: Mode) -> bool:
-    """Whether io.multihome.rp_filter asks for strict filtering back: only
-    source routing keeps every uplink working with it."""
+    """Whether io.multihome.rp_filter asks for strict filtering back, which
+    only a mode that `takes_strict` keeps working."""
     if value is None:
         return False
-    if value != STRICT:
-        raise InvalidAnnotation(f"invalid {RP_FILTER_KEY} {shown(value)}: expected {STRICT}")
-    if mode is not SOURCE_ROUTING:
-        raise InvalidAnnotation(f"{RP_FILTER_KEY}={STRICT} needs {MODE_KEY}={SOURCE_ROUTING}: with "
-                                f"{mode} some replies would be dropped again")
+    if value != STRICT_VALUE:
+        raise InvalidAnnotation(f"invalid {RP_FILTER_KEY} {shown(value)}: expected "
+                                f"{STRICT_VALUE}")
+    if not mode.takes_strict:
+        needed = " or ".join(m.name for m in MODES if m.takes_strict)
+        raise InvalidAnnotation(f"{RP_FILTER_KEY}={STRICT_VALUE} needs {MODE_KEY}={needed}: "
+                                f"with {mode} some replies would be dropped again")
     return True

@@ -113,7 +113,7 @@ def definitions(directories: tuple[str, ...]) -> Networks:
     return tuple((name, tuple(subnets)) for name, subnets in merged.items())
 
 
-def resolve(primary: Primary, interfaces: Collection[str],
+def resolve_primary(primary: Primary, interfaces: Collection[str],
             known: Networks | None = None) -> Primary:
     """`primary` as the planner takes it: a name that no interface has names
     a network, looked up in `known` (default: podman's definitions)."""

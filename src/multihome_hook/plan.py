@@ -11,11 +11,11 @@ from .kernel import (
     AF_INET6,
     ALL,
     DEFAULT,
-    LOOSE,
+    RP_LOOSE,
+    RP_STRICT,
     RT_SCOPE_LINK,
     RT_TABLE_MAIN,
     RTN_UNICAST,
-    STRICT,
     Route,
     Routing,
     Rule,
@@ -108,7 +108,7 @@ def preferred(candidates: Sequence[tuple[Route, Nexthop]],
     return min(preferred, key=lambda c: (c[0].metric, natural_key(c[1].dev), c[1].gateway or ""))
 
 
-def loose(snapshot: Snapshot, primary: Primary | None, switch: bool = False,
+def loose(snapshot: Snapshot, *, primary: Primary | None = None, switch: bool = False,
           strict: bool = False) -> list[Change]:
     """rp_filter 2 wherever it is 1: on `all` (the effective value is
     max(all, interface)), `default` (interfaces added later) and every
@@ -116,35 +116,36 @@ def loose(snapshot: Snapshot, primary: Primary | None, switch: bool = False,
     they are, unless switching from a route mode (then restored)."""
     rp_filter = snapshot.rp_filter
     order = [ALL, DEFAULT, *sorted(k for k in rp_filter if k not in (ALL, DEFAULT))]
-    changes: list[Change] = [SetRpFilter(name, STRICT, LOOSE) for name in order
-                             if rp_filter.get(name) == STRICT]
+    changes: list[Change] = [SetRpFilter(name, RP_STRICT, RP_LOOSE) for name in order
+                             if rp_filter.get(name) == RP_STRICT]
     if primary is not None or switch:
         # A primary means nothing to loose, but a wrong one is still an error.
-        return _Routes(snapshot.routing, primary, None, switch).plan() + changes
+        return _Routes(snapshot.routing, primary, None, switch=switch).plan() + changes
     return changes
 
 
-def one_default(snapshot: Snapshot, primary: Primary | None, switch: bool = False,
+def one_default(snapshot: Snapshot, *, primary: Primary | None = None, switch: bool = False,
                 strict: bool = False) -> list[Change]:
     """Per family, one default route in main, the primary's; the others
     (IPv6: the other nexthops) parked in their interface's table."""
-    return _Routes(snapshot.routing, primary, RTPROT_ONE_DEFAULT, switch).plan()
+    return _Routes(snapshot.routing, primary, RTPROT_ONE_DEFAULT, switch=switch).plan()
 
 
-def source_routing(snapshot: Snapshot, primary: Primary | None, switch: bool = False,
-                   strict: bool = False) -> list[Change]:
+def source_routing(snapshot: Snapshot, *, primary: Primary | None = None,
+                   switch: bool = False, strict: bool = False) -> list[Change]:
     """A table and rules per uplink, so that each source address and each
     bound device leaves through its own interface; main keeps one default
     per family (as one-default) for everything else. rp_filter stays, or
     with `strict` becomes 1 on `all`, `default` and every uplink, once the
     rules are in place (netavark >= 1.11 loosens bridges: this takes the
     anti-spoofing back, which source routing makes free)."""
-    routes = _Routes(snapshot.routing, primary, RTPROT_SOURCE_ROUTING, switch)
+    routes = _Routes(snapshot.routing, primary, RTPROT_SOURCE_ROUTING, switch=switch,
+                     serving=True)
     changes = routes.plan()
     if strict and len(routes.uplinks) >= 2:
         names = [ALL, DEFAULT, *(snapshot.routing.links[i] for i in routes.uplinks)]
-        changes += [SetRpFilter(name, snapshot.rp_filter[name], STRICT) for name in names
-                    if snapshot.rp_filter.get(name, STRICT) != STRICT]
+        changes += [SetRpFilter(name, snapshot.rp_filter[name], RP_STRICT) for name in names
+                    if snapshot.rp_filter.get(name, RP_STRICT) != RP_STRICT]
     return changes
 
 
@@ -160,11 +161,14 @@ class _Routes:
 
     `protocol`: the mode's (None: no route mode, restore what the hook holds);
     `switch`: an operator's explicit mode change, allowed to undo another
-    mode's work (the hook and `watch` refuse it instead)."""
+    mode's work (the hook and `watch` refuse it instead); `serving`: each
+    uplink's table serves it, through rules (source routing), rather than
+    only parking what main does not keep (one-default)."""
 
-    def __init__(self, routing: Routing, primary: Primary | None, protocol: int | None,
-                 switch: bool) -> None:
+    def __init__(self, routing: Routing, primary: Primary | None, protocol: int | None, *,
+                 switch: bool, serving: bool = False) -> None:
         self.routing, self.protocol, self.switch = routing, protocol, switch
+        self.serving = serving
         self.main = routing.defaults()
         # What the hook holds outside main (parked defaults, its tables).
         self.owned = [r for r in routing.routes if r.protocol in OURS
@@ -236,7 +240,7 @@ class _Routes:
         for ifindex in self.uplinks:
             table = TABLE_BASE + ifindex
             defaults = [r for r in self.candidates.values() if r.nexthops[0].ifindex == ifindex]
-            if self.protocol == RTPROT_ONE_DEFAULT:  # park what main does not keep
+            if not self.serving:  # park what main does not keep
                 tables += [r.replace(table=table, protocol=self.protocol)
                            for r in defaults if r not in chosen]
                 continue

@@ -1,7 +1,7 @@
 """Which network is the primary one: the selectors an annotation or
 `--primary` may give, and the interface each one names in a namespace.
 
-A name is an interface's or a podman network's: networks.resolve() turns
+A name is an interface's or a podman network's: networks.resolve_primary() turns
 the name of a network into a Network (its subnets) when no interface has it,
 so that the planner, pure, only matches addresses."""
 

@@ -4,19 +4,18 @@ that keeps it fixed."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from . import containers, diagnosis, netns, snapshot
 from .errors import HookError, HostNamespace
-from .kernel import AF_INET, AF_INET6, ALL, RT_SCOPE_LINK, Route, Routing, Snapshot, natural_key
+from .keep import how_to_keep, permanent, pinned
+from .kernel import AF_INET, AF_INET6, ALL, Route, Snapshot, natural_key
 from .models import ContainerReport, InterfaceReport, RouteReport
-from .modes import FIXES, LOOSE, MODE_KEY, ONE_DEFAULT, RECOMMENDED, WHY_RECOMMENDED, Mode
-from .netlink import RouteSocket
-from .networks import definitions, directories, resolve
-from .plan import Delete, preferred
-from .primary import PRIMARY_KEY, attached, parse_primary, primary_ifindex
+from .modes import FIXES, OWN_SUBNET_ONLY, Mode
+from .networks import resolve_primary
+from .plan import Delete
+from .primary import PRIMARY_KEY
 
 if TYPE_CHECKING:
     from .plan import Change
@@ -28,23 +27,7 @@ NOT_DIAGNOSED = "shares the host's network namespace (--network host): not diagn
 def _read() -> Snapshot:
     """Everything diagnose needs (what every mode reads), inside the
     container's namespace."""
-    with RouteSocket() as sock:
-        return Snapshot(snapshot.read_rp_filter(), snapshot.read_routing(sock, rules=True))
-
-
-def primary_of(target: containers.Target, given: str | None,
-               interfaces: list[str]) -> Primary | None:
-    """The primary `given` (else the container's annotation), network names
-    resolved against the container's own networks."""
-    value = given if given is not None else target.primary
-    if value is None:
-        return None
-    return resolve(parse_primary(value), interfaces, target.networks)
-
-
-def _networks(target: containers.Target, routing: Routing) -> dict[int, str]:
-    known = target.networks if target.networks is not None else definitions(directories())
-    return attached(routing, known)
+    return Snapshot(snapshot.read_rp_filter(), snapshot.current(rules=True))
 
 
 class _Fixes:
@@ -57,13 +40,16 @@ class _Fixes:
         self.error: str | None = None
         self.primary: Primary | None = None
         try:
-            self.primary = primary_of(target, None, list(state.routing.links.values()))
+            given = target.primary_given(None)
+            if given is not None:
+                self.primary = resolve_primary(given, list(state.routing.links.values()),
+                                               target.networks)
         except HookError as exc:
             self.error = str(exc)
         self.plans: dict[str, list[Change]] = {}
         for mode in FIXES:
             try:
-                self.plans[mode.name] = mode.planner(state, self.primary, True, False)
+                self.plans[mode.name] = mode.planner(state, primary=self.primary, switch=True)
                 self.changes[mode.name] = [str(c) for c in self.plans[mode.name]]
             except HookError as exc:
                 self.changes[mode.name] = [f"cannot: {exc}"]
@@ -73,57 +59,14 @@ class _Fixes:
         return permanent(mode, self.target.primary,
                          pinned(self.state.routing, self.primary, self.networks))
 
-    def trade(self) -> list[str]:
-        """The interfaces one-default takes the default route from."""
+    def dropped(self, mode: Mode) -> list[str]:
+        """The interfaces whose IPv4 default route `mode` deletes from main."""
         routing = self.state.routing
-        lost = {nh.ifindex for c in self.plans.get(ONE_DEFAULT.name, [])
+        lost = {nh.ifindex for c in self.plans.get(mode.name, [])
                 if isinstance(c, Delete) and isinstance(c.item, Route) and c.item.is_default
                 and c.item.family == AF_INET for nh in c.item.nexthops}
         return [diagnosis.label(routing, i, self.networks)
                 for i in sorted(lost, key=lambda i: natural_key(routing.links.get(i, "")))]
-
-
-def pinned(routing: Routing, primary: Primary | None, networks: Mapping[int, str]) -> str | None:
-    """An io.multihome.primary for the interface whose default route main
-    keeps (one-default, source-routing): its network's name, else its
-    subnet; never the interface's name, whose order podman does not keep."""
-    for family in (AF_INET, AF_INET6):
-        hops = [(r, nh) for r in routing.defaults() if r.family == family for nh in r.nexthops]
-        if not hops:
-            continue
-        try:
-            uplinks = {nh.ifindex for r, nh in hops}
-            index = None if primary is None else primary_ifindex(routing, primary, uplinks)
-        except HookError:
-            return None
-        kept = preferred(hops, index)[1].ifindex
-        if kept in networks:
-            return networks[kept]
-        return next((str(ipaddress.ip_interface(f"{a.address}/{a.prefixlen}").network)
-                     for a in routing.addresses
-                     if a.ifindex == kept and a.family == family and a.scope != RT_SCOPE_LINK),
-                    None)
-    return None
-
-
-def pin_here(target: containers.Target, primary: Primary | None) -> str | None:
-    """pinned(), read from the namespace this thread is in."""
-    with RouteSocket() as sock:
-        routing = snapshot.read_routing(sock)
-    return pinned(routing, primary, _networks(target, routing))
-
-
-def permanent(mode: Mode, annotated: str | None, pin: str | None) -> list[str]:
-    """The annotations that give a container `mode` from its next start:
-    its primary as annotated, else as pinned (loose has none)."""
-    primary = None if mode is LOOSE else annotated or pin
-    return [f"{MODE_KEY}={mode}", *([f"{PRIMARY_KEY}={primary}"] if primary else [])]
-
-
-def how_to_keep(annotations: list[str]) -> list[str]:
-    """The lines that make a mode permanent: podman run and Quadlet."""
-    return [f"permanent: podman run {' '.join(f'--annotation {a}' for a in annotations)} ...",
-            f"Quadlet:   [Container] Annotation={' '.join(annotations)}"]
 
 
 def diagnose(ref: str) -> tuple[ContainerReport, list[str]]:
@@ -131,7 +74,7 @@ def diagnose(ref: str) -> tuple[ContainerReport, list[str]]:
     tell how to fix it (empty when healthy)."""
     target = None
     try:
-        target = containers.resolve(ref)
+        target = containers.find(ref)
         return _diagnosed(target)
     except HookError as exc:
         host = isinstance(exc, HostNamespace)
@@ -144,7 +87,7 @@ def diagnose(ref: str) -> tuple[ContainerReport, list[str]]:
 def _diagnosed(target: containers.Target) -> tuple[ContainerReport, list[str]]:
     state = netns.run_in(target.pid, _read)
     routing, rp_filter = state.routing, state.rp_filter
-    networks = _networks(target, routing)
+    networks = target.attached(routing)
     fixes = _Fixes(target, state, networks)
     problems, notes = diagnosis.verdict(routing, rp_filter, networks)
     interfaces = [
@@ -172,15 +115,18 @@ def _how_to_fix(target: containers.Target, fixes: _Fixes) -> Iterator[str]:
     if fixes.error:
         yield f"  {PRIMARY_KEY}: {fixes.error}"
     # The recommended mode first: its command is the one to copy.
-    for mode in sorted(FIXES, key=lambda m: m is not RECOMMENDED):
+    for mode in sorted(FIXES, key=lambda m: not m.recommended):
         changes = fixes.changes[mode.name]
-        title = f"--mode {mode} (recommended: {WHY_RECOMMENDED})" if mode is RECOMMENDED \
-            else f"--mode {mode}"
+        title = f"--mode {mode}" + (f" (recommended: {mode.recommended})"
+                                    if mode.recommended else "")
         yield (f"  fix with {title}: {len(changes)} change(s)" if changes
                else f"  fix with {title}: nothing to change")
         yield from (f"      {change}" for change in changes)
-        if mode is ONE_DEFAULT and fixes.trade():
-            yield f"    trade: afterwards {', '.join(fixes.trade())} {diagnosis.ONE_DEFAULT_TRADE}"
+        dropped = fixes.dropped(mode) if mode.drops_others else []
+        if dropped:
+            yield f"    trade: afterwards {', '.join(dropped)} {OWN_SUBNET_ONLY}"
+        else:
+            yield f"    trade: {mode.trade}"
         yield f"    now:       oci-multihome-hook apply --mode {mode} {target.ref}"
         yield from (f"    {line}" for line in how_to_keep(fixes.annotations(mode)))
 

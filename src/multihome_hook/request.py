@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from .errors import HookError, InvalidState
-from .modes import MODE_KEY, OFF, RP_FILTER_KEY, parse_mode, parse_strict
+from .modes import MODE_KEY, RP_FILTER_KEY, parse_mode, parse_strict
 from .primary import PRIMARY_KEY, parse_primary
 from .records import Record
 
@@ -68,7 +68,7 @@ def parse_state(raw: bytes) -> Request:
     try:
         # Only a hooks.d entry other than ours runs us without the
         # annotation: then there is nothing asked of us.
-        mode = parse_mode(annotations.get(MODE_KEY, OFF.name))
+        mode = parse_mode(annotations.get(MODE_KEY))
         return Request(container_id=container_id, pid=pid, mode=mode,
                        primary=None if primary is None else parse_primary(primary),
                        strict=parse_strict(annotations.get(RP_FILTER_KEY), mode))

@@ -94,6 +94,15 @@ def read_links() -> dict[int, str]:
     return dict(socket.if_nameindex())
 
 
+def current(rules: bool = False) -> Routing:
+    """read_routing() on a socket of its own (fix() holds one for reading
+    and writing; nothing else opens one)."""
+    from .netlink import RouteSocket
+
+    with RouteSocket() as sock:
+        return read_routing(sock, rules)
+
+
 def read_routing(sock: RouteSocket, rules: bool = False) -> Routing:
     """Links, addresses but lo's, routes of every table but `local`, and the
     policy rules when asked for."""

@@ -27,7 +27,7 @@ from multihome_hook.errors import (
     RollbackFailed,
     RolledBack,
 )
-from multihome_hook.fix import fix
+from multihome_hook.fix import Fix, fix
 from multihome_hook.kernel import Nexthop, Route, Routing, Rule
 from multihome_hook.modes import LOOSE, ONE_DEFAULT, SOURCE_ROUTING
 from multihome_hook.plan import Add, Delete, SetRpFilter
@@ -73,7 +73,7 @@ def test_snapshot_splits_ipv6_multipath(make_ns: MakeNs) -> None:
 def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> None:
     ns = make_ns(3)
     mine = os.stat("/proc/thread-self/ns/net").st_ino
-    outcome = netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, None))
+    outcome = netns.run_in(ns.pid, lambda: fix(Fix(ONE_DEFAULT)))
     assert os.stat("/proc/thread-self/ns/net").st_ino == mine  # the caller never moved
     assert len(outcome.changes) == 8  # 2 IPv4 routes, 2 IPv6 nexthops: parked, deleted
     for n in (1, 2):  # parked in their own tables, marked as the hook's
@@ -86,12 +86,12 @@ def test_one_default_keeps_one_route_and_one_ipv6_nexthop(make_ns: MakeNs) -> No
     assert (v6["dev"], v6["gateway"], v6.get("nexthops")) == ("eth0", "fd18:20::1", None)
     # Link routes and addresses are untouched.
     assert "198.19.242.0/24 dev eth2" in ns.ip("route").stdout
-    assert netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, None)).changes == []  # idempotent
+    assert netns.run_in(ns.pid, lambda: fix(Fix(ONE_DEFAULT))).changes == []  # idempotent
 
 
 def test_one_default_honours_primary(make_ns: MakeNs) -> None:
     ns = make_ns(2)
-    netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, Name("eth1")))
+    netns.run_in(ns.pid, lambda: fix(Fix(ONE_DEFAULT, Name("eth1"))))
     assert [r["dev"] for r in defaults(ns, 4)] == ["eth1"]
     assert [r["dev"] for r in defaults(ns, 6)] == ["eth1"]
 
@@ -102,7 +102,7 @@ def test_loose_never_tightens(make_ns: MakeNs) -> None:
     ns.sysctl("default", 0)
     ns.sysctl("eth0", 1)
     ns.sysctl("eth1", 0)
-    netns.run_in(ns.pid, lambda: fix(LOOSE, None))
+    netns.run_in(ns.pid, lambda: fix(Fix(LOOSE)))
     assert [ns.sysctl(k) for k in ("all", "default", "eth0", "eth1")] == [2, 0, 2, 0]
 
 
@@ -291,7 +291,7 @@ def test_with_arguments_it_is_the_cli() -> None:
 
 def test_source_routing_builds_a_table_and_rules_per_uplink(make_ns: MakeNs) -> None:
     ns = make_ns(2)
-    netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None))
+    netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING)))
     rules4 = ns.ip("-4", "rule", "show").stdout
     rules6 = ns.ip("-6", "rule", "show").stdout
     index = {name: json.loads(ns.ip("-j", "link", "show", name).stdout)[0]["ifindex"]
@@ -311,7 +311,7 @@ def test_source_routing_builds_a_table_and_rules_per_uplink(make_ns: MakeNs) -> 
     assert "nexthops" not in defaults(ns, 6)[0]
     # idempotent: a second run finds nothing to do and changes nothing
     after = ns.state()
-    assert netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None)).changes == []
+    assert netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING))).changes == []
     assert ns.state() == after
 
 
@@ -321,7 +321,7 @@ def test_source_routing_refuses_a_table_in_use(make_ns: MakeNs) -> None:
     ns.ip("route", "add", "198.18.30.0/24", "dev", "eth1", "table", str(2000 + eth1))
     before = ns.state()
     with pytest.raises(InUse, match=f"routing table {2000 + eth1} is already in use"):
-        netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None))
+        netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING)))
     assert ns.state() == before
 
 
@@ -330,7 +330,7 @@ def test_source_routing_failure_mid_way_leaves_nothing(make_ns: MakeNs) -> None:
     before = ns.state()
     def work() -> None:
         with netlink.RouteSocket() as sock:
-            changes = plan.source_routing(snapshot.read(SOURCE_ROUTING, sock), None)
+            changes = plan.source_routing(snapshot.read(SOURCE_ROUTING, sock))
             # from + oif rules, IPv4 + IPv6, two uplinks
             assert sum(isinstance(c, Add) and isinstance(c.item, Rule) for c in changes) == 8
             first = changes[0]

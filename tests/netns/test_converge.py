@@ -13,7 +13,7 @@ import pytest
 from multihome_hook import netlink, netns, snapshot
 from multihome_hook.apply import apply
 from multihome_hook.errors import HookError
-from multihome_hook.fix import fix
+from multihome_hook.fix import Fix, fix
 from multihome_hook.modes import LOOSE, ONE_DEFAULT, SOURCE_ROUTING, Mode
 from multihome_hook.plan import Add, SetRpFilter
 from testlab.fakens import Namespace, user_namespace_process
@@ -103,47 +103,47 @@ def defaults(ns: Namespace, family: int = 4) -> list[str]:
 @pytest.mark.parametrize("mode", [ONE_DEFAULT, SOURCE_ROUTING], ids=str)
 def test_losing_the_primary_keeps_a_default_route(make_ns: MakeNs, mode: Mode) -> None:
     ns = make_ns(3)
-    netns.run_in(ns.pid, lambda: fix(mode, None))
+    netns.run_in(ns.pid, lambda: fix(Fix(mode)))
     assert defaults(ns) == ["eth0"]
     ns.ip("link", "del", "eth0")  # podman network disconnect of the primary
     assert defaults(ns) == []
-    outcome = netns.run_in(ns.pid, lambda: fix(mode, None))
+    outcome = netns.run_in(ns.pid, lambda: fix(Fix(mode)))
     assert outcome.changes
     assert defaults(ns) == ["eth1"] and defaults(ns, 6) == ["eth1"]
     rules = ns.ip("rule").stdout
     assert "oif eth0" not in rules and "198.19.240." not in rules
-    assert netns.run_in(ns.pid, lambda: fix(mode, None)).changes == []
+    assert netns.run_in(ns.pid, lambda: fix(Fix(mode))).changes == []
 
 
 def test_a_reconnected_interface_gets_fresh_rules(make_ns: MakeNs) -> None:
     ns = make_ns(2)
-    netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None))
+    netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING)))
     ns.ip("link", "del", "eth1")
     ns.ip("link", "add", "eth1", "type", "veth", "peer", "name", "peer-eth1b")
     ns.ip("link", "set", "peer-eth1b", "up")
     ns.ip("addr", "add", "198.19.241.7/24", "dev", "eth1")
     ns.ip("link", "set", "eth1", "up")
     ns.ip("route", "append", "default", "via", "198.19.241.1", "dev", "eth1", "metric", "100")
-    netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None))
+    netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING)))
     index = json.loads(ns.ip("-j", "link", "show", "eth1").stdout)[0]["ifindex"]
     rules = ns.ip("rule").stdout
     assert f"from 198.19.241.7 lookup {2000 + index}" in rules
     assert "198.19.241.2" not in rules  # the old address's rule is gone
     assert rules.count("oif eth1") == 1
-    assert netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None)).changes == []
+    assert netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING))).changes == []
 
 
 def test_a_mode_switch_only_when_asked_for(make_ns: MakeNs) -> None:
     ns = make_ns(2)
-    netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, None))
+    netns.run_in(ns.pid, lambda: fix(Fix(ONE_DEFAULT)))
     before = ns.state()
     with pytest.raises(HookError, match="another mode"):
-        netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None))
+        netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING)))
     assert ns.state() == before
-    netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None, switch=True))
+    netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING, switch=True)))
     assert "proto 176" not in ns.ip("route", "show", "table", "all").stdout
     assert ns.ip("rule").stdout.count("proto 177") == 4
-    netns.run_in(ns.pid, lambda: fix(LOOSE, None, switch=True))
+    netns.run_in(ns.pid, lambda: fix(Fix(LOOSE, switch=True)))
     assert defaults(ns) == ["eth0", "eth1"]  # both back in main
     assert "proto 17" not in ns.ip("rule").stdout
     assert not [line for line in ns.ip("route", "show", "table", "all").stdout.splitlines()
@@ -155,7 +155,7 @@ def test_a_foreign_rule_at_our_priority_is_refused(make_ns: MakeNs) -> None:
     ns.ip("rule", "add", "from", "198.19.240.2", "lookup", "100", "priority", "32700")
     before = ns.state()
     with pytest.raises(HookError, match="rule priority 32700 is already in use"):
-        netns.run_in(ns.pid, lambda: fix(SOURCE_ROUTING, None))
+        netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING)))
     assert ns.state() == before
 
 
@@ -165,10 +165,10 @@ def test_one_default_on_an_ipv4_multipath_route(make_ns: MakeNs) -> None:
         ns.ip("route", "del", "default", "dev", dev)
     ns.ip("route", "add", "default", "metric", "100", "nexthop", "via", "198.19.240.1",
           "dev", "eth0", "nexthop", "via", "198.19.241.1", "dev", "eth1")
-    netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, None))
+    netns.run_in(ns.pid, lambda: fix(Fix(ONE_DEFAULT)))
     (route,) = json.loads(ns.ip("-j", "route", "show", "default").stdout)
     assert (route["dev"], route["gateway"], route.get("nexthops")) == ("eth0", "198.19.240.1", None)
-    assert netns.run_in(ns.pid, lambda: fix(ONE_DEFAULT, None)).changes == []
+    assert netns.run_in(ns.pid, lambda: fix(Fix(ONE_DEFAULT))).changes == []
 
 
 class _NoWayBack(SetRpFilter):

@@ -1,4 +1,4 @@
-"""containers.resolve reads podman's answers by exit status: a fake podman
+"""containers.find reads podman's answers by exit status: a fake podman
 on PATH stands for the cases a real one rarely shows on demand."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def test_no_such_container_is_podmans_exit_status(
         fake_podman: Callable[[str, int], None]) -> None:
     fake_podman("no container with name or ID \"web\" found: no such container", 1)
     with pytest.raises(HookError, match=r"^no such container$"):
-        containers.resolve("web")
+        containers.find("web")
 
 
 def test_a_storage_error_is_not_taken_for_a_missing_container(
@@ -41,4 +41,4 @@ def test_a_storage_error_is_not_taken_for_a_missing_container(
     message = "reading /var/lib/containers/storage/db.sql: no such file or directory"
     fake_podman(message, 125)
     with pytest.raises(HookError, match=r"^podman inspect: Error: reading .*no such file"):
-        containers.resolve("web")
+        containers.find("web")

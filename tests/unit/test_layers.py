@@ -72,3 +72,29 @@ def test_mode_names_are_spelt_in_modes_only() -> None:
                  if isinstance(node, ast.Constant) and isinstance(node.value, str)
                  and node.value in MODE_NAMES}
         assert name == "modes" or not spelt, f"{name}.py spells {sorted(spelt)}"
+
+
+# The modes, and the routing protocol each one marks its work with.
+MODE_CONSTANTS = {"LOOSE", "ONE_DEFAULT", "SOURCE_ROUTING", "OFF", "RECOMMENDED",
+                  "RTPROT_ONE_DEFAULT", "RTPROT_SOURCE_ROUTING"}
+
+
+def _named(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else None
+
+
+def test_only_the_mode_table_asks_which_mode_it_is() -> None:
+    """Everything a mode means is in its entry in modes.py: no other module
+    compares with a mode or its protocol, or imports a mode by name."""
+    for name, tree in modules().items():
+        if name == "modes":
+            continue
+        compared = [f"line {node.lineno}" for node in ast.walk(tree)
+                    if isinstance(node, ast.Compare)
+                    and any(_named(o) in MODE_CONSTANTS for o in (node.left, *node.comparators))]
+        imported = [alias.name for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module == "modes"
+                    for alias in node.names if alias.name in MODE_CONSTANTS]
+        assert not compared and not imported, f"{name}.py: {compared or imported}"

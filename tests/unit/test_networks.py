@@ -11,7 +11,7 @@ import pytest
 
 from multihome_hook.errors import UnusablePrimary
 from multihome_hook.kernel import Address, Nexthop, Route, Routing
-from multihome_hook.networks import definitions, host_uid, resolve
+from multihome_hook.networks import definitions, host_uid, resolve_primary
 from multihome_hook.primary import Name, Network, primary_ifindex
 
 V4 = socket.AF_INET
@@ -68,12 +68,12 @@ ROUTING = Routing({1: "lo", 2: "eth0", 3: "eth1"},
 
 
 def test_an_interface_name_wins_over_a_network(dirs: tuple[str, ...]) -> None:
-    assert resolve(Name("eth0"), ["lo", "eth0", "eth1"], definitions(dirs)) == Name("eth0")
+    assert resolve_primary(Name("eth0"), ["lo", "eth0", "eth1"], definitions(dirs)) == Name("eth0")
 
 
 def test_a_network_name_names_the_interface_with_an_address_in_it(
         dirs: tuple[str, ...]) -> None:
-    primary = resolve(Name("net-a"), ["lo", "eth0", "eth1"], definitions(dirs))
+    primary = resolve_primary(Name("net-a"), ["lo", "eth0", "eth1"], definitions(dirs))
     assert isinstance(primary, Network)
     assert primary_ifindex(ROUTING, primary, [2, 3]) == 3
 
@@ -86,7 +86,7 @@ def test_a_network_name_names_the_interface_with_an_address_in_it(
 ])
 def test_no_match_lists_interfaces_and_networks(dirs: tuple[str, ...], name: str,
                                                 message: str) -> None:
-    primary = resolve(Name(name), ["lo", "eth0", "eth1"], definitions(dirs))
+    primary = resolve_primary(Name(name), ["lo", "eth0", "eth1"], definitions(dirs))
     with pytest.raises(UnusablePrimary) as error:
         primary_ifindex(ROUTING, primary, [2, 3])
     assert str(error.value) == message
@@ -94,4 +94,4 @@ def test_no_match_lists_interfaces_and_networks(dirs: tuple[str, ...], name: str
 
 def test_a_network_without_subnets_says_so(dirs: tuple[str, ...]) -> None:
     with pytest.raises(UnusablePrimary, match="has no subnet in its definition"):
-        resolve(Name("lan"), ["lo", "eth0"], definitions(dirs))
+        resolve_primary(Name("lan"), ["lo", "eth0"], definitions(dirs))

@@ -136,12 +136,12 @@ def assert_one_line(text: str) -> None:
     pytest.param({}, [], id="empty"),
 ])
 def test_loose(rp_filter: Mapping[str, int], expected: list[str]) -> None:
-    assert plan.loose(sysctls(rp_filter), None) == [SetRpFilter(name, 1, 2) for name in expected]
+    assert plan.loose(sysctls(rp_filter)) == [SetRpFilter(name, 1, 2) for name in expected]
 
 
 @pytest.mark.parametrize("value", [0, 2])
 def test_loose_never_touches_0_or_2(value: int) -> None:
-    assert plan.loose(sysctls({"all": value, "default": value, "eth0": value}), None) == []
+    assert plan.loose(sysctls({"all": value, "default": value, "eth0": value})) == []
 
 
 # --- one_default: IPv4, automatic choice -----------------------------------------
@@ -158,19 +158,19 @@ def test_tie_goes_to_the_natural_first_name(family: int, kept: str, dropped: str
     routes = [make(kept), make(dropped)]
     if reverse:
         routes.reverse()
-    assert plan.one_default(state(*routes), None) == deleted(make(dropped))
+    assert plan.one_default(state(*routes)) == deleted(make(dropped))
 
 
 @pytest.mark.parametrize("family", [V4, V6])
 def test_lower_metric_wins_over_name(family: int) -> None:
     make = route4 if family == V4 else route6
     eth0, eth1 = make("eth0", metric=200), make("eth1", metric=100)
-    assert plan.one_default(state(eth0, eth1), None) == deleted(eth0)
+    assert plan.one_default(state(eth0, eth1)) == deleted(eth0)
 
 
 def test_three_networks_two_deletions() -> None:
     eth2, eth0, eth1 = route4("eth2"), route4("eth0"), route4("eth1")
-    assert plan.one_default(state(eth2, eth0, eth1), None) == deleted(eth2, eth1)
+    assert plan.one_default(state(eth2, eth0, eth1)) == deleted(eth2, eth1)
 
 
 @pytest.mark.parametrize("primary", [None, Name("eth0")])
@@ -180,25 +180,25 @@ def test_three_networks_two_deletions() -> None:
     pytest.param(state(route6("eth0"), devs=["eth1"]), id="one-v6-default"),
 ])
 def test_single_default_is_left_alone(snapshot: Snapshot, primary: Primary | None) -> None:
-    assert plan.one_default(snapshot, primary) == []
+    assert plan.one_default(snapshot, primary=primary) == []
 
 
 def test_no_default_route_no_change() -> None:
-    assert plan.one_default(state(devs=["eth0", "eth1"]), None) == []
+    assert plan.one_default(state(devs=["eth0", "eth1"])) == []
 
 
 # --- one_default: IPv6 and dual stack ----------------------------------------------
 
 def test_ipv6_multipath_keeps_one_nexthop() -> None:
     eth0, eth1, eth2 = route6("eth0"), route6("eth1"), route6("eth2")
-    assert plan.one_default(state(eth1, eth0, eth2), None) == deleted(eth1, eth2)
+    assert plan.one_default(state(eth1, eth0, eth2)) == deleted(eth1, eth2)
 
 
 def test_dual_stack_families_decided_independently() -> None:
     v4_eth0, v4_eth1 = route4("eth0", metric=200), route4("eth1", metric=100)
     v6_eth0, v6_eth1 = route6("eth0"), route6("eth1")
     snapshot = state(v4_eth0, v6_eth0, v4_eth1, v6_eth1)
-    assert plan.one_default(snapshot, None) == deleted(v4_eth0, v6_eth1)
+    assert plan.one_default(snapshot) == deleted(v4_eth0, v6_eth1)
 
 
 # --- one_default: IPv4 multipath ----------------------------------------------------
@@ -207,7 +207,7 @@ def test_dual_stack_families_decided_independently() -> None:
 def test_ipv4_multipath_is_rebuilt_with_the_kept_nexthop(primary: Primary | None,
                                                          kept: str) -> None:
     multipath = route4("eth0", "eth1", metric=50, protocol=RTPROT_STATIC)
-    changes = plan.one_default(state(multipath), primary)
+    changes = plan.one_default(state(multipath), primary=primary)
     rebuilt = multipath.replace(nexthops=(hop(kept),))
     dropped = multipath.replace(nexthops=tuple(h for h in multipath.nexthops if h.dev != kept))
     assert changes == [Add(parked(dropped)), Delete(multipath), Add(rebuilt)]
@@ -216,12 +216,12 @@ def test_ipv4_multipath_is_rebuilt_with_the_kept_nexthop(primary: Primary | None
 
 def test_ipv4_multipath_losing_to_another_route_is_deleted_whole() -> None:
     multipath, single = route4("eth0", "eth1", metric=100), route4("eth2", metric=50)
-    assert plan.one_default(state(multipath, single), None) == deleted(multipath)
+    assert plan.one_default(state(multipath, single)) == deleted(multipath)
 
 
 def test_ipv4_multipath_holding_the_primary_loses_its_other_nexthops() -> None:
     single, multipath = route4("eth0", metric=50), route4("eth1", "eth2", metric=100)
-    changes = plan.one_default(state(single, multipath), Name("eth2"))
+    changes = plan.one_default(state(single, multipath), primary=Name("eth2"))
     assert changes == [Add(parked(single)), Add(parked(route4("eth1", metric=100))),
                        Delete(single), Delete(multipath),
                        Add(multipath.replace(nexthops=(hop("eth2"),)))]
@@ -241,14 +241,14 @@ def test_primary_keeps_its_default_routes(primary: Primary) -> None:
     v4_eth0, v4_eth1 = route4("eth0", metric=100), route4("eth1", metric=200)
     v6_eth0, v6_eth1 = route6("eth0"), route6("eth1")
     snapshot = state(v4_eth0, v4_eth1, v6_eth0, v6_eth1, devs=["eth2"])
-    assert plan.one_default(snapshot, primary) == deleted(v4_eth0, v6_eth0)
+    assert plan.one_default(snapshot, primary=primary) == deleted(v4_eth0, v6_eth0)
 
 
 def test_primary_without_default_in_one_family_falls_back_there() -> None:
     v4_eth0, v4_eth1 = route4("eth0"), route4("eth1")
     v6_eth0, v6_eth2 = route6("eth0"), route6("eth2")
     snapshot = state(v4_eth0, v4_eth1, v6_eth2, v6_eth0)
-    assert plan.one_default(snapshot, Name("eth1")) == deleted(v4_eth0, v6_eth2)
+    assert plan.one_default(snapshot, primary=Name("eth1")) == deleted(v4_eth0, v6_eth2)
 
 
 @pytest.mark.parametrize(("primary", "message"), [
@@ -265,14 +265,14 @@ def test_primary_without_default_in_one_family_falls_back_there() -> None:
 def test_primary_errors(primary: Primary, message: str) -> None:
     snapshot = state(route4("eth0"), route4("eth1"), route6("eth0"), devs=["eth2"])
     with pytest.raises(UnusablePrimary, match=message) as info:
-        plan.one_default(snapshot, primary)
+        plan.one_default(snapshot, primary=primary)
     assert_one_line(str(info.value))
     assert str(primary) in str(info.value)
 
 
 def test_ambiguous_primary_names_the_interfaces() -> None:
     with pytest.raises(UnusablePrimary) as info:
-        plan.one_default(state(route4("eth0"), route4("eth1")), net("198.18.0.0/16"))
+        plan.one_default(state(route4("eth0"), route4("eth1")), primary=net("198.18.0.0/16"))
     assert "eth0, eth1" in str(info.value)
 
 
@@ -281,8 +281,8 @@ def test_ambiguous_primary_names_the_interfaces() -> None:
 def all_changes() -> list[Change]:
     multipath = route4("eth0", "eth1")
     changes: list[Change] = [
-        *plan.loose(sysctls({"all": 1, "default": 1, "eth0": 1}), None),
-        *plan.one_default(state(multipath, route6("eth0"), route6("eth1")), None),
+        *plan.loose(sysctls({"all": 1, "default": 1, "eth0": 1})),
+        *plan.one_default(state(multipath, route6("eth0"), route6("eth1"))),
         SetRpFilter("eth1", 2, 1),
     ]
     assert {type(c) for c in changes} == {SetRpFilter, Delete, Add}
@@ -369,14 +369,14 @@ MODES = [plan.one_default, plan.source_routing]
 @pytest.mark.parametrize("planner", MODES)
 def test_a_second_run_changes_nothing(planner: Planner) -> None:
     first = state(route4("eth0"), route4("eth1"), route6("eth0"), route6("eth1"))
-    after = applied(planner(first, None, False, False), first)
-    assert planner(after, None, False, False) == []
+    after = applied(planner(first), first)
+    assert planner(after) == []
 
 
 @pytest.mark.parametrize("planner", MODES)
 def test_losing_the_primary_promotes_a_parked_default(planner: Planner) -> None:
     first = state(route4("eth0"), route4("eth1"), route4("eth2"))
-    after = applied(planner(first, Name("eth0"), False, False), first)
+    after = applied(planner(first, primary=Name("eth0")), first)
     # podman network disconnect: eth0 and every route through it are gone;
     # rules stay (the kernel keeps them).
     routing = after.routing
@@ -385,16 +385,16 @@ def test_losing_the_primary_promotes_a_parked_default(planner: Planner) -> None:
         addresses=tuple(a for a in routing.addresses if a.ifindex != ifindex("eth0")),
         routes=tuple(r for r in routing.routes if r.nexthops[0].dev != "eth0")))
     assert not lost.routing.defaults()  # no default route left in main
-    changes = planner(lost, None, False, False)
+    changes = planner(lost)
     converged = applied(changes, lost)
     assert [r.nexthops[0].dev for r in converged.routing.defaults()] == ["eth1"]
     assert not [r for r in converged.routing.rules if r.table == plan.TABLE_BASE + ifindex("eth0")]
-    assert planner(converged, None, False, False) == []
+    assert planner(converged) == []
 
 
 def test_reconnect_replaces_the_stale_rules_of_an_interface() -> None:
     first = state(route4("eth0"), route4("eth1"))
-    after = applied(plan.source_routing(first, None, False), first)
+    after = applied(plan.source_routing(first), first)
     # eth1 disconnected and connected again: same name, new ifindex and address.
     old = ifindex("eth1")
     new_hop = Nexthop(old + 10, "eth1", "198.18.11.1")
@@ -405,26 +405,26 @@ def test_reconnect_replaces_the_stale_rules_of_an_interface() -> None:
                         if a.ifindex == old else a for a in routing.addresses),
         routes=(*[r for r in routing.routes if r.nexthops[0].dev != "eth1"],
                 route4("eth1").replace(nexthops=(new_hop,))))
-    changes = plan.source_routing(Snapshot({}, reconnected), None, False)
+    changes = plan.source_routing(Snapshot({}, reconnected))
     deleted_rules = {c.item for c in changes if isinstance(c, Delete) and isinstance(c.item, Rule)}
     assert {r.table for r in deleted_rules} == {plan.TABLE_BASE + old}
     assert len(deleted_rules) == 3  # from 198.18.11.5, from fd18:11::5, oif eth1
     again = applied(changes, Snapshot({}, reconnected))
-    assert plan.source_routing(again, None, False) == []
+    assert plan.source_routing(again) == []
     assert len(again.routing.defaults()) == 1
 
 
 def test_mode_switch_is_refused_unless_asked_for() -> None:
     first = state(route4("eth0"), route4("eth1"))
-    after = applied(plan.one_default(first, None, False), first)
+    after = applied(plan.one_default(first), first)
     with pytest.raises(InUse, match=r"another mode .*refusing to switch"):
-        plan.source_routing(after, None, False)
-    switched = applied(plan.source_routing(after, None, True), after)
+        plan.source_routing(after)
+    switched = applied(plan.source_routing(after, switch=True), after)
     assert not [r for r in switched.routing.routes if r.protocol == plan.RTPROT_ONE_DEFAULT]
     # from (one IPv4, one IPv6 address) and oif (IPv4 defaults) for each uplink
     assert len(switched.routing.rules) == 6
-    assert plan.source_routing(switched, None, False) == []
-    back = applied(plan.loose(switched, None, True), switched)
+    assert plan.source_routing(switched) == []
+    back = applied(plan.loose(switched, switch=True), switched)
     assert not back.routing.rules
     assert sorted(r.nexthops[0].dev for r in back.routing.defaults()) == ["eth0", "eth1"]
     assert [r for r in back.routing.routes if r.table != RT_TABLE_MAIN] == []
@@ -433,29 +433,29 @@ def test_mode_switch_is_refused_unless_asked_for() -> None:
 def test_rules_of_others_at_our_priorities_are_refused() -> None:
     theirs = Rule(V4, plan.FROM_PRIORITY, 100, "198.18.10.5", 32)
     with pytest.raises(InUse, match="rule priority 32700 is already in use"):
-        plan.source_routing(state(route4("eth0"), route4("eth1"), rules=[theirs]), None, False)
+        plan.source_routing(state(route4("eth0"), route4("eth1"), rules=[theirs]))
 
 
 def test_routes_of_others_in_our_tables_are_refused() -> None:
     theirs = route4("eth0").replace(table=plan.TABLE_BASE + ifindex("eth0"))
     with pytest.raises(InUse, match=f"routing table {theirs.table} is already in use"):
-        plan.source_routing(state(route4("eth0"), route4("eth1"), theirs), None, False)
+        plan.source_routing(state(route4("eth0"), route4("eth1"), theirs))
 
 
 @pytest.mark.parametrize("planner", [plan.loose, *MODES])
 def test_a_primary_that_names_nothing_is_refused_in_every_mode(planner: Planner) -> None:
     with pytest.raises(UnusablePrimary, match="matches no interface"):
-        planner(state(route4("eth0"), route4("eth1")), net("198.18.99.0/24"), False, False)
+        planner(state(route4("eth0"), route4("eth1")), primary=net("198.18.99.0/24"))
 
 
 def test_source_routing_takes_strict_filtering_back_once_the_rules_are_in() -> None:
     loosened = state(route4("eth0"), route4("eth1"), devs=["eth2"])
     loosened = Snapshot({"all": 1, "default": 2, "lo": 1, "eth0": 2, "eth1": 2, "eth2": 2},
                         loosened.routing)
-    changes = plan.source_routing(loosened, None, False, True)
+    changes = plan.source_routing(loosened, strict=True)
     rp_filter = [c for c in changes if isinstance(c, SetRpFilter)]
     # After every route and rule; eth2 is no uplink (no default route): left alone.
     assert changes[-len(rp_filter):] == rp_filter == [
         SetRpFilter("default", 2, 1), SetRpFilter("eth0", 2, 1), SetRpFilter("eth1", 2, 1)]
-    assert [c for c in plan.source_routing(loosened, None, False, False)
+    assert [c for c in plan.source_routing(loosened)
             if isinstance(c, SetRpFilter)] == []
