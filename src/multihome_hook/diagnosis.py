@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 
 from .kernel import (
@@ -12,11 +13,16 @@ from .kernel import (
     RT_SCOPE_LINK,
     RT_TABLE_MAIN,
     RTN_UNICAST,
+    Address,
     Routing,
+    Rule,
     natural_key,
 )
 from .modes import OWN_SUBNET_ONLY
 from .plan import FROM_PRIORITY, OIF_PRIORITY, preferred
+
+# The rule every namespace starts with that looks up main.
+MAIN_RULE = 32766
 
 
 def effective_rp_filter(rp_filter: Mapping[str, int], interface: str) -> int:
@@ -30,26 +36,76 @@ def label(routing: Routing, ifindex: int, networks: Mapping[int, str]) -> str:
     return f"{name} ({networks[ifindex]})" if ifindex in networks else name
 
 
-def without_uplink(routing: Routing) -> list[int]:
-    """Interfaces with a global IPv4 address and no IPv4 default route,
-    neither in main nor in the table source-routing gives them, while
-    another interface has one: what one-default leaves of the other
-    networks (or an internal network)."""
-    # A table serves only when a rule leads there (source routing's); a
-    # default route parked in one (one-default's) waits for the primary to go.
+def _uplinks(routing: Routing) -> set[int]:
+    """Interfaces with an IPv4 default route of their own, in main or in a
+    table a rule leads to (source routing's; a default route parked in a
+    table no rule names, one-default's, waits for the primary to go)."""
     serving = {RT_TABLE_MAIN, *(rule.table for rule in routing.rules)}
+    return {nh.ifindex for r in routing.routes
+            if r.is_default and r.family == AF_INET and r.kind == RTN_UNICAST
+            and r.table in serving for nh in r.nexthops}
 
-    def has_default(ifindex: int) -> bool:
-        return any(r.is_default and r.family == AF_INET and r.kind == RTN_UNICAST
-                   and r.table in serving and any(nh.ifindex == ifindex for nh in r.nexthops)
-                   for r in routing.routes)
 
-    addressed = {a.ifindex for a in routing.addresses
-                 if a.family == AF_INET and a.scope != RT_SCOPE_LINK}
-    if not any(has_default(i) for i in addressed):
+def _addresses(routing: Routing) -> list[Address]:
+    """Global IPv4 addresses, in interface order."""
+    return sorted((a for a in routing.addresses if a.family == AF_INET
+                   and a.scope != RT_SCOPE_LINK),
+                  key=lambda a: natural_key(routing.links.get(a.ifindex, "")))
+
+
+def without_uplink(routing: Routing) -> list[int]:
+    """Interfaces with a global IPv4 address and no IPv4 default route of
+    their own while another interface has one: what one-default leaves of
+    the other networks (or an internal network)."""
+    uplinks = _uplinks(routing)
+    addressed = list(dict.fromkeys(a.ifindex for a in _addresses(routing)))
+    if not uplinks.intersection(addressed):
         return []
-    return sorted((i for i in addressed if not has_default(i)),
-                  key=lambda i: natural_key(routing.links.get(i, "")))
+    return [i for i in addressed if i not in uplinks]
+
+
+def reply_devices(routing: Routing, address: Address) -> tuple[list[int], int]:
+    """Where an IPv4 reply from `address` to a host beyond every subnet may
+    leave (an unbound socket: `oif` rules do not match it, rules with other
+    selectors are skipped): the default routes of lowest metric in the
+    table of the first rule that matches and has one (main's when no rules
+    were read); and that metric."""
+    source = ipaddress.ip_address(address.address)
+    rules = sorted((r for r in routing.rules if r.family == AF_INET), key=lambda r: r.priority)
+    for rule in rules or [Rule(AF_INET, MAIN_RULE, RT_TABLE_MAIN)]:
+        if rule.foreign or rule.oif or (rule.src and source not in ipaddress.ip_network(
+                f"{rule.src}/{rule.src_len}", strict=False)):
+            continue
+        defaults = [r for r in routing.routes if r.table == rule.table and r.is_default
+                    and r.family == AF_INET and r.kind == RTN_UNICAST]
+        if defaults:
+            best = min(r.metric for r in defaults)
+            return sorted({nh.ifindex for r in defaults if r.metric == best
+                           for nh in r.nexthops}), best
+    return [], 0
+
+
+def _wrong_way(routing: Routing, networks: Mapping[int, str]) -> list[str]:
+    """Uplinks whose own address's replies leave by another uplink (measured:
+    podman 6's published port beside a macvlan answers nothing; a bridge
+    beside a bridge on a host that does not check sources still works)."""
+    problems = []
+    uplinks = _uplinks(routing)
+    for address in _addresses(routing):
+        if address.ifindex not in uplinks:
+            continue
+        devices, metric = reply_devices(routing, address)
+        others = [label(routing, i, networks) for i in devices if i != address.ifindex]
+        if not others:
+            continue
+        how = ("may leave by " + ", ".join(others) + " (the same metric: the kernel picks one)"
+               if address.ifindex in devices
+               else "leave by " + ", ".join(others) + f" (metric {metric}, below its own)")
+        problems.append(f"replies from {label(routing, address.ifindex, networks)}'s address "
+                        f"{address.address} {how}: where sources are checked (a strict host, "
+                        "anti-spoofing, the NAT of a port published on its network) they are "
+                        "dropped")
+    return problems
 
 
 def verdict(routing: Routing, rp_filter: Mapping[str, int],
@@ -78,7 +134,9 @@ def verdict(routing: Routing, rp_filter: Mapping[str, int],
                 "are dropped")
         else:
             notes.append(f"{len(hops)} IPv4 default routes, rp_filter not strict on "
-                         f"{', '.join(devices)}: replies are accepted on every uplink")
+                         f"{', '.join(devices)}: replies to what leaves are accepted on "
+                         "every uplink")
+    problems += _wrong_way(routing, networks or {})
     ours = [r for r in routing.rules if r.priority in (FROM_PRIORITY, OIF_PRIORITY)]
     if ours:
         notes.append(f"source routing in place: {len(ours)} rules at priorities "

@@ -27,8 +27,11 @@ def namespace_state(c: lab.Container) -> tuple[str, ...]:
             c.ns("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout)
 
 
-def test_diagnose_then_apply_loose_fixes_a_running_container(podman: lab.Podman,
-                                                              nets: list[str]) -> None:
+def test_diagnose_then_apply_fixes_a_running_container(podman: lab.Podman,
+                                                        nets: list[str]) -> None:
+    """loose fixes what leaves, not the replies to what comes in on an
+    address (they may leave by the other uplink): diagnose says so, and
+    source routing, recommended, fixes both."""
     with podman.container(nets[:2]) as c:
         sick = cli(podman, "diagnose", c.name)
         assert sick.returncode == 1, sick.stderr
@@ -39,6 +42,14 @@ def test_diagnose_then_apply_loose_fixes_a_running_container(podman: lab.Podman,
         applied = cli(podman, "apply", "--mode", "loose", c.name)
         assert applied.returncode == 0, applied.stderr
         assert "mode loose: 5 change(s)\n      rp_filter all 1->2\n" in applied.stdout
+        assert c.loss() == 0
+        loosened = cli(podman, "diagnose", f"pid:{c.pid}")
+        assert loosened.returncode == 1, loosened.stdout
+        assert "strict rp_filter" not in loosened.stdout
+        assert re.search(r"problem: replies from eth1 \(\S+\)'s address \S+ may leave by eth0 ",
+                         loosened.stdout), loosened.stdout
+        routed = cli(podman, "apply", "--mode", "source-routing", c.name)
+        assert routed.returncode == 0, routed.stderr
         healthy = cli(podman, "diagnose", f"pid:{c.pid}")
         assert healthy.returncode == 0, healthy.stdout
         assert c.loss() == 0

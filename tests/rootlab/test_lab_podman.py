@@ -62,6 +62,24 @@ def test_a_network_name_as_primary_for_the_hook_and_the_cli(lab: Lab, runtime: s
         assert f"eth1 ({MACVLAN.name})" in shown.stdout, shown.stdout
 
 
+def test_diagnose_sees_where_the_replies_leave(lab: Lab) -> None:
+    """A bridge beside a macvlan: netavark 2.0 puts the macvlan's default
+    first (metric 99), so replies from the bridge's address, a published
+    port's included, leave by the macvlan; before, the two alternate.
+    diagnose names it, and is healthy once source routing is in place."""
+    how = "leave by" if lab.stack.metric("macvlan") < lab.stack.metric("bridge") else "may leave by"
+    with lab.container(BRIDGE_MACVLAN, {}, "crun") as c:
+        sick = lab.run("oci-multihome-hook", "diagnose", c.name, check=False)
+        assert sick.returncode == 1, sick.stdout + sick.stderr
+        assert re.search(rf"problem: replies from eth0 \({BRIDGE_A.name}\)'s address \S+ {how} "
+                         rf"eth1 \({MACVLAN.name}\) ", sick.stdout), sick.stdout
+        proc = lab.run("oci-multihome-hook", "apply", "--mode", "source-routing", c.name,
+                       check=False)
+        assert proc.returncode == 0, proc.stderr
+        healthy = lab.run("oci-multihome-hook", "diagnose", c.name, check=False)
+        assert healthy.returncode == 0, healthy.stdout
+
+
 # The networks a container joins, for as long as it needs them.
 Joining = Callable[[Lab, str], contextlib.AbstractContextManager[list[str]]]
 
