@@ -54,8 +54,10 @@ def network(i: int) -> tuple[str, str, str]:
 
     Above the host labs' slots (lab.Slot: up to 198.19.223.0/24): diagnose
     names an interface by the podman network of its subnet, and a lab
-    running beside these tests has its networks on the host."""
-    return f"eth{i}", f"198.19.{240 + i}", f"fd18:{20 + i}"
+    running beside these tests has its networks on the host. 198.19.240.0
+    and up first (the golden files' addresses), then 224 to 239: 32 at most."""
+    assert 0 <= i < 32, "198.19.224.0/19 holds 32 networks"
+    return f"eth{i}", f"198.19.{240 + i if i < 16 else 208 + i}", f"fd18:{20 + i}"
 
 
 def build(name: str, count: int, metric: int = 100) -> Namespace:
