@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 from .errors import RollbackFailed, RolledBack
 from .kernel import IFNAME_MAX, IPV4_CONF, Route
@@ -11,6 +10,8 @@ from .plan import Add, SetRpFilter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .netlink import RouteSocket
     from .plan import Change
 

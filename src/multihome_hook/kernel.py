@@ -7,8 +7,6 @@ from the wire, snapshot.py gathers them.
 
 from __future__ import annotations
 
-import re
-
 from .records import Record
 
 TYPE_CHECKING = False
@@ -35,9 +33,15 @@ def family_name(family: int) -> str:
 
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key for interface names, putting eth2 before eth10."""
-    return tuple((0, int(part)) if part.isdecimal() else (1, part)
-                 for part in re.split(r"(\d+)", name) if part)
+    """Sort key for interface names, putting eth2 before eth10 (the hook
+    does without `re`: ~3 ms of start-up)."""
+    parts: list[str] = []
+    for char in name:
+        if parts and parts[-1][-1:].isdecimal() == char.isdecimal():
+            parts[-1] += char
+        else:
+            parts.append(char)
+    return tuple((0, int(part)) if part.isdecimal() else (1, part) for part in parts)
 
 
 class Nexthop(Record):

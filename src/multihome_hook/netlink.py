@@ -37,7 +37,7 @@ from .kernel import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from typing import Any
 
 NETLINK_ROUTE = 0
@@ -180,6 +180,14 @@ def _address(msg: Any) -> Address | None:
     return Address(msg["index"], msg["family"], address, msg["prefixlen"], msg["scope"])
 
 
+def _planned_route(data: bytes) -> bool:
+    """IPv4 or IPv6, and not in `local`, read from the rtmsg header (family
+    first, table fifth): with 32 networks half a dump is `local`, and
+    decoding a message costs more than the kernel took to send it."""
+    family, table = data[_HEADER.size], data[_HEADER.size + 4]
+    return family in (AF_INET, AF_INET6) and table != RT_TABLE_LOCAL
+
+
 # --- the socket ---------------------------------------------------------------
 
 
@@ -233,9 +241,11 @@ class RouteSocket:
                     return
                 yield msg_type, flags, message
 
-    def _dump(self, cls: Any, msg_type: int, family: int) -> list[Any]:
-        """Every entry, from a dump the kernel did not mark interrupted: one
-        that was is read again, up to DUMP_TRIES times."""
+    def _dump(self, cls: Any, msg_type: int, family: int,
+              wanted: Callable[[bytes], bool] | None = None) -> list[Any]:
+        """Every entry (that `wanted` keeps, judged on its raw bytes before
+        pyroute2 decodes it), from a dump the kernel did not mark
+        interrupted: one that was is read again, up to DUMP_TRIES times."""
         for _ in range(DUMP_TRIES):
             request = cls()
             request["family"] = family
@@ -243,7 +253,7 @@ class RouteSocket:
             for reply_type, flags, data in self._replies(
                     self._send(request, msg_type, NLM_F_REQUEST | NLM_F_DUMP)):
                 interrupted |= bool(flags & NLM_F_DUMP_INTR)
-                if reply_type != NLMSG_DONE:
+                if reply_type != NLMSG_DONE and (wanted is None or wanted(data)):
                     reply = cls(data)
                     reply.decode()
                     replies.append(reply)
@@ -266,10 +276,9 @@ class RouteSocket:
         """Every IPv4 and IPv6 route of every table but `local` (the kernel's
         own, for its addresses: never planned with, and not worth decoding);
         `links` names the devices."""
-        msgs = self._dump(_message_class("rtmsg", "rtmsg"), RTM_GETROUTE, socket.AF_UNSPEC)
-        return [route for msg in msgs
-                if msg["family"] in (AF_INET, AF_INET6) and msg["table"] != RT_TABLE_LOCAL
-                for route in _routes(msg, links)]
+        msgs = self._dump(_message_class("rtmsg", "rtmsg"), RTM_GETROUTE, socket.AF_UNSPEC,
+                          _planned_route)
+        return [route for msg in msgs for route in _routes(msg, links)]
 
     def rules(self) -> list[Rule]:
         """Every policy rule, both families."""

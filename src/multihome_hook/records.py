@@ -21,7 +21,7 @@ class Record:
     __slots__: tuple[str, ...] = ()
 
     def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple([getattr(self, name) for name in self.__slots__])
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other._values() == self._values()

@@ -8,8 +8,6 @@ Nothing here imports `typing` at run time, for the same reason (records.py).
 
 from __future__ import annotations
 
-import json
-
 from .errors import HookError, InvalidState
 from .modes import MODE_KEY, RP_FILTER_KEY, parse_mode, parse_strict
 from .primary import PRIMARY_KEY, parse_primary
@@ -17,6 +15,8 @@ from .records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .modes import Mode
     from .primary import Primary
 
@@ -35,6 +35,40 @@ class Request(Record):
         self.strict = strict
 
 
+class _Decoding:
+    """What CPython's JSON scanner reads of a decoder: json.loads' defaults."""
+
+    strict = True
+    object_hook = object_pairs_hook = None
+    parse_float, parse_int, parse_constant = float, int, float  # NaN, Infinity
+
+
+_BLANK = " \t\n\r"
+
+
+def _loads(text: str) -> object:
+    """json.loads() without `import json`, whose decoder imports `re`, and
+    with it `enum`, `functools` and `collections` (~4 ms on every `podman
+    run`): the C scanner json.decoder itself uses. Where there is none
+    (not CPython), json.loads()."""
+    try:
+        from _json import make_scanner
+    except ImportError:
+        import json
+
+        return json.loads(text)
+    start = len(text) - len(text.lstrip(_BLANK))
+    try:
+        # typeshed wants a json.decoder instance: the C code reads only these.
+        scan: Any = make_scanner
+        value, end = scan(_Decoding)(text, start)
+    except StopIteration as exc:
+        raise ValueError(f"expecting a value at char {exc.value}") from None
+    if text[end:].strip(_BLANK):
+        raise ValueError(f"extra data at char {end}")
+    return value
+
+
 def parse_state(raw: bytes) -> Request:
     """Validate the OCI state podman passes on stdin."""
     if not raw.strip():
@@ -43,8 +77,8 @@ def parse_state(raw: bytes) -> Request:
     if len(raw) > MAX_STATE_BYTES:
         raise InvalidState(f"OCI state on stdin is larger than {MAX_STATE_BYTES} bytes")
     try:
-        state = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+        state = _loads(raw.decode())
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidState(f"malformed OCI state on stdin: {exc}") from None
     if not isinstance(state, dict):
         raise InvalidState("malformed OCI state on stdin: not a JSON object")
