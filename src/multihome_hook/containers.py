@@ -28,6 +28,8 @@ class Target(NamedTuple):
     # Its podman networks, from podman inspect (pid:N: None, podman's
     # definitions tell).
     networks: Networks | None = None
+    # Its published ports, "HOSTPORT->PORT/PROTO" (pid:N: unknown, none).
+    ports: tuple[str, ...] = ()
 
     @property
     def mode(self) -> str | None:
@@ -95,8 +97,11 @@ def find(ref: str) -> Target:
     if not container.state.running or container.state.pid <= 0:
         raise HookError("not running")
     settings = container.network_settings
+    ports = tuple(f"{binding.host_port}->{port}" for port, bindings in
+                  sorted(((settings and settings.ports) or {}).items())
+                  for binding in bindings or () if binding.host_port)
     return Target(ref, container.state.pid, container.id, container.config.annotations or {},
-                  _networks_of((settings and settings.networks) or {}))
+                  _networks_of((settings and settings.networks) or {}), tuple(dict.fromkeys(ports)))
 
 
 def _networks_of(networks: Mapping[str, PodmanNetwork]) -> Networks:

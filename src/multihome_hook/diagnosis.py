@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .kernel import (
     AF_INET,
@@ -85,7 +85,8 @@ def reply_devices(routing: Routing, address: Address) -> tuple[list[int], int]:
     return [], 0
 
 
-def _wrong_way(routing: Routing, networks: Mapping[int, str]) -> list[str]:
+def _wrong_way(routing: Routing, networks: Mapping[int, str],
+               ports: Sequence[str]) -> list[str]:
     """Uplinks whose own address's replies leave by another uplink (measured:
     podman 6's published port beside a macvlan answers nothing; a bridge
     beside a bridge on a host that does not check sources still works)."""
@@ -104,14 +105,18 @@ def _wrong_way(routing: Routing, networks: Mapping[int, str]) -> list[str]:
         problems.append(f"replies from {label(routing, address.ifindex, networks)}'s address "
                         f"{address.address} {how}: where sources are checked (a strict host, "
                         "anti-spoofing, the NAT of a port published on its network) they are "
-                        "dropped")
+                        "dropped" + (f"; published: {', '.join(ports)}" if ports else ""))
     return problems
 
 
 def verdict(routing: Routing, rp_filter: Mapping[str, int],
-            networks: Mapping[int, str] | None = None) -> tuple[list[str], list[str]]:
+            networks: Mapping[int, str] | None = None,
+            ports: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """(problems, notes). A problem drops packets; a note is worth knowing.
-    `networks`: interface index -> its podman network's name."""
+    `networks`: interface index -> its podman network's name; `ports`: the
+    container's published ports (podman forwards them to the address of a
+    bridge network, any of them: netavark orders its rules anew for each
+    container)."""
     problems: list[str] = []
     notes: list[str] = []
     for ifindex in without_uplink(routing):
@@ -136,7 +141,7 @@ def verdict(routing: Routing, rp_filter: Mapping[str, int],
             notes.append(f"{len(hops)} IPv4 default routes, rp_filter not strict on "
                          f"{', '.join(devices)}: replies to what leaves are accepted on "
                          "every uplink")
-    problems += _wrong_way(routing, networks or {})
+    problems += _wrong_way(routing, networks or {}, ports)
     ours = [r for r in routing.rules if r.priority in (FROM_PRIORITY, OIF_PRIORITY)]
     if ours:
         notes.append(f"source routing in place: {len(ours)} rules at priorities "

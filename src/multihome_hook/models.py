@@ -65,8 +65,15 @@ class PodmanNetwork(BaseModel):
     ipv6_prefix_len: int = Field(0, alias="GlobalIPv6PrefixLen")
 
 
+class PodmanPortBinding(BaseModel):
+    host_ip: str = Field("", alias="HostIp")
+    host_port: str = Field("", alias="HostPort")
+
+
 class PodmanNetworkSettings(BaseModel):
     networks: Optional[dict[str, PodmanNetwork]] = Field(None, alias="Networks")
+    # "8080/tcp" -> where the host publishes it (None: exposed, not published)
+    ports: Optional[dict[str, Optional[list[PodmanPortBinding]]]] = Field(None, alias="Ports")
 
 
 class PodmanContainer(BaseModel):

@@ -68,11 +68,12 @@ def test_diagnose_sees_where_the_replies_leave(lab: Lab) -> None:
     port's included, leave by the macvlan; before, the two alternate.
     diagnose names it, and is healthy once source routing is in place."""
     how = "leave by" if lab.stack.metric("macvlan") < lab.stack.metric("bridge") else "may leave by"
-    with lab.container(BRIDGE_MACVLAN, {}, "crun") as c:
+    with lab.container(BRIDGE_MACVLAN, {}, "crun", ["-p", "18090:8080"]) as c:
         sick = lab.run("oci-multihome-hook", "diagnose", c.name, check=False)
         assert sick.returncode == 1, sick.stdout + sick.stderr
         assert re.search(rf"problem: replies from eth0 \({BRIDGE_A.name}\)'s address \S+ {how} "
-                         rf"eth1 \({MACVLAN.name}\) ", sick.stdout), sick.stdout
+                         rf"eth1 \({MACVLAN.name}\) .*; published: 18090->8080/tcp\n",
+                         sick.stdout), sick.stdout
         proc = lab.run("oci-multihome-hook", "apply", "--mode", "source-routing", c.name,
                        check=False)
         assert proc.returncode == 0, proc.stderr

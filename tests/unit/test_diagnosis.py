@@ -85,6 +85,12 @@ def test_replies_from_an_address_leaving_by_a_lower_metric_are_the_problem() -> 
                         "they are dropped"]
 
 
+def test_the_published_ports_are_named() -> None:
+    routing = snapshot(default(V4, "eth0", 100), default(V4, "eth1", 99), addresses=ADDRESSES)
+    problems, _ = verdict(routing, {"all": 2}, ports=["18080->8080/tcp"])
+    assert problems[0].endswith("they are dropped; published: 18080->8080/tcp"), problems
+
+
 def test_replies_under_equal_metrics_may_leave_by_either() -> None:
     routing = snapshot(default(V4, "eth0"), default(V4, "eth1"), addresses=ADDRESSES)
     problems, _ = verdict(routing, {"all": 2})
