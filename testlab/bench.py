@@ -1,18 +1,22 @@
-"""What the hook costs: `make bench`.
+"""What the hook costs: `make bench`, in two steps.
 
+`python -m testlab.bench podman4` runs inside the podman 4 lab (Debian 12,
+podman 4.3; testlab/rootlab.py, as `make demo` does):
 1. `podman run --rm` of a busybox rootfs without the hook and with it,
    interleaved in one session (each round runs every variant, in a rotating
    order), so that drift hits all of them alike: two networks with each mode;
    one network and `--network host` with a host-wide default (containers.conf
    `annotations`), each compared with its own plain run.
-2. The same in the podman 5 lab (testlab/rootlab.py: Debian 13, podman 5,
-   the deb's hook on Debian's python3), bridge + macvlan with each mode
-   against the plain run, under crun and under runc.
-3. The hook alone on a prepared OCI state: wall time and peak RSS, for
-   `--network host` and for fake containers with 1, 2, 8 and 32 networks.
+2. The hook alone on a prepared OCI state, for each hook given (the newest
+   set's and the RHEL 9 set's): wall time and peak RSS against its own bare
+   interpreter (`python -I -c pass`), for `--network host` and for fake
+   containers with 1, 2, 8 and 32 networks.
 
-Writes bench/latest.json and prints tables. Run as root; the podman 5 lab
-needs the deb (`make deb`) and its root (`make roots`).
+`python -m testlab.bench labs` then runs the podman 5 and podman 6 labs (the
+deb's hook on each Debian's python3): bridge + macvlan with each mode
+against the plain run, under crun and under runc; and writes
+bench/latest.json with the podman 4 lab's results, and prints the tables.
+Run as root; the labs need the deb (`make deb`) and their roots (`make roots`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,7 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import commands, fakens, lab, rootlab
-from .roots import PODMAN5
+from .roots import PODMAN5, PODMAN6, Stack
 
 MODES = ("loose", "one-default", "source-routing")
 HOST_WIDE = "io.multihome.mode=source-routing"
@@ -46,6 +51,9 @@ VARIANTS = {
 }
 TARGETS = {"loose": 1.05, "one-default": 1.10, "source-routing": 1.10,
            "one network, host-wide": 1.03, "host network, host-wide": 1.03}
+# Issue 23: every mode in the podman 5 and 6 labs; the hook alone with two
+# networks against its bare interpreter; 32 networks against 2.
+LAB_TARGET, HOOK_TARGET, SCALE_TARGET = 1.10, 2.5, 1.5
 RESULTS = commands.REPO / "bench" / "latest.json"
 
 
@@ -82,8 +90,12 @@ def bench_podman(runs: int) -> dict[str, dict[str, float]]:
     with lab.podman_env() as podman, \
             lab.networks(podman, [podman.slot.subnet(0), podman.slot.subnet(1)]) as nets:
         hooks = podman.hooks_dir(podmans_own_rp_filter=True)
+        # The plain runs' hooks: the lab's own (a strict rp_filter hook in
+        # the podman 4 lab, in every hooks dir), which the others run too.
         no_hooks = podman.workdir / "no-hooks"
         no_hooks.mkdir()
+        for extra in filter(None, os.environ.get("MULTIHOME_LAB_HOOKS", "").split(":")):
+            shutil.copy(extra, no_hooks / Path(extra).name)
         host_wide = podman.with_default_annotations(HOST_WIDE)
         networks = {"two": nets, "one": nets[:1], "host": ["host"]}
         runners = {}
@@ -107,7 +119,7 @@ def bench_podman(runs: int) -> dict[str, dict[str, float]]:
         return interleaved(list(runners), runs, run_round, lambda name: VARIANTS[name][3])
 
 
-# Times `podman` command lines inside the podman 5 lab (one nsenter per round,
+# Times `podman` command lines inside a root lab (one nsenter per round,
 # not per run): a JSON list of argv on stdin, a JSON list of seconds out.
 _LAB_TIMER = """\
 import json, subprocess, sys, time
@@ -118,36 +130,38 @@ for argv in json.load(sys.stdin):
     took.append(time.perf_counter() - start)
 print(json.dumps(took))
 """
-P5_RUNTIMES = ("crun", "runc")
+LAB_RUNTIMES = ("crun", "runc")
 
 
-def bench_podman5(runs: int, deb: Path) -> tuple[dict[str, str], dict[str, dict[str, float]]]:
-    """The podman 5 lab's versions, and bridge + macvlan runs: "RUNTIME,
-    plain" and "RUNTIME, MODE", interleaved, each mode against its runtime's
-    plain run. The hook is the deb's JSON and program; --hooks-dir leaves the
+def bench_lab(stack: Stack, runs: int, deb: Path) -> tuple[dict[str, str],
+                                                           dict[str, dict[str, float]]]:
+    """A root lab's versions, and bridge + macvlan runs: "RUNTIME, plain"
+    and "RUNTIME, MODE", interleaved, each mode against its runtime's plain
+    run. The hook is the deb's JSON and program; --hooks-dir leaves the
     lab's own rp_filter hook (scaffolding, in the default dir) out of every run."""
-    PODMAN5.ensure()
-    with rootlab.running(PODMAN5, deb) as lab5:
-        versions = {name: lab5.run(*argv).stdout.split("\n")[0].split()[-1]
+    stack.ensure()
+    with rootlab.running(stack, deb) as lab:
+        versions = {name: lab.run(*argv).stdout.split("\n")[0].split()[-1]
                     for name, argv in (("podman", ["podman", "--version"]),
                                        ("netavark", ["/usr/lib/podman/netavark", "--version"]),
                                        ("crun", ["crun", "--version"]),
-                                       ("runc", ["runc", "--version"]))}
-        lab5.sh("mkdir -p /tmp/bench/hooks /tmp/bench/no-hooks && cp "
-                "/usr/share/containers/oci/hooks.d/oci-multihome-hook.json /tmp/bench/hooks/")
+                                       ("runc", ["runc", "--version"]),
+                                       ("python", ["python3", "--version"]))}
+        lab.sh("mkdir -p /tmp/bench/hooks /tmp/bench/no-hooks && cp "
+               "/usr/share/containers/oci/hooks.d/oci-multihome-hook.json /tmp/bench/hooks/")
         nets = [rootlab.BRIDGE_A.name, rootlab.MACVLAN.name]
         argvs = {}
-        for runtime in P5_RUNTIMES:
+        for runtime in LAB_RUNTIMES:
             for mode in (None, *MODES):
                 annotations = {} if mode is None else {"io.multihome.mode": mode}
                 hooks = "/tmp/bench/" + ("no-hooks" if mode is None else "hooks")
                 argvs[f"{runtime}, {mode or 'plain'}"] = [
                     "podman", "--hooks-dir", hooks,
-                    *lab5.run_argv(nets, annotations, runtime, ["--rm"]), "true"]
+                    *lab.run_argv(nets, annotations, runtime, ["--rm"]), "true"]
 
         def run_round(order: Sequence[str]) -> dict[str, float]:
-            out = lab5.run("python3", "-I", "-c", _LAB_TIMER,
-                           stdin=json.dumps([argvs[name] for name in order]), timeout=600)
+            out = lab.run("python3", "-I", "-c", _LAB_TIMER,
+                          stdin=json.dumps([argvs[name] for name in order]), timeout=600)
             return dict(zip(order, json.loads(out.stdout)))
 
         run_round(list(argvs))  # warm-up
@@ -178,119 +192,165 @@ def _timed(argv: Sequence[str], stdin: Path) -> float:
     return elapsed
 
 
-def _peak_rss_kib(argv: Sequence[str], stdin: Path) -> int:
-    """Peak RSS of one process. Measured by GNU time, a small process that
-    forks it: the rusage of a child forked from this (large) Python process
-    would report this process's RSS, copied at fork."""
-    with tempfile.NamedTemporaryFile("r") as report, stdin.open("rb") as state:
-        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name, *argv], stdin=state,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=HOOK_ENV,
-                       check=True)
-        return int(report.read().split()[-1])
+def _interpreter(hook: Path) -> str:
+    """The interpreter a console script runs on (its #! line)."""
+    return hook.read_text().splitlines()[0][2:].split()[0]
 
 
-def bench_hook(runs: int, sizes: Sequence[int]) -> dict[str, dict[str, float]]:
-    hook = str(lab.hook_binary())
-    results: dict[str, dict[str, float]] = {}
-    state = commands.REPO / "bench" / ".state.json"
-    state.parent.mkdir(exist_ok=True)
-    bare = [sys.executable, "-I", "-c", "pass"]
-    results["python -I -c pass"] = {
-        **summary([_timed(bare, Path("/dev/null")) for _ in range(runs)]),
-        "peak_rss_kib": _peak_rss_kib(bare, Path("/dev/null"))}
-    state.write_text(json.dumps({"ociVersion": "1.0.2", "id": "b" * 64, "pid": os.getpid(),
-                                 "annotations": {"io.multihome.mode": "source-routing"}}))
-    results["any mode, --network host"] = {
-        **summary([_timed([hook], state) for _ in range(runs)]),
-        "peak_rss_kib": _peak_rss_kib([hook], state)}
-    for size in sizes:
-        for mode in MODES:
-            # Each run on a namespace as podman leaves it: a run that changed
-            # it would leave the next one with nothing to do.
-            samples, rss = [], 0
-            for run in range(runs + 1):
+# The floor of a route mode: the interpreter, and importing what it needs of
+# pyroute2 (whose netlink module imports logging, socket, threading, typing).
+FLOOR = "route modes' imports alone"
+_IMPORTS = ("from multihome_hook import netlink\n"
+            "for name in ('rtmsg', 'ifaddrmsg', 'fibmsg'): netlink._message_class(name, name)")
+
+
+def bench_hook(hook: Path, runs: int, sizes: Sequence[int]) -> dict[str, dict[str, float]]:
+    """The hook alone, interleaved with its own bare interpreter: each row's
+    ratio is to `python -I -c pass` of the same interpreter."""
+    state = Path(tempfile.mkdtemp(prefix="bench.")) / "state.json"
+    bare = [_interpreter(hook), "-I", "-c", "pass"]
+    samples: dict[str, list[float]] = {"python -I -c pass": []}
+
+    def one(name: str, pid: int, mode: str) -> None:
+        state.write_text(json.dumps({"ociVersion": "1.0.2", "id": "b" * 64, "pid": pid,
+                                     "annotations": {"io.multihome.mode": mode}}))
+        samples.setdefault(name, []).append(_timed([str(hook)], state))
+
+    for _ in range(runs):
+        samples["python -I -c pass"].append(_timed(bare, Path("/dev/null")))
+        samples.setdefault(FLOOR, []).append(_timed([*bare[:-1], _IMPORTS], Path("/dev/null")))
+        one("any mode, --network host", os.getpid(), "source-routing")
+        for size in sizes:
+            for mode in MODES:
+                # Each run on a namespace as podman leaves it: a run that
+                # changed it would leave the next one with nothing to do.
                 with fakens.fake_container(f"mhbench{os.getpid()}n{size}", size) as ns:
-                    state.write_text(json.dumps({
-                        "ociVersion": "1.0.2", "id": "b" * 64, "pid": ns.pid,
-                        "annotations": {"io.multihome.mode": mode}}))
-                    if run < runs:
-                        samples.append(_timed([hook], state))
-                    else:
-                        rss = _peak_rss_kib([hook], state)
-            results[f"{mode}, {size} network{'s' if size > 1 else ''}"] = {
-                **summary(samples), "peak_rss_kib": rss}
+                    one(f"{mode}, {size} network{'s' if size > 1 else ''}", ns.pid, mode)
     state.unlink()
-    return results
+    state.parent.rmdir()
+    plain = statistics.median(samples["python -I -c pass"])
+    return {name: {**summary(s), "ratio": round(statistics.median(s) / plain, 2)}
+            for name, s in samples.items()}
 
 
 def table(title: str, rows: dict[str, dict[str, float]], *extra: str) -> str:
     lines = [title, f"  {'':<30} {'median':>8} {'p10':>8} {'p90':>8}"
-             + "".join(f" {e:>12}" for e in extra)]
+             + "".join(f" {e:>9}" for e in extra)]
     for name, row in rows.items():
         lines.append(f"  {name:<30} {row['median_ms']:>6.1f}ms {row['p10_ms']:>6.1f}ms "
-                     f"{row['p90_ms']:>6.1f}ms" + "".join(f" {row[e]:>12}" for e in extra))
+                     f"{row['p90_ms']:>6.1f}ms" + "".join(f" {row[e]:>9}" for e in extra))
     return "\n".join(lines)
 
 
-def side_by_side(title: str, p5_rows: dict[str, dict[str, float]],
-                 host_rows: dict[str, dict[str, float]]) -> str:
-    """Podman 5's crun and runc columns, with the host's podman 4 ratio."""
+def side_by_side(title: str, rows: dict[str, dict[str, float]]) -> str:
+    """A root lab's crun and runc columns."""
     lines = [title, f"  {'':<16}" + "".join(f" {r + ' median':>13} {'ratio':>6} {'added':>8}"
-                                            for r in P5_RUNTIMES)
-             + f"   {'podman 4, runc':>14}"]
+                                            for r in LAB_RUNTIMES)]
     for mode in ("plain", *MODES):
         cells = []
-        for runtime in P5_RUNTIMES:
-            row = p5_rows[f"{runtime}, {mode}"]
+        for runtime in LAB_RUNTIMES:
+            row = rows[f"{runtime}, {mode}"]
             cells.append(f" {row['median_ms']:>11.1f}ms {row['ratio']:>6.3f} "
                          f"{row['added_ms']:>6.1f}ms")
-        lines.append(f"  {mode:<16}" + "".join(cells)
-                     + f"   {host_rows[mode]['ratio']:>14.3f}")
+        lines.append(f"  {mode:<16}" + "".join(cells))
     return "\n".join(lines)
+
+
+def targets(podman4: dict[str, dict[str, float]], labs: dict[str, dict[str, object]],
+            hooks: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, object]]:
+    """Each target: its measured value, its limit, met or not."""
+    found: dict[str, tuple[float, float]] = {
+        f"podman 4, {m}": (podman4[m]["ratio"], r) for m, r in TARGETS.items()}
+    for stack, lab_result in labs.items():
+        rows = lab_result["podman_run"]
+        assert isinstance(rows, dict)
+        for runtime in LAB_RUNTIMES:
+            for mode in MODES:
+                found[f"{stack}, {runtime}, {mode}"] = (rows[f"{runtime}, {mode}"]["ratio"],
+                                                        LAB_TARGET)
+    for name, rows in hooks.items():
+        for mode in MODES:
+            two = rows[f"{mode}, 2 networks"]
+            found[f"hook alone ({name}), {mode}, 2 networks"] = (two["ratio"], HOOK_TARGET)
+            found[f"hook alone ({name}), {mode}, 32 networks / 2"] = (
+                round(rows[f"{mode}, 32 networks"]["median_ms"] / two["median_ms"], 2),
+                SCALE_TARGET)
+    return {name: {"value": value, "max": limit, "met": value <= limit}
+            for name, (value, limit) in found.items()}
+
+
+def run_podman4(args: argparse.Namespace) -> int:
+    """Inside the podman 4 lab: its podman, and the hook alone."""
+    hooks = {name: Path(path) for name, path in (h.split("=", 1) for h in args.hook)}
+    result = {"machine": {"kernel": platform.release(), "cpus": os.cpu_count(),
+                          "podman": commands.run("podman", "--version").stdout.split()[-1]},
+              "podman_run": bench_podman(args.runs),
+              "hook_alone": {name: {"hook": str(path),
+                                    "python": commands.run(_interpreter(path), "--version")
+                                    .stdout.split()[-1],
+                                    "rows": bench_hook(path, args.runs, (1, 2, 8, 32))}
+                             for name, path in hooks.items()}}
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def run_labs(args: argparse.Namespace) -> int:
+    """The podman 5 and 6 labs, then everything written and printed."""
+    deb = args.deb or rootlab.find_deb()
+    if deb is None:
+        raise SystemExit(f"no dist/{rootlab.DEB_GLOB} for the labs: make deb")
+    podman4 = json.loads(args.podman4.read_text())
+    labs: dict[str, dict[str, object]] = {}
+    for stack in (PODMAN5, PODMAN6):
+        versions, rows = bench_lab(stack, args.runs, deb)
+        labs[stack.name] = {"versions": {**versions, "deb": deb.name}, "podman_run": rows}
+    hooks = {name: h["rows"] for name, h in podman4["hook_alone"].items()}
+    result = {
+        "schema": 3,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "podman4_lab": podman4,
+        **{f"{name}_lab": value for name, value in labs.items()},
+        "targets": targets(podman4["podman_run"], labs, hooks),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(f"podman 4 lab (podman {podman4['machine']['podman']}), podman run --rm, "
+                f"interleaved (two networks unless named; host-wide: containers.conf "
+                f"{HOST_WIDE}):", podman4["podman_run"], "ratio", "added_ms"))
+    for name, lab_result in labs.items():
+        v = lab_result["versions"]
+        assert isinstance(v, dict) and isinstance(lab_result["podman_run"], dict)
+        print(side_by_side(f"\n{name} lab (podman {v['podman']}, netavark {v['netavark']}, "
+                           f"{v['python']}, the deb's hook), bridge + macvlan, {args.runs} "
+                           "interleaved runs each:", lab_result["podman_run"]))
+    for name, h in podman4["hook_alone"].items():
+        print(table(f"\nthe hook alone, {name} (Python {h['python']}), against its bare "
+                    "interpreter:", h["rows"], "ratio"))
+    print("\ntargets:")
+    for name, t in result["targets"].items():
+        print(f"  {name:<52} {t['value']:>6} <= {t['max']}: {'met' if t['met'] else 'MISSED'}")
+    print(f"written to {args.output}")
+    return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--runs", type=int, default=30, help="runs per variant (default 30)")
-    parser.add_argument("--p5-runs", type=int, default=30,
-                        help="runs per variant in the podman 5 lab (default 30)")
-    parser.add_argument("--deb", type=Path, help=f"default: the newest dist/{rootlab.DEB_GLOB}")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    sub = parser.add_subparsers(dest="step", required=True)
+    p4 = sub.add_parser("podman4", help="inside the podman 4 lab")
+    p4.add_argument("--runs", type=int, default=30, help="runs per variant (default 30)")
+    p4.add_argument("--hook", action="append", default=[], metavar="NAME=PATH",
+                    help="a hook to time alone (repeatable)")
+    p4.add_argument("--output", type=Path, required=True)
+    p4.set_defaults(run=run_podman4)
+    labs = sub.add_parser("labs", help="the podman 5 and 6 labs, then the results")
+    labs.add_argument("--runs", type=int, default=30, help="runs per variant (default 30)")
+    labs.add_argument("--podman4", type=Path, required=True, help="the podman4 step's output")
+    labs.add_argument("--deb", type=Path, help=f"default: the newest dist/{rootlab.DEB_GLOB}")
+    labs.add_argument("--output", type=Path, default=RESULTS)
+    labs.set_defaults(run=run_labs)
     args = parser.parse_args()
-    deb = args.deb or rootlab.find_deb()
-    if deb is None:
-        parser.error(f"no dist/{rootlab.DEB_GLOB} for the podman 5 lab: make deb")
-    podman_rows = bench_podman(args.runs)
-    p5_versions, p5_rows = bench_podman5(args.p5_runs, deb)
-    hook_rows = bench_hook(args.runs, (1, 2, 8, 32))
-    result = {
-        "schema": 2,
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"kernel": platform.release(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(),
-                    "podman": commands.run("podman", "--version").stdout.split()[-1]},
-        "hook": str(lab.hook_binary()),
-        "podman_run": podman_rows,
-        # Debian 13 in the lab: bridge + macvlan, "RUNTIME, plain|MODE".
-        "podman5_lab": {"versions": {**p5_versions, "deb": deb.name}, "podman_run": p5_rows},
-        "hook_alone": hook_rows,
-        "targets": {m: {"ratio_max": r, "met": podman_rows[m]["ratio"] <= r}
-                    for m, r in TARGETS.items()},
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(f"podman run --rm, {args.runs} interleaved runs each (two networks unless "
-                f"named; host-wide: containers.conf {HOST_WIDE}):",
-                podman_rows, "ratio", "added_ms"))
-    print(side_by_side(f"\npodman 5 lab (podman {p5_versions['podman']}, netavark "
-                       f"{p5_versions['netavark']}, the deb's hook), bridge + macvlan, "
-                       f"{args.p5_runs} interleaved runs each:", p5_rows, podman_rows))
-    print(table("\nthe hook alone (OCI state on stdin):", hook_rows, "peak_rss_kib"))
-    print("\ntargets: " + ", ".join(
-        f"{m} <= {r}: {'met' if podman_rows[m]['ratio'] <= r else 'MISSED'}"
-        for m, r in TARGETS.items()))
-    print(f"written to {args.output}")
-    return 0
+    result: int = args.run(args)
+    return result
 
 
 if __name__ == "__main__":
