@@ -363,6 +363,10 @@ class Lab:
         """`podman` arguments of a `run` up to and including the rootfs. A
         network may carry options: `mh5a:interface_name=eth0`."""
         argv = ["--runtime", runtime, "run", "--cap-add", "NET_RAW", *extra]
+        if self.stack.podman == 4:
+            # Debian 12's crun 1.8 loads a device filter (bpf(), refused
+            # here) unless it has no cgroup; runc needs one (testlab/lab.py).
+            argv += ["--cgroups", "disabled" if runtime == "crun" else "no-conmon"]
         for net in networks:
             argv += ["--network", net]
         for key, value in (annotations or {}).items():

@@ -29,10 +29,11 @@ from pathlib import Path
 
 CACHE = Path(os.environ.get("MULTIHOME_ROOTS_CACHE", "/var/cache/oci-multihome-hook"))
 # What every lab runs: podman and its helpers, the containers' busybox, the
-# measurements' tools, and the deb's dependencies (python3, pyroute2, pydantic).
+# measurements' tools, the deb's dependencies (python3, pyroute2, pydantic),
+# and what the README has an operator type (sysctl: procps).
 _COMMON = ("aardvark-dns", "crun", "runc", "passt", "iproute2", "iputils-ping",
            "busybox-static", "python3", "python3-pyroute2", "python3-pydantic", "iptables",
-           "nftables", "mount", "util-linux")
+           "nftables", "mount", "util-linux", "procps")
 # What a lab needs from its root; checked before the stamp is written.
 _NEEDED = ("usr/bin/podman", "usr/bin/crun", "usr/sbin/runc", "usr/bin/python3",
            "usr/bin/busybox", "usr/bin/nsenter", "usr/bin/ping", "usr/bin/ip",
@@ -155,7 +156,7 @@ class Stack:
 # slirp4netns) and the tools of the host suite's tests.
 PODMAN4 = Stack("podman4", "podman 4.3 (Debian 12)", "bookworm", podman=4,
                 include=("podman", "netavark", "containernetworking-plugins", "uidmap",
-                         "slirp4netns", "catatonit", "passwd", "acl", "procps"),
+                         "slirp4netns", "catatonit", "passwd", "acl"),
                 drivers=("bridge", "macvlan"))
 PODMAN5 = Stack("podman5", "podman 5.4 (Debian 13)", "trixie", podman=5)
 # Debian's experimental has podman 6 and netavark 2.0; the rest is unstable's.

@@ -49,24 +49,23 @@ _BLANK = " \t\n\r"
 def _loads(text: str) -> object:
     """json.loads() without `import json`, whose decoder imports `re`, and
     with it `enum`, `functools` and `collections` (~4 ms on every `podman
-    run`): the C scanner json.decoder itself uses. Where there is none
-    (not CPython), json.loads()."""
+    run`): the C scanner json.decoder itself uses. A state it cannot read
+    is read again by json.loads(), for its message (the scanner of Python
+    3.10 and 3.11 raises SystemError when json.decoder is not imported)."""
     try:
         from _json import make_scanner
-    except ImportError:
-        import json
 
-        return json.loads(text)
-    start = len(text) - len(text.lstrip(_BLANK))
-    try:
         # typeshed wants a json.decoder instance: the C code reads only these.
         scan: Any = make_scanner
+        start = len(text) - len(text.lstrip(_BLANK))
         value, end = scan(_Decoding)(text, start)
-    except StopIteration as exc:
-        raise ValueError(f"expecting a value at char {exc.value}") from None
-    if text[end:].strip(_BLANK):
-        raise ValueError(f"extra data at char {end}")
-    return value
+        if not text[end:].strip(_BLANK):
+            return value
+    except (ImportError, StopIteration, ValueError, SystemError):
+        pass
+    import json
+
+    return json.loads(text)
 
 
 def parse_state(raw: bytes) -> Request:
