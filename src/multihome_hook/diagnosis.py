@@ -85,7 +85,22 @@ def reply_devices(routing: Routing, address: Address) -> tuple[list[int], int]:
     return [], 0
 
 
-def _wrong_way(routing: Routing, networks: Mapping[int, str],
+# What lies beyond an interface, by its podman network's driver.
+BEYOND = {"bridge": "a bridge behind the host's NAT", "macvlan": "a macvlan onto the LAN",
+          "ipvlan": "an ipvlan onto the LAN"}
+
+
+def _beyond(ifindex: int, routing: Routing, networks: Mapping[int, str],
+            kinds: Mapping[int, str]) -> str:
+    """`eth1 (lan: a macvlan onto the LAN)`: an interface, its network and,
+    where its driver is known, what lies beyond it."""
+    where = BEYOND.get(kinds.get(ifindex, ""))
+    if ifindex not in networks or where is None:
+        return label(routing, ifindex, networks)
+    return f"{routing.links.get(ifindex, str(ifindex))} ({networks[ifindex]}: {where})"
+
+
+def _wrong_way(routing: Routing, networks: Mapping[int, str], kinds: Mapping[int, str],
                ports: Sequence[str]) -> list[str]:
     """Uplinks whose own address's replies leave by another uplink (measured:
     podman 6's published port beside a macvlan answers nothing; a bridge
@@ -96,24 +111,27 @@ def _wrong_way(routing: Routing, networks: Mapping[int, str],
         if address.ifindex not in uplinks:
             continue
         devices, metric = reply_devices(routing, address)
-        others = [label(routing, i, networks) for i in devices if i != address.ifindex]
+        others = [_beyond(i, routing, networks, kinds) for i in devices
+                  if i != address.ifindex]
         if not others:
             continue
-        how = ("may leave by " + ", ".join(others) + " (the same metric: the kernel picks one)"
+        how = ("may leave by " + "; ".join(others) + " (the same metric: the kernel picks one)"
                if address.ifindex in devices
-               else "leave by " + ", ".join(others) + f" (metric {metric}, below its own)")
-        problems.append(f"replies from {label(routing, address.ifindex, networks)}'s address "
-                        f"{address.address} {how}: where sources are checked (a strict host, "
-                        "anti-spoofing, the NAT of a port published on its network) they are "
-                        "dropped" + (f"; published: {', '.join(ports)}" if ports else ""))
+               else "leave by " + "; ".join(others) + f" (metric {metric}, below its own)")
+        own = _beyond(address.ifindex, routing, networks, kinds)
+        problems.append(f"replies from {own}'s address {address.address} {how}: where sources "
+                        "are checked (a strict host, anti-spoofing, the NAT of a port published "
+                        "on its network) they are dropped"
+                        + (f"; published: {', '.join(ports)}" if ports else ""))
     return problems
 
 
 def verdict(routing: Routing, rp_filter: Mapping[str, int],
-            networks: Mapping[int, str] | None = None,
-            ports: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+            networks: Mapping[int, str] | None = None, ports: Sequence[str] = (),
+            kinds: Mapping[int, str] | None = None) -> tuple[list[str], list[str]]:
     """(problems, notes). A problem drops packets; a note is worth knowing.
-    `networks`: interface index -> its podman network's name; `ports`: the
+    `networks`: interface index -> its podman network's name; `kinds`:
+    interface index -> that network's driver; `ports`: the
     container's published ports (podman forwards them to the address of a
     bridge network, any of them: netavark orders its rules anew for each
     container)."""
@@ -141,7 +159,7 @@ def verdict(routing: Routing, rp_filter: Mapping[str, int],
             notes.append(f"{len(hops)} IPv4 default routes, rp_filter not strict on "
                          f"{', '.join(devices)}: replies to what leaves are accepted on "
                          "every uplink")
-    problems += _wrong_way(routing, networks or {}, ports)
+    problems += _wrong_way(routing, networks or {}, kinds or {}, ports)
     ours = [r for r in routing.rules if r.priority in (FROM_PRIORITY, OIF_PRIORITY)]
     if ours:
         notes.append(f"source routing in place: {len(ours)} rules at priorities "

@@ -104,6 +104,7 @@ class PodmanNetworkInspect(BaseModel):
     with the CNI backend)."""
 
     name: str
+    driver: str = ""  # bridge, macvlan, ipvlan...
     subnets: list[PodmanSubnet] = []  # pydantic copies a default, unlike a class
 
 

@@ -89,7 +89,9 @@ def _diagnosed(target: containers.Target) -> tuple[ContainerReport, list[str]]:
     routing, rp_filter = state.routing, state.rp_filter
     networks = target.attached(routing)
     fixes = _Fixes(target, state, networks)
-    problems, notes = diagnosis.verdict(routing, rp_filter, networks, target.ports)
+    named = containers.drivers(set(networks.values())) if target.id else {}
+    kinds = {i: named[name] for i, name in networks.items() if name in named}
+    problems, notes = diagnosis.verdict(routing, rp_filter, networks, target.ports, kinds)
     interfaces = [
         InterfaceReport(name=name, network=networks.get(index), rp_filter=rp_filter.get(name, 0),
                         effective_rp_filter=diagnosis.effective_rp_filter(rp_filter, name),

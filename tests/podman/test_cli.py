@@ -39,6 +39,8 @@ def test_diagnose_then_apply_fixes_a_running_container(podman: lab.Podman,
         assert ("problem: 2 IPv4 default routes and strict rp_filter on eth0, eth1: replies "
                 "arriving on ") in sick.stdout and " are dropped" in sick.stdout
         assert "fix with --mode loose: 5 change(s)\n      rp_filter all 1->2\n" in sick.stdout
+        # By name, podman says what lies beyond each interface.
+        assert re.search(r"eth\d \(\S+: a bridge behind the host's NAT\)'s address", sick.stdout)
         applied = cli(podman, "apply", "--mode", "loose", c.name)
         assert applied.returncode == 0, applied.stderr
         assert "mode loose: 5 change(s)\n      rp_filter all 1->2\n" in applied.stdout

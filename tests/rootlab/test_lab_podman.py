@@ -71,8 +71,9 @@ def test_diagnose_sees_where_the_replies_leave(lab: Lab) -> None:
     with lab.container(BRIDGE_MACVLAN, {}, "crun", ["-p", "18090:8080"]) as c:
         sick = lab.run("oci-multihome-hook", "diagnose", c.name, check=False)
         assert sick.returncode == 1, sick.stdout + sick.stderr
-        assert re.search(rf"problem: replies from eth0 \({BRIDGE_A.name}\)'s address \S+ {how} "
-                         rf"eth1 \({MACVLAN.name}\) .*; published: 18090->8080/tcp\n",
+        assert re.search(rf"problem: replies from eth0 \({BRIDGE_A.name}: a bridge behind the "
+                         rf"host's NAT\)'s address \S+ {how} eth1 \({MACVLAN.name}: a macvlan "
+                         r"onto the LAN\) .*; published: 18090->8080/tcp\n",
                          sick.stdout), sick.stdout
         proc = lab.run("oci-multihome-hook", "apply", "--mode", "source-routing", c.name,
                        check=False)

@@ -85,6 +85,15 @@ def test_replies_from_an_address_leaving_by_a_lower_metric_are_the_problem() -> 
                         "they are dropped"]
 
 
+def test_what_lies_beyond_each_interface_is_named() -> None:
+    routing = snapshot(default(V4, "eth0", 100), default(V4, "eth1", 99), addresses=ADDRESSES)
+    problems, _ = verdict(routing, {"all": 2}, {2: "web", 3: "lan"},
+                          kinds={2: "bridge", 3: "macvlan"})
+    assert problems[0].startswith(
+        "replies from eth0 (web: a bridge behind the host's NAT)'s address 198.18.10.2 leave by "
+        "eth1 (lan: a macvlan onto the LAN) (metric 99, below its own): "), problems
+
+
 def test_the_published_ports_are_named() -> None:
     routing = snapshot(default(V4, "eth0", 100), default(V4, "eth1", 99), addresses=ADDRESSES)
     problems, _ = verdict(routing, {"all": 2}, ports=["18080->8080/tcp"])
