@@ -36,7 +36,7 @@ def label(routing: Routing, ifindex: int, networks: Mapping[int, str]) -> str:
     return f"{name} ({networks[ifindex]})" if ifindex in networks else name
 
 
-def _uplinks(routing: Routing) -> set[int]:
+def uplinks(routing: Routing) -> set[int]:
     """Interfaces with an IPv4 default route of their own, in main or in a
     table a rule leads to (source routing's; a default route parked in a
     table no rule names, one-default's, waits for the primary to go)."""
@@ -57,11 +57,11 @@ def without_uplink(routing: Routing) -> list[int]:
     """Interfaces with a global IPv4 address and no IPv4 default route of
     their own while another interface has one: what one-default leaves of
     the other networks (or an internal network)."""
-    uplinks = _uplinks(routing)
+    found = uplinks(routing)
     addressed = list(dict.fromkeys(a.ifindex for a in _addresses(routing)))
-    if not uplinks.intersection(addressed):
+    if not found.intersection(addressed):
         return []
-    return [i for i in addressed if i not in uplinks]
+    return [i for i in addressed if i not in found]
 
 
 def reply_devices(routing: Routing, address: Address) -> tuple[list[int], int]:
@@ -92,12 +92,12 @@ BEYOND = {"bridge": "a bridge behind the host's NAT", "macvlan": "a macvlan onto
 
 def _beyond(ifindex: int, routing: Routing, networks: Mapping[int, str],
             kinds: Mapping[int, str]) -> str:
-    """`eth1 (lan: a macvlan onto the LAN)`: an interface, its network and,
-    where its driver is known, what lies beyond it."""
+    """`eth1 (lan: a macvlan onto the LAN)`: label(), with what lies beyond
+    the interface where its network's driver is known."""
     where = BEYOND.get(kinds.get(ifindex, ""))
-    if ifindex not in networks or where is None:
-        return label(routing, ifindex, networks)
-    return f"{routing.links.get(ifindex, str(ifindex))} ({networks[ifindex]}: {where})"
+    if ifindex in networks and where is not None:
+        networks = {ifindex: f"{networks[ifindex]}: {where}"}
+    return label(routing, ifindex, networks)
 
 
 def _wrong_way(routing: Routing, networks: Mapping[int, str], kinds: Mapping[int, str],
@@ -106,9 +106,9 @@ def _wrong_way(routing: Routing, networks: Mapping[int, str], kinds: Mapping[int
     podman 6's published port beside a macvlan answers nothing; a bridge
     beside a bridge on a host that does not check sources still works)."""
     problems = []
-    uplinks = _uplinks(routing)
+    found = uplinks(routing)
     for address in _addresses(routing):
-        if address.ifindex not in uplinks:
+        if address.ifindex not in found:
             continue
         devices, metric = reply_devices(routing, address)
         others = [_beyond(i, routing, networks, kinds) for i in devices

@@ -89,7 +89,9 @@ def _diagnosed(target: containers.Target) -> tuple[ContainerReport, list[str]]:
     routing, rp_filter = state.routing, state.rp_filter
     networks = target.attached(routing)
     fixes = _Fixes(target, state, networks)
-    named = containers.drivers(set(networks.values())) if target.id else {}
+    # One more podman call, only where a reply can leave by another uplink.
+    named = (containers.drivers(set(networks.values()))
+             if target.id and len(diagnosis.uplinks(routing)) > 1 else {})
     kinds = {i: named[name] for i, name in networks.items() if name in named}
     problems, notes = diagnosis.verdict(routing, rp_filter, networks, target.ports, kinds)
     interfaces = [
