@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import commands, fakens, lab, rootlab
+from . import commands, debs, fakens, lab, labnet, rootlab
 from .roots import PODMAN5, PODMAN6, Stack
 
 MODES = ("loose", "one-default", "source-routing")
@@ -149,7 +149,7 @@ def bench_lab(stack: Stack, runs: int, deb: Path) -> tuple[dict[str, str],
                                        ("python", ["python3", "--version"]))}
         lab.sh("mkdir -p /tmp/bench/hooks /tmp/bench/no-hooks && cp "
                "/usr/share/containers/oci/hooks.d/oci-multihome-hook.json /tmp/bench/hooks/")
-        nets = [rootlab.BRIDGE_A.name, rootlab.MACVLAN.name]
+        nets = [labnet.BRIDGE_A.name, labnet.MACVLAN.name]
         argvs = {}
         for runtime in LAB_RUNTIMES:
             for mode in (None, *MODES):
@@ -296,9 +296,9 @@ def run_podman4(args: argparse.Namespace) -> int:
 
 def run_labs(args: argparse.Namespace) -> int:
     """The podman 5 and 6 labs, then everything written and printed."""
-    deb = args.deb or rootlab.find_deb()
+    deb = args.deb or debs.find_deb()
     if deb is None:
-        raise SystemExit(f"no dist/{rootlab.DEB_GLOB} for the labs: make deb")
+        raise SystemExit(f"no dist/{debs.DEB_GLOB} for the labs: make deb")
     podman4 = json.loads(args.podman4.read_text())
     labs: dict[str, dict[str, object]] = {}
     for stack in (PODMAN5, PODMAN6):
@@ -345,7 +345,7 @@ def main() -> int:
     labs = sub.add_parser("labs", help="the podman 5 and 6 labs, then the results")
     labs.add_argument("--runs", type=int, default=30, help="runs per variant (default 30)")
     labs.add_argument("--podman4", type=Path, required=True, help="the podman4 step's output")
-    labs.add_argument("--deb", type=Path, help=f"default: the newest dist/{rootlab.DEB_GLOB}")
+    labs.add_argument("--deb", type=Path, help=f"default: the newest dist/{debs.DEB_GLOB}")
     labs.add_argument("--output", type=Path, default=RESULTS)
     labs.set_defaults(run=run_labs)
     args = parser.parse_args()

@@ -7,17 +7,14 @@ with the project's deb installed by apt.
   run); proc, a fresh sysfs, cgroup2, a tmpfs /dev with device binds, tmpfs
   /run and /tmp; `binds`, host directories seen read-only at their own
   paths; pivot_root.
-  Inside its network namespace: rp_filter all/default 1, forwarding, a far
-  host (203.0.113.10, fd18:5:f::10) in another namespace behind a veth,
-  veths whose far ends are the gateways of two macvlan networks and an
-  ipvlan one, and podman networks in 198.18.0.0/15 and fd18:5::/48
-  (private addresses: nothing can clash with the host's labs). The deb is
+  Inside its network namespace: rp_filter all/default 1, forwarding, the
+  far host and podman networks of testlab/labnet.py. The deb (testlab/debs.py) is
   installed with apt-get, so the hook runs from podman's default hook dirs
   on the stack's python3, pyroute2 and pydantic.
 - `Lab.run` enters the lab's namespaces with nsenter by the pid of its init,
-  after moving itself into the lab's cgroup: everything a test starts there
-  is in that cgroup, and `cgroup.kill` ends it all at the end, containers
-  included. The namespaces and mounts go with their last process.
+  after moving itself into the lab's cgroup (testlab/cgroups.py): everything
+  a test starts there is in that cgroup, and killing it ends it all at the
+  end, containers included. The namespaces and mounts go with their last process.
 
 Nothing is created in the host's network namespace, and the host's podman,
 routes and sysctls are never touched. Run as root.
@@ -44,17 +41,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import commands, inside
+from . import cgroups, commands, debs, inside, labnet
 from . import lab as host_lab
-from .policy import require
 from .roots import RootError, Stack, remove_tree, selected
 
 REPO = commands.REPO
 FILES = Path(__file__).resolve().parent / "rootlab_files"
-DEB_GLOB = "oci-multihome-hook_*_all.deb"
-
-# Its own network namespace: nothing to share with other labs on the host.
-FAR_HOST = "203.0.113.10"
 ROOTFS = "/srv/rootfs"  # the containers' busybox, inside the lab
 BUSYBOX_APPLETS = host_lab.BUSYBOX_APPLETS
 # The environment of every command in the lab: the lab's, not the caller's
@@ -69,101 +61,6 @@ STRICT_RP_FILTER_HOOK = "/usr/share/containers/oci/hooks.d/00-mhlab-strict-rp-fi
 LAB_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "HOME": "/root", "LC_ALL": "C.UTF-8", "MULTIHOME_LAB_HOOKS": STRICT_RP_FILTER_HOOK}
 
-
-@dataclass(frozen=True)
-class Network:
-    name: str
-    subnet: str
-    gateway: str
-    driver: str = "bridge"
-    # macvlan, ipvlan: the lab's end of a veth whose other end, in the far
-    # host's namespace, holds the gateway.
-    parent: str | None = None
-    subnet6: str | None = None
-    internal: bool = False
-
-    def create_argv(self) -> list[str]:
-        """`podman network create` arguments, the name last."""
-        argv = ["network", "create", "--disable-dns", "--driver", self.driver,
-                "--subnet", self.subnet, "--gateway", self.gateway]
-        if self.parent:
-            argv += ["--opt", f"parent={self.parent}"]
-        if self.driver == "ipvlan":
-            argv += ["--opt", "mode=l2"]
-        if self.subnet6:
-            argv += ["--ipv6", "--subnet", self.subnet6]
-        if self.internal:
-            argv += ["--internal"]
-        return [*argv, self.name]
-
-
-BRIDGE_A = Network("mh5a", "198.18.10.0/24", "198.18.10.1")
-BRIDGE_B = Network("mh5b", "198.18.11.0/24", "198.18.11.1")
-DUAL_A = Network("mh5c", "198.18.12.0/24", "198.18.12.1", subnet6="fd18:5:c::/64")
-DUAL_B = Network("mh5d", "198.18.13.0/24", "198.18.13.1", subnet6="fd18:5:d::/64")
-INTERNAL = Network("mh5i", "198.18.14.0/24", "198.18.14.1", internal=True)
-MACVLAN = Network("mh5m", "198.18.20.0/24", "198.18.20.1", "macvlan", parent="mvpar")
-IPVLAN = Network("mh5v", "198.18.21.0/24", "198.18.21.1", "ipvlan", parent="ivpar")
-MACVLAN_B = Network("mh5n", "198.18.22.0/24", "198.18.22.1", "macvlan", parent="mv2par")
-NETWORKS = (BRIDGE_A, BRIDGE_B, DUAL_A, DUAL_B, INTERNAL, MACVLAN, IPVLAN, MACVLAN_B)
-# A published port: the lab's own address on the far host's link, where the
-# far host connects to it (podman run -p PUBLISHED:...).
-LAB_ADDRESS, PUBLISHED_PORT = "198.18.255.1", 18080
-FAR_HOST6 = "fd18:5:f::10"
-
-# The lab's own network namespace and the far host, inside the lab.
-# /run/mhlab/rp_filter: where the lab's rp_filter hook records what it
-# found, also when rootless podman runs it as a user.
-_BARE_SETUP = """\
-set -eu
-echo mhlab > /proc/sys/kernel/hostname
-ip link set lo up
-mkdir -p -m 1777 /run/mhlab/rp_filter
-"""
-_NET_SETUP = """\
-# Strict filtering, as on a RHEL host; forwarding for the podman bridges.
-echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter
-echo 1 > /proc/sys/net/ipv4/conf/default/rp_filter
-echo 1 > /proc/sys/net/ipv4/ip_forward
-echo 1 > /proc/sys/net/ipv6/conf/all/forwarding
-ip netns add far
-ip link add farlink type veth peer name far0 netns far
-ip link add mvpar type veth peer name mvgw netns far
-ip link add ivpar type veth peer name ivgw netns far
-ip link add mv2par type veth peer name mv2gw netns far
-ip addr add 198.18.255.1/30 dev farlink
-ip -6 addr add fd18:5:ff::1/64 dev farlink nodad
-ip link set farlink up
-ip link set mvpar up
-ip link set ivpar up
-ip link set mv2par up
-ip route add {far}/32 via 198.18.255.2
-ip -6 route add {far6}/128 via fd18:5:ff::2
-# A namespace copies all/default from the host's initial one, not from the
-# lab's: set the far host's explicitly (its filter drops replies that come
-# back through the wrong uplink, as a real upstream router's would).
-ip netns exec far sh -euc '
-  for k in all default lo far0 mvgw ivgw mv2gw; do
-    echo 1 > /proc/sys/net/ipv4/conf/$k/rp_filter
-  done
-  ip link set lo up
-  ip addr add {far}/32 dev lo
-  ip -6 addr add {far6}/128 dev lo
-  ip addr add 198.18.255.2/30 dev far0
-  ip -6 addr add fd18:5:ff::2/64 dev far0 nodad
-  ip link set far0 up
-  ip addr add {macvlan_gw}/24 dev mvgw
-  ip link set mvgw up
-  ip addr add {ipvlan_gw}/24 dev ivgw
-  ip link set ivgw up
-  ip addr add {macvlan_b_gw}/24 dev mv2gw
-  ip link set mv2gw up
-  ip route add default via 198.18.255.1
-  ip -6 route add default via fd18:5:ff::1'
-mkdir -p {rootfs}/bin
-cp /usr/bin/busybox {rootfs}/bin/busybox
-for applet in {applets}; do ln -s busybox {rootfs}/bin/$applet; done
-"""
 
 # Podman in a root without systemd or journald, on this machine's cgroup2
 # (which has no pids controller on a hybrid host).
@@ -195,6 +92,15 @@ _RP_FILTER_HOOK = {
     "stages": ["createRuntime"],
 }
 
+# /run/mhlab/rp_filter: where the lab's rp_filter hook records what it
+# found, also when rootless podman runs it as a user.
+_BARE_SETUP = """\
+set -eu
+echo mhlab > /proc/sys/kernel/hostname
+ip link set lo up
+mkdir -p -m 1777 /run/mhlab/rp_filter
+"""
+
 _counter = itertools.count(1)
 
 
@@ -202,84 +108,7 @@ class LabError(RuntimeError):
     """The lab could not be made; the message says why."""
 
 
-# --- the deb -----------------------------------------------------------------
-
-
-def find_deb() -> Path | None:
-    """The deb `make deb` left in dist/, if any (the newest)."""
-    debs = sorted((REPO / "dist").glob(DEB_GLOB), key=lambda p: p.stat().st_mtime)
-    return debs[-1] if debs else None
-
-
-# What went into the deb: a deb older than any of these tests old code.
-_DEB_SOURCES = ("src", "hook", "oci-hooks.d", "packaging", "pyproject.toml")
-
-
-def stale(deb: Path) -> str | None:
-    """A source file newer than `deb` (relative to the checkout), or None."""
-    for name in _DEB_SOURCES:
-        top = REPO / name
-        for path in [top, *top.rglob("*")] if top.is_dir() else [top]:
-            # Not pip's egg-info, which every editable install rewrites.
-            if (path.is_file() and "__pycache__" not in path.parts
-                    and not any(part.endswith(".egg-info") for part in path.parts)
-                    and path.stat().st_mtime > deb.stat().st_mtime):
-                return str(path.relative_to(REPO))
-    return None
-
-
-def required_deb() -> Path:
-    """dist/'s deb, as new as the sources, for a test: one missing or
-    older than a source is a skip (a failure under CI=true) saying why."""
-    found = find_deb()
-    require(found is not None, f"needs dist/{DEB_GLOB} (make deb)")
-    assert found is not None
-    newer = stale(found)
-    require(newer is None, f"{found.name} is older than {newer}: make deb")
-    return found
-
-
 # --- a running lab -----------------------------------------------------------
-
-
-def _cgroup2_mount() -> Path:
-    """Where the host mounts cgroup2: /sys/fs/cgroup/unified on a hybrid
-    layout (this machine), /sys/fs/cgroup on a unified one."""
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        pre, _, post = line.partition(" - ")
-        if post.split()[:1] == ["cgroup2"]:
-            return Path(pre.split()[4])
-    raise LabError("no cgroup2 mounted on the host: the lab needs one of its own")
-
-
-def _pid_alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
-
-
-def _kill_cgroup(cgroup: Path) -> None:
-    """SIGKILL every process in a cgroup and below."""
-    kill = cgroup / "cgroup.kill"
-    if kill.exists():  # Linux >= 5.14
-        kill.write_text("1")
-        return
-    for procs in cgroup.rglob("cgroup.procs"):
-        for pid in procs.read_text().split():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-
-
-def _remove_cgroup(cgroup: Path, timeout: float = 30) -> None:
-    """Remove a cgroup tree, deepest first, once its processes are gone."""
-    deadline = time.monotonic() + timeout
-    while cgroup.exists():
-        try:
-            for dirpath, _, _ in os.walk(cgroup, topdown=False):
-                os.rmdir(dirpath)
-        except OSError as e:
-            if time.monotonic() > deadline:
-                raise LabError(f"cannot remove the lab's cgroup {cgroup}: {e}") from e
-            _kill_cgroup(cgroup)
-            time.sleep(0.1)
 
 
 def _remove_stale(cgroup2: Path) -> None:
@@ -290,11 +119,11 @@ def _remove_stale(cgroup2: Path) -> None:
             pid = int(path.name.split(".")[1])
         except (IndexError, ValueError):
             continue
-        if _pid_alive(pid):
+        if cgroups.pid_alive(pid):
             continue
         if path.is_relative_to(cgroup2):
-            _kill_cgroup(path)
-            _remove_cgroup(path)
+            cgroups.kill(path)
+            cgroups.remove(path)
         else:
             remove_tree(path)
 
@@ -391,10 +220,8 @@ class Lab:
         if bare:
             self.sh(_BARE_SETUP)
             return
-        self.sh(_BARE_SETUP + _NET_SETUP.format(
-            far=FAR_HOST, far6=FAR_HOST6, macvlan_gw=MACVLAN.gateway, ipvlan_gw=IPVLAN.gateway,
-            macvlan_b_gw=MACVLAN_B.gateway, rootfs=ROOTFS, applets=" ".join(BUSYBOX_APPLETS)))
-        for net in NETWORKS:
+        self.sh(_BARE_SETUP + labnet.setup_script(ROOTFS, BUSYBOX_APPLETS))
+        for net in labnet.NETWORKS:
             if net.driver in self.stack.drivers:
                 self.podman(*net.create_argv())
         if deb is None:
@@ -416,8 +243,8 @@ class Container(inside.InNetns):
     id: str
     pid: int  # in the lab's pid namespace
     runtime: str
-    far_host: str = FAR_HOST
-    far_host6: str = FAR_HOST6
+    far_host: str = labnet.FAR_HOST
+    far_host6: str = labnet.FAR_HOST6
 
     def ns(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """A command of the lab's root in the container's network namespace."""
@@ -501,7 +328,7 @@ def running(stack: Stack, deb: Path | None, binds: Sequence[Path] = (),
     `writable` ones writable (where a run leaves its results). `bare`: no
     far host, networks or deb, for a suite that makes its own (testlab/lab.py
     takes addresses that the lab's networks would clash with)."""
-    cgroup2 = _cgroup2_mount()
+    cgroup2 = cgroups.cgroup2_mount()
     _remove_stale(cgroup2)
     with stack.locked(exclusive=False):
         if not stack.ready():
@@ -532,12 +359,12 @@ def running(stack: Stack, deb: Path | None, binds: Sequence[Path] = (),
             yield lab
         finally:
             if cgroup.exists():
-                _kill_cgroup(cgroup)
+                cgroups.kill(cgroup)
             if proc is not None:
                 proc.kill()
                 proc.wait(timeout=30)
             if cgroup.exists():
-                _remove_cgroup(cgroup)
+                cgroups.remove(cgroup)
             # Its mount point only ever had a tmpfs in the lab's mount namespace.
             remove_tree(work)
 
@@ -574,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "its output as it comes, its exit status")
     run.add_argument("--stack", default="podman4", help="default: podman4")
     run.add_argument("--deb", nargs="?", const="newest", metavar="DEB",
-                     help=f"install DEB first (alone: the newest dist/{DEB_GLOB})")
+                     help=f"install DEB first (alone: the newest dist/{debs.DEB_GLOB})")
     run.add_argument("--bind", type=Path, action="append", default=[], metavar="DIR",
                      help="a host directory seen read-only at its own path (repeatable)")
     run.add_argument("--writable", type=Path, action="append", default=[], metavar="DIR",
@@ -591,9 +418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (stack,) = selected(args.stack)
         deb = Path(args.deb) if args.deb and args.deb != "newest" else None
         if args.deb == "newest":
-            deb = find_deb()
+            deb = debs.find_deb()
             if deb is None:
-                raise LabError(f"no dist/{DEB_GLOB}: make deb")
+                raise LabError(f"no dist/{debs.DEB_GLOB}: make deb")
         stack.ensure()
         for path in args.writable:
             path.mkdir(parents=True, exist_ok=True)
@@ -607,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()
             return subprocess.run(lab.command(*cmd), env=LAB_ENV, check=False,
                                   stdin=subprocess.DEVNULL, timeout=args.timeout).returncode
-    except (LabError, RootError, ValueError, subprocess.TimeoutExpired) as e:
+    except (LabError, cgroups.CgroupError, RootError, ValueError, subprocess.TimeoutExpired) as e:
         print(f"testlab.rootlab: {e}", file=sys.stderr)
         return 1
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from multihome_hook.errors import INVALID_STATE
-from testlab import commands, lab, rootlab
+from testlab import commands, debs, lab
 from testlab.policy import require
 
 NAME = "oci-multihome-hook"
@@ -50,7 +50,7 @@ def deb() -> Path:
     """dist/'s deb, as new as the sources."""
     require(os.geteuid() == 0, "needs root")
     require(shutil.which("apt-get") is not None, "needs apt-get (Debian)")
-    return rootlab.required_deb()
+    return debs.required_deb()
 
 
 @pytest.fixture(scope="session")

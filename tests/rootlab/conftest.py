@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from testlab import rootlab
+from testlab import debs, rootlab
 from testlab.policy import require
 from testlab.roots import Stack, selected
 from testlab.shapes import Results
@@ -33,7 +33,7 @@ RESULTS = Results("root labs", "MULTIHOME_LAB_RESULTS")
 def deb() -> Path:
     """The deb a lab installs, as new as the sources."""
     require(os.geteuid() == 0, "needs root")
-    return rootlab.required_deb()
+    return debs.required_deb()
 
 
 @pytest.fixture(scope="session", params=selected(), ids=lambda stack: stack.name)

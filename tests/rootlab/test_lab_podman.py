@@ -16,8 +16,9 @@ import pytest
 
 from multihome_hook.errors import IN_USE, INVALID_ANNOTATION, UNUSABLE_PRIMARY
 from testlab import shapes
+from testlab.labnet import BRIDGE_A, BRIDGE_B, MACVLAN
 from testlab.policy import require
-from testlab.rootlab import BRIDGE_A, BRIDGE_B, MACVLAN, Lab
+from testlab.rootlab import Lab
 
 MODE, PRIMARY = "io.multihome.mode", "io.multihome.primary"
 RUNTIMES = ("crun", "runc")

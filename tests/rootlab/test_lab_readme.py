@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from testlab import rootlab
+from testlab import labnet, rootlab
 from testlab.commands import REPO
 from testlab.roots import PODMAN4, PODMAN6, Stack
 
@@ -68,7 +68,7 @@ def sh(lab: rootlab.Lab, command: str, expected: int = 0, answer: str | None = N
 
 
 def test_a_new_operator_reaches_a_fixed_container(lab: rootlab.Lab) -> None:
-    names = {"net-a": rootlab.BRIDGE_A.name, "lan": rootlab.MACVLAN.name}
+    names = {"net-a": labnet.BRIDGE_A.name, "lan": labnet.MACVLAN.name}
     # Am I affected? The lab is strict, as a RHEL host: the facts, then
     # doctor (exit 0: affected, but the hook is installed where podman reads).
     look, (doctor, diagnose_all) = (lambda c: (c[:-2], c[-2:]))(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from testlab.rootlab import BRIDGE_A, LAB_ENV, MACVLAN, Container, Lab
+from testlab.labnet import BRIDGE_A, MACVLAN
+from testlab.rootlab import LAB_ENV, Container, Lab
 from testlab.watch import watch_running
 
 MODE = "io.multihome.mode"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from testlab import shapes
-from testlab.rootlab import (
+from testlab.labnet import (
     BRIDGE_A,
     BRIDGE_B,
     DUAL_A,
@@ -27,9 +27,9 @@ from testlab.rootlab import (
     MACVLAN,
     MACVLAN_B,
     PUBLISHED_PORT,
-    Lab,
     Network,
 )
+from testlab.rootlab import Lab
 from testlab.shapes import MODES, TCP_PORT, Shape
 
 # crun, the default runtime of Debian 13, Fedora and RHEL: the losses are
