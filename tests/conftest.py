@@ -42,10 +42,12 @@ def pytest_report_header() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    cni = [item for item in items if item.path.name == "test_cni.py"]
+    # By node id, not item.path: pytest 6.2 (EL9's, which runs tests/unit
+    # in the RPM's %check) has no Item.path.
+    cni = [item for item in items if item.nodeid.startswith("tests/podman/test_cni.py::")]
     if cni and _no_cni() is not None:
         config.hook.pytest_deselected(items=cni)
-        items[:] = [item for item in items if item.path.name != "test_cni.py"]
+        items[:] = [item for item in items if item not in cni]
 
 
 def runtimes() -> list[str]:

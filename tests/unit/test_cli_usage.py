@@ -4,13 +4,16 @@ quiet ends (Ctrl-C, a closed pipe), one table of exit statuses."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -33,6 +36,9 @@ def test_no_arguments_at_a_terminal_is_usage_and_exit_2() -> None:
     """Not a hook waiting on its stdin forever: podman never gives it a terminal."""
     pid, fd = pty.fork()
     if pid == 0:  # the child, on the pseudo-terminal
+        # A terminal's size, as a real one has: Python 3.9's argparse wraps
+        # at every word on a 0-column one.
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         os.execv(HOOK[0], HOOK)
     output = b""
     deadline = time.monotonic() + 20
