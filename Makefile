@@ -146,7 +146,7 @@ test: venv deb roots $(SET_VENVS)
 	exit $$status
 
 # The tests that run nothing in a namespace: on the host.
-HOST_TESTS := tests/unit tests/packages/test_rpm.py tests/packages/test_install_steps.py
+HOST_TESTS := tests/unit tests/packages/test_release.py tests/packages/test_install_steps.py
 test-host: venv
 	$(VENV)/bin/pytest -v $(HOST_TESTS)
 
@@ -211,15 +211,17 @@ clean:
 	rm -rf $(VENV) $(SETS:%=.venv-%) build dist src/*.egg-info
 
 # --- Distribution packages (packaging/) --------------------------------------
-# `make deb` / `make rpm` build into dist/ from a copy of the working tree; the
-# version is pyproject.toml's (the spec must say the same). `make
-# lint-packages` builds both and runs lintian and rpmlint on them.
+# Each built by packaging/build.sh from the sdist (this checkout's files that
+# git does not ignore) into DIST_DIR; the version is the metadata's (the
+# spec must say the same). `make lint-packages` builds the deb and the RPM
+# and runs lintian and rpmlint on them; `make dist` makes the release.
 #
 # RPM_PYTHON: the Python the RPM is for (site-packages, python(abi),
-# byte-code), the system's by default. On Debian, another interpreter builds
-# the RPM for a distribution with that Python (it needs pip, not setuptools),
-# e.g. RHEL 9's 3.9:
+# byte-code, dist tag), the system's by default. On Debian, another
+# interpreter builds the RPM for a distribution with that Python (it needs
+# pip, not setuptools), e.g. RHEL 9's 3.9:
 #   make rpm RPM_PYTHON=$(pyenv root)/versions/3.9.18/bin/python3.9
+# The RPM's %check runs tests/unit with the venv of the same Python X.Y.
 RPM_PYTHON ?= /usr/bin/python3
 DEB_BUILD_DEPS := build-essential dpkg-dev debhelper dh-python python3-all \
 	python3-setuptools pybuild-plugin-pyproject
@@ -227,16 +229,18 @@ DEB_BUILD_DEPS := build-essential dpkg-dev debhelper dh-python python3-all \
 # build.sh loads there) use pip, setuptools and wheel.
 # cpio: the package tests unpack an RPM (rpm2cpio | cpio).
 RPM_BUILD_DEPS := rpm rpm2cpio cpio python3-pip python3-setuptools python3-wheel
+# git: the sdist holds what git tracks; `make dist` wants a clean checkout.
+DIST_DEPS := git
 LINT_PACKAGES_DEPS := lintian rpmlint
 
-.PHONY: deb rpm packages lint-packages deb-deps rpm-deps lint-packages-deps all-deps \
+.PHONY: deb rpm packages dist lint-packages deb-deps rpm-deps lint-packages-deps all-deps \
 	print-packages
 
 # Every package any target installs: installed, then listed on one line
 # (tests/packages/test_install_steps.py checks that each command the suite
 # and the targets run comes from one of them).
 ALL_PACKAGES = $(APT_PACKAGES) $(LAB_PACKAGES) $(DEB_BUILD_DEPS) \
-	$(RPM_BUILD_DEPS) $(LINT_PACKAGES_DEPS)
+	$(RPM_BUILD_DEPS) $(LINT_PACKAGES_DEPS) $(DIST_DEPS)
 all-deps:
 	@$(call apt-ensure,$(ALL_PACKAGES))
 
@@ -262,10 +266,29 @@ deb: $(DEB_FILE)
 $(DEB_FILE): $(PACKAGE_SOURCES) | deb-deps
 	packaging/build.sh deb
 
-rpm: rpm-deps
-	RPM_PYTHON=$(RPM_PYTHON) packaging/build.sh rpm
+RPM_CHECK_VENVS = $(CURDIR)/$(VENV) $(SETS:%=$(CURDIR)/.venv-%)
+rpm: rpm-deps venv $(SET_VENVS)
+	RPM_PYTHON=$(RPM_PYTHON) RPM_CHECK_VENVS="$(RPM_CHECK_VENVS)" packaging/build.sh rpm
 
 packages: deb rpm
+
+# The release, in DIST_DIR (dist/, emptied first): the sdist, the wheel, the
+# deb and the Debian source package, the RPMs and SRPMs for RHEL 9 + EPEL
+# (Python 3.9) and for the Fedora of the newest Python here, SHA256SUMS.
+# Made from a commit: uncommitted changes are refused.
+DIST_DIR ?= dist
+dist: deb-deps rpm-deps venv $(SET_VENVS)
+	@$(call apt-ensure,$(DIST_DEPS))
+	@if [ -n "$$(git status --porcelain)" ] && [ "$(DIST_ALLOW_DIRTY)" != 1 ]; then \
+		echo "make dist: uncommitted changes (git status): a release is made from a commit" >&2; \
+		exit 1; fi
+	@$(if $(rhel9_PYTHON),,$(call missing-python,rhel9,the RHEL 9 RPM); exit 1)
+	rm -rf $(DIST_DIR)
+	DIST_DIR=$(DIST_DIR) packaging/build.sh wheel
+	DIST_DIR=$(DIST_DIR) packaging/build.sh deb
+	$(foreach python,$(rhel9_PYTHON) $(PYTHON),DIST_DIR=$(DIST_DIR) RPM_PYTHON=$(python) \
+		RPM_CHECK_VENVS="$(RPM_CHECK_VENVS)" packaging/build.sh rpm &&) true
+	DIST_DIR=$(DIST_DIR) packaging/build.sh sums
 
 # Fails on any lintian error or warning and any rpmlint error or warning; the
 # accepted exceptions are in packaging/debian/*.lintian-overrides and

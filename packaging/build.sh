@@ -1,30 +1,42 @@
 #!/bin/sh
-# Build the distribution packages into dist/ (run by `make deb` / `make rpm`,
-# which first install the build tools).
+# Build the release's artifacts into DIST_DIR (default dist/; run by `make
+# sdist`, `make deb`, `make rpm`, `make dist`, which first install the build
+# tools).
 #
-#   packaging/build.sh deb        dist/oci-multihome-hook_VERSION-REV_all.deb
-#                                 (+ .changes and .buildinfo, for lintian)
-#   packaging/build.sh rpm        dist/oci-multihome-hook-VERSION-1.noarch.rpm
-#                                 (+ .src.rpm)
+#   packaging/build.sh sdist      oci_multihome_hook-VERSION.tar.gz: the source
+#                                 of everything else (tracked files only)
+#   packaging/build.sh wheel      oci_multihome_hook-VERSION-py3-none-any.whl
+#   packaging/build.sh deb        oci-multihome-hook_VERSION-REV_all.deb and
+#                                 the Debian source package (.dsc, .orig.tar.gz,
+#                                 .debian.tar.xz; + .changes, .buildinfo)
+#   packaging/build.sh rpm        oci-multihome-hook-VERSION-1.DIST.noarch.rpm
+#                                 and .src.rpm (DIST: below)
+#   packaging/build.sh sums       SHA256SUMS of what DIST_DIR holds
 #   packaging/build.sh version    print the version
 #
 # Environment: PKG_MAINTAINER (the Maintainer and changelog signer of the deb,
 # and the RPM's Packager, "Name <address>"), DEB_REVISION (default 1),
-# SOURCE_DATE_EPOCH, DIST_DIR (default dist), RPM_PYTHON (below).
+# SOURCE_DATE_EPOCH, DIST_DIR (default dist), RPM_PYTHON, RPM_DIST,
+# RPM_CHECK_VENVS, RPM_NOCHECK (below).
 #
-# The version comes from pyproject.toml ([project] version): it is stamped
-# into debian/changelog at build time. The RPM spec states it (it builds as
-# it is, with rpmbuild alone): both builds refuse a spec whose Version differs.
-# Both work on a copy of the working tree (uncommitted changes included)
-# without .git, virtualenvs, caches and build output, in a temporary
-# directory that is removed afterwards.
+# The version comes from the package metadata: it is stamped into
+# debian/changelog at build time. The RPM spec states it (it builds as it
+# is, with rpmbuild alone): every build refuses a spec whose Version differs.
+# The packages are built from the sdist, which holds the tracked files of the
+# checkout as they are (uncommitted changes included: `make dist` refuses
+# those); outside a git checkout (an unpacked sdist), every file but build
+# output.
 #
 # RPM_PYTHON (default /usr/bin/python3) is the Python the RPM is for: its
 # site-packages, python(abi) and byte-code. On Debian, an RPM for a
 # distribution with another Python (RHEL 9: 3.9) is built with that version's
 # interpreter, e.g. pyenv's (it needs pip, not setuptools: see
-# packaging/rpm/debian-fallback.macros). On an RPM distribution the RPM is
-# for its own python3: build it on the release it is for.
+# packaging/rpm/debian-fallback.macros), and gets the dist tag of the
+# distribution that has that Python (RPM_DIST overrides it); its %check runs
+# tests/unit with a venv of the same Python X.Y that has pytest and the
+# libraries, the first of RPM_CHECK_VENVS (the Makefile passes its venvs;
+# RPM_NOCHECK=1 builds without). On an RPM distribution the RPM is for its
+# own python3, with its own dist tag: build it on the release it is for.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -38,6 +50,8 @@ if ! rpm_python=$("$RPM_PYTHON" -c 'import sys; print(sys.executable)'); then
     echo "build.sh: RPM_PYTHON=$RPM_PYTHON: cannot run it" >&2
     exit 1
 fi
+xy='import sys; print("%d.%d" % sys.version_info[:2])'
+rpm_python_version=$("$rpm_python" -c "$xy")
 
 # The system's tools and Python only: no pyenv shims, no virtualenv from PATH.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -84,50 +98,134 @@ stamp() {
     fi
 }
 
-# stage DIR: copy the source tree to DIR (created).
+# stage DIR: the source tree as the sdist is to hold it, copied to DIR
+# (created): in a git checkout the files git does not ignore, as they are
+# now; elsewhere (an unpacked sdist) every file but build output.
 stage() {
     mkdir -p "$1"
-    tar -C "$top" -cf - \
-        --exclude=./.git --exclude='./.venv*' --exclude=./dist --exclude=./build \
-        --exclude='*.egg-info' --exclude=__pycache__ --exclude=.mypy_cache \
-        --exclude=.ruff_cache --exclude=.pytest_cache --exclude=./bench-results \
-        --exclude=./debian . | tar -C "$1" -xf -
+    if git -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        (cd "$top" && git ls-files -z --cached --others --exclude-standard \
+            | tar --null --ignore-failed-read -T - -cf -) | tar -C "$1" -xf -
+    else
+        tar -C "$top" -cf - \
+            --exclude=./.git --exclude='./.venv*' --exclude=./dist --exclude=./build \
+            --exclude='*.egg-info' --exclude=__pycache__ --exclude=.mypy_cache \
+            --exclude=.ruff_cache --exclude=.pytest_cache --exclude=./bench-results \
+            --exclude=./debian . | tar -C "$1" -xf -
+    fi
 }
 
-tmp=
-cleanup() { if [ -n "$tmp" ]; then rm -rf "$tmp"; fi; }
+# reproducible_tar DIR NAME OUT: NAME (in DIR) as a gzipped tarball OUT that
+# depends on the files alone (owner, order, dates).
+reproducible_tar() {
+    tar -C "$1" --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" \
+        --sort=name -cf - "$2" | gzip -9n > "$3"
+}
+
+tmp=$(mktemp -d)
+cleanup() { rm -rf "$tmp"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The sdist under the name PEP 625 gives it, whatever the setuptools:
+# before 69.3 (Debian 12's 66) it is oci-multihome-hook-VERSION.
+SDIST_NAME=oci_multihome_hook-$version
+SDIST=$DIST_DIR/$SDIST_NAME.tar.gz
+
+build_sdist() {
+    stage "$tmp/tree"
+    (cd "$tmp/tree" && $PYTHON -c \
+        'import sys; from setuptools import build_meta; build_meta.build_sdist(sys.argv[1])' \
+        "$tmp/sdist-out")
+    mkdir "$tmp/sdist"
+    tar -C "$tmp/sdist" -xzf "$tmp"/sdist-out/*.tar.gz
+    if [ ! -d "$tmp/sdist/$SDIST_NAME" ]; then
+        mv "$tmp"/sdist/* "$tmp/sdist/$SDIST_NAME"
+    fi
+    mkdir -p "$DIST_DIR"
+    reproducible_tar "$tmp/sdist" "$SDIST_NAME" "$SDIST"
+    ls -l "$SDIST"
+}
+
+# unpack_sdist DIR: the sdist's tree at DIR/$SDIST_NAME.
+unpack_sdist() {
+    mkdir -p "$1"
+    tar -C "$1" -xzf "$SDIST"
+}
+
+build_wheel() {
+    build_sdist
+    unpack_sdist "$tmp/wheel"
+    (cd "$tmp/wheel/$SDIST_NAME" && PIP_CONFIG_FILE=/dev/null $PYTHON -m pip wheel \
+        --no-deps --no-build-isolation --no-index --no-cache-dir --disable-pip-version-check \
+        --progress-bar off --wheel-dir "$tmp/wheel-out" .)
+    rm -f "$DIST_DIR"/oci_multihome_hook-*.whl
+    mv "$tmp"/wheel-out/*.whl "$DIST_DIR"/
+    ls -l "$DIST_DIR"/oci_multihome_hook-*.whl
+}
+
+# The binary and the source package, from the sdist (the orig tarball).
 build_deb() {
-    tmp=$(mktemp -d)
-    src=$tmp/$NAME-$version
-    stage "$src"
-    cp -a packaging/debian "$src/debian"
+    build_sdist
+    unpack_sdist "$tmp/deb"
+    src=$tmp/deb/$NAME-$version
+    mv "$tmp/deb/$SDIST_NAME" "$src"
+    cp "$SDIST" "$tmp/deb/${NAME}_$version.orig.tar.gz"
+    cp -a "$src/packaging/debian" "$src/debian"
     mv "$src/debian/changelog.in" "$src/debian/changelog"
     DATE_FORMAT='%a, %d %b %Y %H:%M:%S +0000'
     for f in changelog control copyright; do stamp "$src/debian/$f"; done
     # nocheck: see override_dh_auto_test in debian/rules.
     (cd "$src" && DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" \
-        dpkg-buildpackage -us -uc -b)
-    mkdir -p "$DIST_DIR"
-    rm -f "$DIST_DIR"/${NAME}_*.deb "$DIST_DIR"/${NAME}_*.changes "$DIST_DIR"/${NAME}_*.buildinfo
-    mv "$tmp"/${NAME}_*.deb "$tmp"/${NAME}_*.changes "$tmp"/${NAME}_*.buildinfo "$DIST_DIR"/
+        dpkg-buildpackage -us -uc)
+    rm -f "$DIST_DIR"/${NAME}_*
+    mv "$tmp"/deb/${NAME}_* "$DIST_DIR"/
     ls -l "$DIST_DIR"/${NAME}_*
 }
 
+# rpm_dist X.Y: the dist tag of the distribution whose python3 is X.Y, for
+# an RPM built on Debian (on an RPM distribution, its own %dist).
+rpm_dist() {
+    case $1 in
+        3.9) echo .el9 ;;    # RHEL 9 and its rebuilds, with EPEL
+        3.10) echo .fc36 ;;
+        3.11) echo .fc38 ;;
+        3.12) echo .el10 ;;  # RHEL 10 (Fedora 39 and 40 too)
+        3.13) echo .fc42 ;;  # Fedora 41 and 42
+        3.14) echo .fc43 ;;  # Fedora 43 and 44
+        *) echo "build.sh: no distribution known with Python $1: set RPM_DIST" >&2
+           exit 1 ;;
+    esac
+}
+
+# check_python: a Python X.Y (RPM_PYTHON's) with pytest and the libraries,
+# for %check on Debian: the first such venv of RPM_CHECK_VENVS.
+check_python() {
+    for venv in ${RPM_CHECK_VENVS:-}; do
+        if [ -x "$venv/bin/python" ] \
+            && [ "$("$venv/bin/python" -c "$xy")" = "$rpm_python_version" ] \
+            && "$venv/bin/python" -c 'import pytest, pyroute2, pydantic' 2>/dev/null; then
+            echo "$venv/bin/python"
+            return
+        fi
+    done
+    echo "build.sh: no venv with Python $rpm_python_version, pytest, pyroute2 and pydantic" \
+        "in RPM_CHECK_VENVS ($RPM_CHECK_VENVS) for %check (or RPM_NOCHECK=1)" >&2
+    exit 1
+}
+
 build_rpm() {
-    tmp=$(mktemp -d)
-    mkdir -p "$tmp/SOURCES" "$tmp/SPECS"
-    stage "$tmp/stage/$NAME-$version"
-    tar -C "$tmp/stage" --owner=0 --group=0 --numeric-owner \
-        --mtime="@$SOURCE_DATE_EPOCH" --sort=name \
-        -czf "$tmp/SOURCES/$NAME-$version.tar.gz" "$NAME-$version"
-    cp "$SPEC" "$tmp/SPECS/$NAME.spec"
+    build_sdist
+    mkdir -p "$tmp/rpm/SOURCES" "$tmp/rpm/SPECS"
+    cp "$SDIST" "$tmp/rpm/SOURCES/"
+    cp "$SPEC" "$tmp/rpm/SPECS/$NAME.spec"
     # The Packager tag comes from the builder, as Fedora wants (never in the
     # spec): PKG_MAINTAINER unless ~/.rpmmacros or the caller sets %%packager.
     packager=$(rpm --eval '%{?packager}')
-    set -- -ba --define "_topdir $tmp" --define "packager ${packager:-$PKG_MAINTAINER}"
+    set -- -ba --define "_topdir $tmp/rpm" --define "packager ${packager:-$PKG_MAINTAINER}"
+    if [ "${RPM_NOCHECK:-}" = 1 ]; then
+        set -- "$@" --without tests
+    fi
     if ! rpm -q --quiet rpm 2>/dev/null; then
         # Debian: the rpm database is empty and would refuse every build
         # dependency (apt-get installed them), and Debian's rpm has no
@@ -138,24 +236,40 @@ build_rpm() {
         if [ -z "$(rpm --eval '%{?pyproject_wheel:1}')" ]; then
             set -- --load packaging/rpm/debian-fallback.macros "$@"
         fi
-        set -- "$@" --nodeps --define "__python3 $rpm_python" \
+        dist=${RPM_DIST:-$(rpm_dist "$rpm_python_version")} || exit 1
+        set -- "$@" --nodeps --define "__python3 $rpm_python" --define "dist $dist" \
             --define '__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress %{?_prefix}'
+        if [ "${RPM_NOCHECK:-}" != 1 ]; then
+            tests_python=$(check_python) || exit 1
+            set -- "$@" --define "_fallback_check_python $tests_python"
+        fi
     elif [ "$rpm_python" != /usr/bin/python3 ]; then
         # An RPM distribution: its own macros, and rpmbuild checks (and
         # names) the missing build dependencies. The RPM is for its python3.
-        echo "build.sh: RPM_PYTHON is for builds on Debian; build on the release the RPM is for" >&2
+        echo "build.sh: RPM_PYTHON is for builds on Debian; build on the release it is for" >&2
         exit 1
+    else
+        dist=$(rpm --eval '%{?dist}')
     fi
-    rpmbuild "$@" "$tmp/SPECS/$NAME.spec"
-    mkdir -p "$DIST_DIR"
-    rm -f "$DIST_DIR"/$NAME-[0-9]*.rpm
-    mv "$tmp"/RPMS/noarch/$NAME-*.rpm "$tmp"/SRPMS/$NAME-*.src.rpm "$DIST_DIR"/
-    ls -l "$DIST_DIR"/$NAME-*.rpm
+    rpmbuild "$@" "$tmp/rpm/SPECS/$NAME.spec"
+    rm -f "$DIST_DIR/$NAME-$version"-*"$dist".noarch.rpm "$DIST_DIR/$NAME-$version"-*"$dist".src.rpm
+    mv "$tmp"/rpm/RPMS/noarch/$NAME-*.rpm "$tmp"/rpm/SRPMS/$NAME-*.src.rpm "$DIST_DIR"/
+    ls -l "$DIST_DIR"/$NAME-*"$dist".*.rpm
+}
+
+# SHA256SUMS of every file in DIST_DIR, as `sha256sum -c SHA256SUMS` reads it.
+sums() {
+    (cd "$DIST_DIR" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' \
+        | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
+    cat "$DIST_DIR/SHA256SUMS"
 }
 
 case "${1:-}" in
+    sdist) check_spec_version; build_sdist ;;
+    wheel) check_spec_version; build_wheel ;;
     deb) check_spec_version; build_deb ;;
     rpm) check_spec_version; build_rpm ;;
+    sums) sums ;;
     version) echo "$version" ;;
-    *) echo "usage: $0 deb|rpm|version" >&2; exit 2 ;;
+    *) echo "usage: $0 sdist|wheel|deb|rpm|sums|version" >&2; exit 2 ;;
 esac
