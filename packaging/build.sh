@@ -12,7 +12,7 @@
 # and the RPM's Packager, "Name <address>"), DEB_REVISION (default 1),
 # SOURCE_DATE_EPOCH, DIST_DIR (default dist), RPM_PYTHON (below).
 #
-# The version comes from pyproject.toml ([project] version): it is stamped
+# The version comes from setup.cfg ([metadata] version): it is stamped
 # into debian/changelog at build time. The RPM spec states it (it builds as
 # it is, with rpmbuild alone): both builds refuse a spec whose Version differs.
 # Both work on a copy of the working tree (uncommitted changes included)
@@ -51,7 +51,12 @@ NAME=oci-multihome-hook
 : "${DIST_DIR:=dist}"
 SPEC=packaging/rpm/$NAME.spec
 
-version=$($PYTHON -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+# configparser, not tomllib: Python 3.9 (RHEL 9) has no tomllib.
+version=$($PYTHON -c 'import configparser
+c = configparser.ConfigParser(interpolation=None)
+with open("setup.cfg") as f:
+    c.read_file(f)
+print(c["metadata"]["version"])')
 
 # The spec is not stamped, so it is kept in step by hand: fail loudly
 # (before any build, deb included) rather than ship packages whose versions
@@ -59,7 +64,7 @@ version=$($PYTHON -c 'import tomllib; print(tomllib.load(open("pyproject.toml", 
 check_spec_version() {
     spec_version=$(sed -n 's/^Version:[[:space:]]*//p' "$SPEC")
     if [ "$spec_version" != "$version" ]; then
-        echo "build.sh: $SPEC says Version: $spec_version, pyproject.toml says $version" >&2
+        echo "build.sh: $SPEC says Version: $spec_version, setup.cfg says $version" >&2
         echo "build.sh: set the spec's Version to $version and add a %changelog entry" >&2
         exit 1
     fi
