@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from testlab import commands
+from testlab import commands, pythons
 from testlab.policy import require
 
 NAME = "oci-multihome-hook"
@@ -33,19 +33,10 @@ def built() -> Path:
     return commands.REPO / "dist"
 
 
-def python39() -> str | None:
-    """RHEL 9's Python, found as the Makefile finds it: pyenv's, else python3.9 on PATH."""
-    pyenv = shutil.which("pyenv")
-    roots = [commands.run(pyenv, "root").stdout.strip()] if pyenv else []
-    found = sorted(str(p) for root in (*roots, "/root/.pyenv")
-                   for p in Path(root).glob("versions/3.9*/bin/python3.9"))
-    return found[-1] if found else shutil.which("python3.9")
-
-
 @pytest.fixture(scope="module")
 def rpm39(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The RPM for RHEL 9: built on Debian, for a Python 3.9 interpreter."""
-    python = python39()
+    python = pythons.find("3.9")  # RHEL 9's
     require(python is not None, "needs Python 3.9 (pyenv's, or python3.9 on PATH)")
     assert python is not None
     out = tmp_path_factory.mktemp("rpm39")
