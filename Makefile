@@ -146,7 +146,8 @@ test: venv deb roots $(SET_VENVS)
 	exit $$status
 
 # The tests that run nothing in a namespace: on the host.
-HOST_TESTS := tests/unit tests/packages/test_rpm.py tests/packages/test_install_steps.py
+HOST_TESTS := tests/unit tests/packages/test_rpm.py tests/packages/test_install_steps.py \
+	tests/packages/test_setuptools.py
 test-host: venv
 	$(VENV)/bin/pytest -v $(HOST_TESTS)
 
