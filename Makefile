@@ -67,7 +67,7 @@ apt-ensure = if ! command -v apt-get >/dev/null; then \
 system:
 	@$(call apt-ensure,$(APT_PACKAGES) $(LAB_PACKAGES))
 
-$(STAMP): pyproject.toml | system
+$(STAMP): pyproject.toml setup.cfg | system
 	$(PYTHON) -m venv --clear $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test,lint]'
@@ -93,7 +93,7 @@ pytest-in-lab = $(call in-lab,podman4,$(1),$(2),$(CURDIR)/$(1)/bin/pytest -p no:
 # podman matrix runs once, in test-venv.
 define set-rules
 ifneq ($($(1)_PYTHON),)
-.venv-$(1)/.installed: pyproject.toml | system
+.venv-$(1)/.installed: pyproject.toml setup.cfg | system
 	$($(1)_PYTHON) -m venv --clear .venv-$(1)
 	.venv-$(1)/bin/pip install -q --upgrade pip
 	.venv-$(1)/bin/pip install -q -e '.[test]' $($(1)_PINS)
@@ -146,7 +146,12 @@ test: venv deb roots $(SET_VENVS)
 	exit $$status
 
 # The tests that run nothing in a namespace: on the host.
+<<<<<<< HEAD
 HOST_TESTS := tests/unit tests/packages/test_release.py tests/packages/test_install_steps.py
+=======
+HOST_TESTS := tests/unit tests/packages/test_rpm.py tests/packages/test_install_steps.py \
+	tests/packages/test_setuptools.py
+>>>>>>> setupcfg
 test-host: venv
 	$(VENV)/bin/pytest -v $(HOST_TESTS)
 
@@ -211,10 +216,16 @@ clean:
 	rm -rf $(VENV) $(SETS:%=.venv-%) build dist src/*.egg-info
 
 # --- Distribution packages (packaging/) --------------------------------------
+<<<<<<< HEAD
 # Each built by packaging/build.sh from the sdist (this checkout's files that
 # git does not ignore) into DIST_DIR; the version is the metadata's (the
 # spec must say the same). `make lint-packages` builds the deb and the RPM
 # and runs lintian and rpmlint on them; `make dist` makes the release.
+=======
+# `make deb` / `make rpm` build into dist/ from a copy of the working tree; the
+# version is setup.cfg's (the spec must say the same). `make
+# lint-packages` builds both and runs lintian and rpmlint on them.
+>>>>>>> setupcfg
 #
 # RPM_PYTHON: the Python the RPM is for (site-packages, python(abi),
 # byte-code, dist tag), the system's by default. On Debian, another
@@ -258,9 +269,9 @@ lint-packages-deps:
 
 # The deb is a file target: the parts of `make test` that install it find
 # it up to date instead of building it again side by side.
-VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+VERSION := $(shell sed -n 's/^version *= *//p' setup.cfg)
 DEB_FILE := dist/oci-multihome-hook_$(VERSION)-1_all.deb
-PACKAGE_SOURCES := $(shell find src hook oci-hooks.d packaging pyproject.toml -type f \
+PACKAGE_SOURCES := $(shell find src hook oci-hooks.d packaging pyproject.toml setup.cfg -type f \
 	-not -path '*/__pycache__/*' -not -path '*.egg-info/*')
 deb: $(DEB_FILE)
 $(DEB_FILE): $(PACKAGE_SOURCES) | deb-deps

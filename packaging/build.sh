@@ -19,7 +19,7 @@
 # SOURCE_DATE_EPOCH, DIST_DIR (default dist), RPM_PYTHON, RPM_DIST,
 # RPM_CHECK_VENVS, RPM_NOCHECK (below).
 #
-# The version comes from the package metadata: it is stamped into
+# The version comes from setup.cfg ([metadata] version): it is stamped into
 # debian/changelog at build time. The RPM spec states it (it builds as it
 # is, with rpmbuild alone): every build refuses a spec whose Version differs.
 # The packages are built from the sdist, which holds the tracked files of the
@@ -65,7 +65,12 @@ NAME=oci-multihome-hook
 : "${DIST_DIR:=dist}"
 SPEC=packaging/rpm/$NAME.spec
 
-version=$($PYTHON -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+# configparser, not tomllib: Python 3.9 (RHEL 9) has no tomllib.
+version=$($PYTHON -c 'import configparser
+c = configparser.ConfigParser(interpolation=None)
+with open("setup.cfg") as f:
+    c.read_file(f)
+print(c["metadata"]["version"])')
 
 # The spec is not stamped, so it is kept in step by hand: fail loudly
 # (before any build, deb included) rather than ship packages whose versions
@@ -73,7 +78,7 @@ version=$($PYTHON -c 'import tomllib; print(tomllib.load(open("pyproject.toml", 
 check_spec_version() {
     spec_version=$(sed -n 's/^Version:[[:space:]]*//p' "$SPEC")
     if [ "$spec_version" != "$version" ]; then
-        echo "build.sh: $SPEC says Version: $spec_version, pyproject.toml says $version" >&2
+        echo "build.sh: $SPEC says Version: $spec_version, setup.cfg says $version" >&2
         echo "build.sh: set the spec's Version to $version and add a %changelog entry" >&2
         exit 1
     fi

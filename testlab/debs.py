@@ -18,7 +18,7 @@ def find_deb() -> Path | None:
 
 
 # What went into the deb: a deb older than any of these tests old code.
-_DEB_SOURCES = ("src", "hook", "oci-hooks.d", "packaging", "pyproject.toml")
+_DEB_SOURCES = ("src", "hook", "oci-hooks.d", "packaging", "pyproject.toml", "setup.cfg")
 
 
 def stale(deb: Path) -> str | None:
