@@ -146,12 +146,8 @@ test: venv deb roots $(SET_VENVS)
 	exit $$status
 
 # The tests that run nothing in a namespace: on the host.
-<<<<<<< HEAD
-HOST_TESTS := tests/unit tests/packages/test_release.py tests/packages/test_install_steps.py
-=======
-HOST_TESTS := tests/unit tests/packages/test_rpm.py tests/packages/test_install_steps.py \
+HOST_TESTS := tests/unit tests/packages/test_release.py tests/packages/test_install_steps.py \
 	tests/packages/test_setuptools.py
->>>>>>> setupcfg
 test-host: venv
 	$(VENV)/bin/pytest -v $(HOST_TESTS)
 
@@ -216,16 +212,10 @@ clean:
 	rm -rf $(VENV) $(SETS:%=.venv-%) build dist src/*.egg-info
 
 # --- Distribution packages (packaging/) --------------------------------------
-<<<<<<< HEAD
 # Each built by packaging/build.sh from the sdist (this checkout's files that
-# git does not ignore) into DIST_DIR; the version is the metadata's (the
+# git does not ignore) into DIST_DIR; the version is setup.cfg's (the
 # spec must say the same). `make lint-packages` builds the deb and the RPM
 # and runs lintian and rpmlint on them; `make dist` makes the release.
-=======
-# `make deb` / `make rpm` build into dist/ from a copy of the working tree; the
-# version is setup.cfg's (the spec must say the same). `make
-# lint-packages` builds both and runs lintian and rpmlint on them.
->>>>>>> setupcfg
 #
 # RPM_PYTHON: the Python the RPM is for (site-packages, python(abi),
 # byte-code, dist tag), the system's by default. On Debian, another
@@ -308,4 +298,8 @@ dist: deb-deps rpm-deps venv $(SET_VENVS)
 lint-packages: packages lint-packages-deps
 	lintian --fail-on error,warning --info --pedantic dist/oci-multihome-hook_*.changes
 	rpmlint -c packaging/rpm/rpmlint.toml -r packaging/rpm/oci-multihome-hook.rpmlintrc \
-		packaging/rpm/oci-multihome-hook.spec dist/oci-multihome-hook-*.rpm
+		packaging/rpm/oci-multihome-hook.spec
+	# One distribution at a time: rpmlint takes two SRPMs of one name for one.
+	for srpm in dist/oci-multihome-hook-*.src.rpm; do \
+		rpmlint -c packaging/rpm/rpmlint.toml -r packaging/rpm/oci-multihome-hook.rpmlintrc \
+			$$srpm $${srpm%.src.rpm}.noarch.rpm || exit 1; done

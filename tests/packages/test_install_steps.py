@@ -31,7 +31,7 @@ COMMANDS = {
     "mmdebstrap": "the root labs", "ip": "the labs", "nsenter": "the labs",
     "unshare": "the labs", "mount": "the labs", "umount": "the labs", "tar": "the root labs",
     "make": "the package tests", "timeout": "the labs", "mknod": "the root labs",
-    "iptables-save": "make test (testlab.hoststate)",
+    "git": "make dist, packaging/build.sh", "iptables-save": "make test (testlab.hoststate)",
     "ip6tables-save": "make test (testlab.hoststate)",
 }
 # podman, its runtimes and helpers, busybox, ping and the rootless tools run
