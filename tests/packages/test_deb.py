@@ -73,7 +73,7 @@ def installed(deb: Path, podman: lab.Podman) -> Iterator[None]:
 def test_deb_installs_every_file_and_debian_dependencies(installed: None) -> None:
     for path in INSTALLED:
         assert path.exists(), path
-    assert LAUNCHER.read_text().startswith("#!/usr/bin/python3 -I\n")
+    assert LAUNCHER.read_text().startswith("#!/usr/bin/python3 -IS\n")
     assert os.access(LAUNCHER, os.X_OK)
     versions = commands.run("dpkg-query", "-W", "python3-pyroute2", "python3-pydantic").stdout
     assert "python3-pyroute2\t0.7" in versions and "python3-pydantic\t1.10" in versions

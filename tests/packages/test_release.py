@@ -126,7 +126,7 @@ def check_rpm(rpm: Path, python: str, tmp: Path) -> None:
             "| cpio -idm --quiet")
     shebang = (tmp / BIN.relative_to("/")).read_text().splitlines()[0]
     assert shebang == "#!/usr/bin/python3 -I", shebang
-    assert (tmp / LAUNCHER.relative_to("/")).read_text().startswith("#!/usr/bin/python3 -I\n")
+    assert (tmp / LAUNCHER.relative_to("/")).read_text().startswith("#!/usr/bin/python3 -IS\n")
 
 
 def test_the_packages_ran_the_unit_tests_while_building(made: Release) -> None:
