@@ -107,6 +107,9 @@ build_deb() {
     mv "$src/debian/changelog.in" "$src/debian/changelog"
     DATE_FORMAT='%a, %d %b %Y %H:%M:%S +0000'
     for f in changelog control copyright; do stamp "$src/debian/$f"; done
+    # The watch service's one source, the RPM's too, where dh_installsystemd
+    # finds it (see debian/rules).
+    cp packaging/$NAME-watch.service "$src/debian/$NAME.$NAME-watch.service"
     # nocheck: see override_dh_auto_test in debian/rules.
     (cd "$src" && DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" \
         dpkg-buildpackage -us -uc -b)
