@@ -221,8 +221,11 @@ clean:
 # e.g. RHEL 9's 3.9:
 #   make rpm RPM_PYTHON=$(pyenv root)/versions/3.9.18/bin/python3.9
 RPM_PYTHON ?= /usr/bin/python3
+# python3-pytest, -pyroute2, -pydantic: the unit tests at build time
+# (debian/rules), on the distribution's libraries.
 DEB_BUILD_DEPS := build-essential dpkg-dev debhelper dh-python python3-all \
-	python3-setuptools pybuild-plugin-pyproject
+	python3-setuptools pybuild-plugin-pyproject python3-pytest python3-pyroute2 \
+	python3-pydantic
 # Debian's rpm has rpmbuild; packaging/rpm/debian-fallback.macros (which
 # build.sh loads there) use pip, setuptools and wheel.
 # cpio: the package tests unpack an RPM (rpm2cpio | cpio).
