@@ -224,8 +224,11 @@ clean:
 #   make rpm RPM_PYTHON=$(pyenv root)/versions/3.9.18/bin/python3.9
 # The RPM's %check runs tests/unit with the venv of the same Python X.Y.
 RPM_PYTHON ?= /usr/bin/python3
+# python3-pytest, -pyroute2, -pydantic: the unit tests at build time
+# (debian/rules), on the distribution's libraries.
 DEB_BUILD_DEPS := build-essential dpkg-dev debhelper dh-python python3-all \
-	python3-setuptools pybuild-plugin-pyproject
+	python3-setuptools pybuild-plugin-pyproject python3-pytest python3-pyroute2 \
+	python3-pydantic
 # Debian's rpm has rpmbuild; packaging/rpm/debian-fallback.macros (which
 # build.sh loads there) use pip, setuptools and wheel.
 # cpio: the package tests unpack an RPM (rpm2cpio | cpio).

@@ -216,6 +216,25 @@ class Lab:
         finally:
             self.podman("rm", "-f", "-t", "0", name, check=False)
 
+    def wait_booted(self, log: Path, timeout: float = 120) -> str:
+        """Once systemd, the lab's init (running(systemd=True)), has started
+        every unit it starts at boot: its state, `running`, or `degraded`
+        when a unit failed (what failed is in the message of a later
+        assertion, from `systemctl --failed`). Anything else is an error."""
+        deadline = time.monotonic() + timeout
+        while True:
+            # Before systemd listens, systemctl cannot connect: try again.
+            proc = self.run("systemctl", "is-system-running", "--wait", check=False,
+                            timeout=timeout)
+            state = proc.stdout.strip()
+            if state in ("running", "degraded"):
+                return state
+            if state not in ("", "offline", "initializing", "starting") or \
+                    time.monotonic() > deadline:
+                raise LabError(f"systemd in the lab: {state or proc.stderr.strip()}\n"
+                               f"{log.read_text(errors='replace').strip()}")
+            time.sleep(0.2)
+
     def _setup(self, deb: str | None, bare: bool) -> None:
         if bare:
             self.sh(_BARE_SETUP)
@@ -321,13 +340,18 @@ def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -
 
 @contextlib.contextmanager
 def running(stack: Stack, deb: Path | None, binds: Sequence[Path] = (),
-            writable: Sequence[Path] = (), bare: bool = False) -> Iterator[Lab]:
+            writable: Sequence[Path] = (), bare: bool = False,
+            systemd: bool = False) -> Iterator[Lab]:
     """A lab of `stack` on its cached root (stack.ensure() first), `deb` installed
     unless None; the host's directories `binds` are seen there, read-only, at
     their own paths (e.g. a checkout and its venv's interpreter), and
     `writable` ones writable (where a run leaves its results). `bare`: no
     far host, networks or deb, for a suite that makes its own (testlab/lab.py
-    takes addresses that the lab's networks would clash with)."""
+    takes addresses that the lab's networks would clash with). `systemd`:
+    the lab's init is the root's systemd, booted (Lab.wait_booted) on a
+    read-only /proc/sys and /sys (setup.sh says why), with the lab's cgroup
+    its own; no networks, and `deb` is only copied to /var/tmp/mhlab (the
+    test installs it, with systemd running)."""
     cgroup2 = cgroups.cgroup2_mount()
     _remove_stale(cgroup2)
     with stack.locked(exclusive=False):
@@ -350,12 +374,16 @@ def running(stack: Stack, deb: Path | None, binds: Sequence[Path] = (),
                      "sh", str(FILES / "setup.sh"), str(stack.root), str(work / "mnt"),
                      str(payload), *map(str, binds), *(f"+{w}" for w in writable)],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    env=LAB_ENV, preexec_fn=_die_with_parent)
+                    env={**LAB_ENV, "MHLAB_INIT": "systemd"} if systemd else LAB_ENV,
+                    preexec_fn=_die_with_parent)
             lab = Lab(stack, _wait_ready(proc, work / "setup.log"), cgroup)
             # unshare itself, outside the lab's pid namespace, is the last
             # process in the root of the lab's cgroup namespace: to the leaf.
             lab.procs.write_text(str(proc.pid))
-            lab._setup(deb.name if deb else None, bare)
+            if systemd:
+                lab.wait_booted(work / "setup.log")
+            else:
+                lab._setup(deb.name if deb else None, bare)
             yield lab
         finally:
             if cgroup.exists():

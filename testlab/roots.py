@@ -30,15 +30,17 @@ from pathlib import Path
 CACHE = Path(os.environ.get("MULTIHOME_ROOTS_CACHE", "/var/cache/oci-multihome-hook"))
 # What every lab runs: podman and its helpers, the containers' busybox, the
 # measurements' tools, the deb's dependencies (python3, pyroute2, pydantic),
-# and what the README has an operator type (sysctl: procps).
+# what the README has an operator type (sysctl: procps), and systemd (as on
+# a host: the deb's service test boots it as a lab's init, testlab/rootlab.py).
 _COMMON = ("aardvark-dns", "crun", "runc", "passt", "iproute2", "iputils-ping",
            "busybox-static", "python3", "python3-pyroute2", "python3-pydantic", "iptables",
-           "nftables", "mount", "util-linux", "procps")
+           "nftables", "mount", "util-linux", "procps", "systemd")
 # What a lab needs from its root; checked before the stamp is written.
 _NEEDED = ("usr/bin/podman", "usr/bin/crun", "usr/sbin/runc", "usr/bin/python3",
            "usr/bin/busybox", "usr/bin/nsenter", "usr/bin/ping", "usr/bin/ip",
            "usr/lib/podman/netavark", "usr/lib/python3/dist-packages/pyroute2",
-           "usr/lib/python3/dist-packages/pydantic", "usr/bin/apt-get")
+           "usr/lib/python3/dist-packages/pydantic", "usr/bin/apt-get",
+           "usr/lib/systemd/systemd", "usr/bin/systemctl")
 
 
 class RootError(RuntimeError):

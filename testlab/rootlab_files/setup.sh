@@ -58,6 +58,28 @@ for dir in "$@"; do
     esac
 done
 
+if [ "${MHLAB_INIT:-}" = systemd ]; then
+    # systemd as the lab's init (running(systemd=True)): what it would change
+    # beyond the lab's namespaces is out of its reach. /proc/sys read-only:
+    # PID 1 raises fs.file-max and fs.nr_open, systemd-sysctl and
+    # systemd-binfmt write the kernel's global settings (their units skip a
+    # read-only /proc/sys). /sys read-only: udev would trigger uevents for
+    # the machine's devices, systemd-pstore empty its pstore. Only the lab's
+    # cgroup (the cgroup namespace's root: the cgroup2 mount on /sys/fs/cgroup
+    # stays writable) is systemd's. No /dev/console or /dev/kmsg: its messages go to
+    # setup.log and its journal.
+    echo mhlab > /proc/sys/kernel/hostname
+    echo mhlab > "$R/etc/hostname"
+    mount --bind "$R/proc/sys" "$R/proc/sys"
+    mount -o remount,bind,ro "$R/proc/sys"
+    mount -o remount,bind,ro "$R/sys"
+    # Kernel modules are the machine's: never load any.
+    ln -sf /dev/null "$R/etc/systemd/system/systemd-modules-load.service"
+    mkdir -p "$R/run/mhlab"
+    # The host waits for this; the test then for systemd (Lab.boot_wait).
+    : > "$R/run/mhlab/ready"
+fi
+
 # pivot_root, not chroot: `crun exec` joins a container's mount namespace at
 # its root, which must be the lab's root.
 cd "$R"
@@ -66,4 +88,10 @@ pivot_root . .oldroot
 cd /
 umount -l /.oldroot
 rmdir /.oldroot
+if [ "${MHLAB_INIT:-}" = systemd ]; then
+    # PID 1 back in the cgroup namespace's root, which becomes systemd's
+    # (init.scope, system.slice...); the lab's commands stay in /init.
+    echo 0 > /sys/fs/cgroup/cgroup.procs
+    exec env -i container=rootlab /usr/lib/systemd/systemd </dev/null
+fi
 exec /usr/bin/python3 -I /usr/local/sbin/mhlab-init

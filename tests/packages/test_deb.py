@@ -74,6 +74,9 @@ def test_deb_installs_every_file_and_debian_dependencies(installed: None) -> Non
     for path in INSTALLED:
         assert path.exists(), path
     assert LAUNCHER.read_text().startswith("#!/usr/bin/python3 -IS\n")
+    # dh_python3 writes "#! " (a space the kernel skips); isolated all the same.
+    shebang = Path("/usr/bin/oci-multihome-hook").read_text().splitlines()[0]
+    assert re.fullmatch(r"#! ?/usr/bin/python3 -I", shebang), shebang
     assert os.access(LAUNCHER, os.X_OK)
     versions = commands.run("dpkg-query", "-W", "python3-pyroute2", "python3-pydantic").stdout
     assert "python3-pyroute2\t0.7" in versions and "python3-pydantic\t1.10" in versions
