@@ -300,9 +300,8 @@ dist: deb-deps rpm-deps venv $(SET_VENVS)
 # (packaging/rpm/rpmlint.toml stands in for a distribution's rpmlint config).
 lint-packages: packages lint-packages-deps
 	lintian --fail-on error,warning --info --pedantic dist/oci-multihome-hook_*.changes
-	rpmlint -c packaging/rpm/rpmlint.toml -r packaging/rpm/oci-multihome-hook.rpmlintrc \
-		packaging/rpm/oci-multihome-hook.spec
 	# One distribution at a time: rpmlint takes two SRPMs of one name for one.
 	for srpm in dist/oci-multihome-hook-*.src.rpm; do \
 		rpmlint -c packaging/rpm/rpmlint.toml -r packaging/rpm/oci-multihome-hook.rpmlintrc \
-			$$srpm $${srpm%.src.rpm}.noarch.rpm || exit 1; done
+			packaging/rpm/oci-multihome-hook.spec $$srpm $${srpm%.src.rpm}.noarch.rpm \
+			|| exit 1; done
