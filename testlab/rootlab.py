@@ -62,7 +62,8 @@ LAB_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
            "HOME": "/root", "LC_ALL": "C.UTF-8", "MULTIHOME_LAB_HOOKS": STRICT_RP_FILTER_HOOK}
 
 
-# Podman in a root without systemd or journald, on this machine's cgroup2
+# Podman in a root where neither systemd nor journald runs (systemd is
+# installed, for running(systemd=True) only), on this machine's cgroup2
 # (which has no pids controller on a hybrid host).
 _CONTAINERS_CONF = """\
 [containers]
