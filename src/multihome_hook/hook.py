@@ -10,6 +10,7 @@ Imports stay lean: this runs before every annotated container.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -59,6 +60,9 @@ def main() -> int:
         from .cli import main as cli
 
         return cli(sys.argv[1:])
+    # A process this short has no garbage worth a collection, and a full one
+    # walks every object of pyroute2's classes (measured: up to 6 ms).
+    gc.disable()
     try:
         log.info(_run(sys.stdin.buffer.read(MAX_STATE_BYTES + 1)))
         code = STARTS

@@ -1,13 +1,13 @@
 """The only door to pyroute2: our records (kernel.py) to and from netlink
-messages, over a route netlink socket of the standard library.
+messages, over a route netlink socket of the standard library's C module.
 
 `import pyroute2` costs ~200 ms and ~370 modules on every `podman run`
 (asyncio, ndb, conntrack...), because the package `__init__` imports all of
-it. The hook needs only the message classes for routes, addresses and rules
-(~40 modules, ~30 ms, a third of it `logging`, which pyroute2.netlink
-imports), so pyroute2 is registered as a package whose __init__ has not run
-and just those are imported; the socket and its request/reply loop are the
-stdlib's.
+it. The hook needs only the message classes for routes, addresses and rules,
+so pyroute2 is registered as a package whose __init__ has not run and just
+those are imported (when this module is), some of what they import deferred
+(_message_classes); the socket and its request/reply loop are our own, on
+`_socket`, the C module that `socket` wraps.
 
 pyroute2 0.6 is several distributions whose modules live in the namespace
 package `pr2modules` (its `pyroute2/__init__` only makes aliases): there the
@@ -16,13 +16,14 @@ same classes are imported from `pr2modules.netlink.rtnl`.
 
 from __future__ import annotations
 
+import _socket
 import errno
 import importlib
 import importlib.util
 import os
-import socket
 import struct
 import sys
+from types import ModuleType
 
 from .kernel import (
     AF_INET,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 NETLINK_ROUTE = 0
+AF_UNSPEC = 0  # a dump of both families
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND = 0x200, 0x400, 0x800
 # Set on a dump's messages when the table changed while it was read (podman
@@ -53,7 +55,6 @@ RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
 RT_TABLE_COMPAT = 252  # the 8-bit table field of a table id above 255
 _HEADER = struct.Struct("=IHHII")
-_package = "pyroute2"  # "pr2modules" once pyroute2 turns out to be 0.6
 
 
 def _hollow_pyroute2() -> None:
@@ -76,25 +77,74 @@ def _hollow_pyroute2() -> None:
     sys.modules["pyroute2"] = package
 
 
-def _message_class(module: str, name: str) -> Any:
-    global _package
+class _Deferred(ModuleType):
+    """A module imported for real on the first use of any of its names."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_real_module(self.__name__), name)
+
+
+def _real_module(name: str) -> ModuleType:
+    # Used while still standing in (pyroute2 still being imported): step aside.
+    if isinstance(sys.modules.get(name), _Deferred):
+        del sys.modules[name]
+    return importlib.import_module(name)
+
+
+class _DeferredLogger:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(_real_module("logging").getLogger(self._name), attr)
+
+
+class _DeferredLogging(_Deferred):
+    getLogger = staticmethod(_DeferredLogger)
+
+
+def _message_classes() -> tuple[Any, Any, Any]:
+    """pyroute2's rtmsg, ifaddrmsg and fibmsg, imported with three modules
+    deferred: pyroute2's netlink modules import `logging` and `traceback`
+    (~8 ms of `re`, `string`, `textwrap`...) to report their own errors,
+    and `socket` imports `selectors` (~3 ms) for sendfile: none is used on
+    the hook's way. While pyroute2 is imported, those are stand-ins that
+    import the real module when a name of theirs is first used; they leave
+    sys.modules afterwards, so the rest of the process imports the real
+    ones as usual."""
     if "pyroute2" not in sys.modules:
         _hollow_pyroute2()
+    deferred = {name: stand_in for name, stand_in in (
+        ("logging", _DeferredLogging("logging")), ("traceback", _Deferred("traceback")),
+        ("selectors", _Deferred("selectors"))) if name not in sys.modules}
+    sys.modules.update(deferred)
     try:
-        found = importlib.import_module(f"{_package}.netlink.rtnl.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pyroute2.netlink":
-            raise
-        _package = "pr2modules"  # pyroute2 0.6
-        found = importlib.import_module(f"{_package}.netlink.rtnl.{module}")
-    return getattr(found, name)
+        try:
+            importlib.import_module("pyroute2.netlink")
+            package = "pyroute2"
+        except ModuleNotFoundError as exc:
+            if exc.name != "pyroute2.netlink":
+                raise
+            package = "pr2modules"  # pyroute2 0.6
+
+        def found(name: str) -> Any:
+            return getattr(importlib.import_module(f"{package}.netlink.rtnl.{name}"), name)
+
+        return found("rtmsg"), found("ifaddrmsg"), found("fibmsg")
+    finally:
+        for name, stand_in in deferred.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+
+
+_rtmsg, _ifaddrmsg, _fibmsg = _message_classes()
 
 
 # --- encode: our records as pyroute2 messages -------------------------------
 
 
 def _rule_message(rule: Rule) -> Any:
-    msg = _message_class("fibmsg", "fibmsg")()
+    msg = _fibmsg()
     msg["family"], msg["action"], msg["src_len"] = rule.family, FR_ACT_TO_TBL, rule.src_len
     msg["table"] = rule.table if rule.table < 256 else RT_TABLE_COMPAT
     attrs: list[tuple[str, Any]] = [("FRA_TABLE", rule.table), ("FRA_PRIORITY", rule.priority)]
@@ -109,7 +159,7 @@ def _rule_message(rule: Rule) -> Any:
 
 
 def _route_message(route: Route) -> Any:
-    msg = _message_class("rtmsg", "rtmsg")()
+    msg = _rtmsg()
     msg["family"], msg["dst_len"] = route.family, 0
     msg["table"] = route.table if route.table < 256 else RT_TABLE_COMPAT
     msg["proto"], msg["scope"], msg["type"] = route.protocol, route.scope, route.kind
@@ -196,7 +246,7 @@ class RouteSocket:
     calling thread was in when the socket was created."""
 
     def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+        self._sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC,
                                    NETLINK_ROUTE)
         self._sock.bind((0, 0))
         self._seq = 0
@@ -268,22 +318,22 @@ class RouteSocket:
 
     def addresses(self) -> list[Address]:
         """Every address, both families."""
-        msgs = self._dump(_message_class("ifaddrmsg", "ifaddrmsg"), RTM_GETADDR,
-                          socket.AF_UNSPEC)
+        msgs = self._dump(_ifaddrmsg, RTM_GETADDR,
+                          AF_UNSPEC)
         return [a for a in map(_address, msgs) if a is not None]
 
     def routes(self, links: Mapping[int, str]) -> list[Route]:
         """Every IPv4 and IPv6 route of every table but `local` (the kernel's
         own, for its addresses: never planned with, and not worth decoding);
         `links` names the devices."""
-        msgs = self._dump(_message_class("rtmsg", "rtmsg"), RTM_GETROUTE, socket.AF_UNSPEC,
+        msgs = self._dump(_rtmsg, RTM_GETROUTE, AF_UNSPEC,
                           _planned_route)
         return [route for msg in msgs for route in _routes(msg, links)]
 
     def rules(self) -> list[Rule]:
         """Every policy rule, both families."""
-        return [_rule(msg) for msg in self._dump(_message_class("fibmsg", "fibmsg"),
-                                                 RTM_GETRULE, socket.AF_UNSPEC)]
+        return [_rule(msg) for msg in self._dump(_fibmsg,
+                                                 RTM_GETRULE, AF_UNSPEC)]
 
     def add_rule(self, rule: Rule) -> None:
         self._request(_rule_message(rule), RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL)
