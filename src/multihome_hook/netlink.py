@@ -191,40 +191,59 @@ _FOREIGN_SELECTORS = ("FRA_IIFNAME", "FRA_FWMARK", "FRA_DST", "FRA_L3MDEV", "FRA
                       "FRA_IP_PROTO", "FRA_SPORT_RANGE", "FRA_DPORT_RANGE", "FRA_GOTO")
 
 
-def _nexthops(msg: Any, links: Mapping[int, str]) -> tuple[Nexthop, ...]:
-    get_attr = msg.get_attr
-    hops = get_attr("RTA_MULTIPATH")
+class _Attrs:
+    """A decoded message's attributes by name, the first of each as get_attr
+    gives it, found in one pass (get_attr scans them all for every name
+    asked); pyroute2 decodes a value when it is first read."""
+
+    __slots__ = ("_slots",)
+
+    def __init__(self, msg: Any) -> None:
+        self._slots: dict[str, Any] = {}
+        for slot in msg["attrs"]:
+            self._slots.setdefault(slot[0], slot)
+
+    def get(self, name: str) -> Any:
+        slot = self._slots.get(name)
+        return None if slot is None else slot[1]
+
+
+def _nexthops(attrs: _Attrs, links: Mapping[int, str]) -> tuple[Nexthop, ...]:
+    hops = attrs.get("RTA_MULTIPATH")
     if hops:
         pairs = [(nh["oif"], nh.get_attr("RTA_GATEWAY")) for nh in hops]
     else:
-        pairs = [(get_attr("RTA_OIF"), get_attr("RTA_GATEWAY"))]
+        pairs = [(attrs.get("RTA_OIF"), attrs.get("RTA_GATEWAY"))]
     return tuple(Nexthop(index, links.get(index, f"if{index}"), gateway)
                  for index, gateway in pairs if index)
 
 
 def _routes(msg: Any, links: Mapping[int, str]) -> list[Route]:
     """One Route, or for IPv6 multipath one per nexthop (as the kernel keeps them)."""
-    nexthops = _nexthops(msg, links)
+    attrs = _Attrs(msg)
+    nexthops = _nexthops(attrs, links)
     split = msg["family"] == AF_INET6 and nexthops
-    return [Route(family=msg["family"], metric=msg.get_attr("RTA_PRIORITY") or 0,
-                  nexthops=group, table=msg.get_attr("RTA_TABLE") or msg["table"],
+    return [Route(family=msg["family"], metric=attrs.get("RTA_PRIORITY") or 0,
+                  nexthops=group, table=attrs.get("RTA_TABLE") or msg["table"],
                   protocol=msg["proto"], scope=msg["scope"], kind=msg["type"],
-                  pref=msg.get_attr("RTA_PREF"), dst=msg.get_attr("RTA_DST"),
-                  dst_len=msg["dst_len"], prefsrc=msg.get_attr("RTA_PREFSRC"))
+                  pref=attrs.get("RTA_PREF"), dst=attrs.get("RTA_DST"),
+                  dst_len=msg["dst_len"], prefsrc=attrs.get("RTA_PREFSRC"))
             for group in ([(nh,) for nh in nexthops] if split else [nexthops])]
 
 
 def _rule(msg: Any) -> Rule:
+    attrs = _Attrs(msg)
     foreign = (msg["action"] != FR_ACT_TO_TBL or bool(msg["tos"]) or bool(msg["flags"])
-               or any(msg.get_attr(name) is not None for name in _FOREIGN_SELECTORS))
-    return Rule(family=msg["family"], priority=msg.get_attr("FRA_PRIORITY") or 0,
-                table=msg.get_attr("FRA_TABLE") or msg["table"], src=msg.get_attr("FRA_SRC"),
-                src_len=msg["src_len"], oif=msg.get_attr("FRA_OIFNAME"), foreign=foreign,
-                protocol=msg.get_attr("FRA_PROTOCOL") or 0)
+               or any(attrs.get(name) is not None for name in _FOREIGN_SELECTORS))
+    return Rule(family=msg["family"], priority=attrs.get("FRA_PRIORITY") or 0,
+                table=attrs.get("FRA_TABLE") or msg["table"], src=attrs.get("FRA_SRC"),
+                src_len=msg["src_len"], oif=attrs.get("FRA_OIFNAME"), foreign=foreign,
+                protocol=attrs.get("FRA_PROTOCOL") or 0)
 
 
 def _address(msg: Any) -> Address | None:
-    address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+    attrs = _Attrs(msg)
+    address = attrs.get("IFA_LOCAL") or attrs.get("IFA_ADDRESS")
     if not address:
         return None
     return Address(msg["index"], msg["family"], address, msg["prefixlen"], msg["scope"])
