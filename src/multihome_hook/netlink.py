@@ -19,7 +19,6 @@ from __future__ import annotations
 import _socket
 import errno
 import importlib
-import importlib.util
 import os
 import struct
 import sys
@@ -61,11 +60,23 @@ def _hollow_pyroute2() -> None:
     """Register pyroute2 as a package whose __init__ has not run: its
     submodules import without it. The first attribute asked of the package
     (`from pyroute2 import IPRoute` elsewhere in the same process) runs the
-    real __init__ in place, so nothing is left hollow."""
-    spec = importlib.util.find_spec("pyroute2")
+    real __init__ in place, so nothing is left hollow.
+
+    The import system's finders are asked directly, and the module is given
+    the attributes the language reference lists, rather than through
+    importlib.util, which on Python 3.9 imports `typing` (~11 ms)."""
+    spec = None
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        spec = find_spec("pyroute2", None) if find_spec else None
+        if spec is not None:
+            break
     if spec is None or spec.loader is None or spec.submodule_search_locations is None:
         raise ImportError("pyroute2 is not installed")
-    package = importlib.util.module_from_spec(spec)
+    package = ModuleType(spec.name)
+    package.__spec__, package.__loader__ = spec, spec.loader
+    package.__package__, package.__path__ = spec.name, spec.submodule_search_locations
+    package.__file__ = spec.origin
     loader = spec.loader
 
     def complete(name: str) -> Any:
