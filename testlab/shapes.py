@@ -358,6 +358,28 @@ def check_result(result: dict[str, float], shape: Shape, mode: str, buggy: bool,
         assert all(value == 0 for value in result.values()), result
 
 
+def measure_and_check(c: InNetns, shape: Shape, mode: str, buggy: bool,
+                      published: tuple[str, int], record: Callable[[dict[str, float]], None],
+                      metric: Metric = same_metric) -> None:
+    """measure(), record() and check_result(). A measurement that fails the
+    check is taken once more, and the second one is recorded and judged:
+    `make test` runs two parts at once on two cores, and under that load a
+    ping can be cut short or a neighbour probe time out (seen once in ten
+    full runs: 3 of 13 pings lost where a mode loses none). What a mode is
+    checked for, 0 against 45-100 % lost, does not come and go like that."""
+    port = port_device(c, published[1]) if shape.port else "eth0"
+    result = measure(c, shape, published)
+    try:
+        check_result(result, shape, mode, buggy, metric, port)
+    except AssertionError as first:
+        print(f"\n{shape.name}, {mode}: measured again after {first}")
+        result = measure(c, shape, published)
+        record(result)
+        check_result(result, shape, mode, buggy, metric, port)
+    else:
+        record(result)
+
+
 @dataclass
 class Row:
     setup: str  # e.g. "runc, netavark"

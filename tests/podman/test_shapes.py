@@ -121,7 +121,7 @@ def test_shape(setup: lab.Podman, shape: Shape, mode: str,
     with shapes.container(lambda: setup.container(networks, MODES[mode], hooks, extra), shape,
                           mode, buggy) as c:
         shapes.check_state(c, shape, mode)
-        result = shapes.measure(c, shape, published)
-        results.record(f"{setup.runtime}, {setup.backend}", shape, mode, result)
-        port_device = shapes.port_device(c, published[1]) if shape.port else "eth0"
-        shapes.check_result(result, shape, mode, buggy, port_device=port_device)
+        shapes.measure_and_check(
+            c, shape, mode, buggy, published,
+            lambda result: results.record(f"{setup.runtime}, {setup.backend}", shape, mode,
+                                          result))

@@ -70,7 +70,7 @@ def test_shape(lab: Lab, runtime: str, shape: Shape, mode: str,
             tags = [line.split(": ", 1)[0].split()[-1].split("[")[0] for line in lab.syslog()
                     if f"container {c.id[:12]}:" in line]
             assert tags == TAGS, tags
-        result = shapes.measure(c, shape, (LAB_ADDRESS, PUBLISHED_PORT))
-        results.record(f"{lab.stack.name}, {runtime}", shape, mode, result)
-        port_device = shapes.port_device(c, PUBLISHED_PORT) if shape.port else "eth0"
-        shapes.check_result(result, shape, mode, buggy, metric, port_device)
+        shapes.measure_and_check(
+            c, shape, mode, buggy, (LAB_ADDRESS, PUBLISHED_PORT),
+            lambda result: results.record(f"{lab.stack.name}, {runtime}", shape, mode, result),
+            metric)
