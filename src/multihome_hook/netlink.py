@@ -103,6 +103,9 @@ def _real_module(name: str) -> ModuleType:
 
 
 class _DeferredLogger:
+    """What the stand-in's getLogger gives pyroute2 at import: the real
+    logger, fetched when one of its methods is first used."""
+
     def __init__(self, name: str) -> None:
         self._name = name
 
