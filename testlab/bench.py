@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
 import platform
@@ -218,42 +217,42 @@ def bench_hook(hook: Path, runs: int, sizes: Sequence[int]) -> dict[str, dict[st
     ratio is to `python -I -c pass` of the same interpreter."""
     state = Path(tempfile.mkdtemp(prefix="bench.")) / "state.json"
     bare = [_interpreter(hook), "-I", "-c", "pass"]
-    samples: dict[str, list[float]] = {"python -I -c pass": []}
+    # Each row: a command line, or the hook's (mode, networks); no networks:
+    # a --network host container, the bench's own namespace.
+    rows: dict[str, list[str] | tuple[str, int | None]] = {
+        "python -I -c pass": bare, FLOOR: [*bare[:-1], _IMPORTS],
+        "any mode, --network host": ("source-routing", None),
+        **{f"{mode}, {size} network{'s' if size > 1 else ''}": (mode, size)
+           for size in sizes for mode in MODES}}
 
-    def one(name: str, pid: int, mode: str) -> None:
-        state.write_text(json.dumps({"ociVersion": "1.0.2", "id": "b" * 64, "pid": pid,
-                                     "annotations": {"io.multihome.mode": mode}}))
-        samples.setdefault(name, []).append(_timed([str(hook)], state))
-
-    def alone(name: str, argv: list[str]) -> None:
-        samples.setdefault(name, []).append(_timed(argv, Path("/dev/null")))
-
-    for round_ in range(runs):
+    def run_round(order: Sequence[str]) -> dict[str, float]:
+        took = {}
         with contextlib.ExitStack() as namespaces:
             # Each run on a namespace as podman leaves it: a run that
             # changed it would leave the next one with nothing to do.
-            rows: list[Callable[[], None]] = [
-                lambda: alone("python -I -c pass", bare),
-                lambda: alone(FLOOR, [*bare[:-1], _IMPORTS]),
-                lambda: one("any mode, --network host", os.getpid(), "source-routing")]
-            for i, (size, mode) in enumerate((s, m) for s in sizes for m in MODES):
-                ns = namespaces.enter_context(fakens.fake_container(f"mhbench{os.getpid()}-{i}",
-                                                                    size))
-                rows.append(functools.partial(
-                    one, f"{mode}, {size} network{'s' if size > 1 else ''}", ns.pid, mode))
+            pids = {name: namespaces.enter_context(
+                        fakens.fake_container(f"mhbench{os.getpid()}-{i}", row[1])).pid
+                    for i, (name, row) in enumerate(rows.items())
+                    if isinstance(row, tuple) and row[1] is not None}
             time.sleep(SETTLE_S)
-            # The first process after the pause starts slower (caches, clock):
-            # untimed, and the order rotates from round to round.
-            _timed(bare, Path("/dev/null"))
-            start = round_ % len(rows)
-            for row in rows[start:] + rows[:start]:
-                row()
+            _timed(bare, Path("/dev/null"))  # the first start after a pause is slower
+            for name in order:
+                row = rows[name]
+                if isinstance(row, list):
+                    took[name] = _timed(row, Path("/dev/null"))
+                    continue
+                state.write_text(json.dumps({
+                    "ociVersion": "1.0.2", "id": "b" * 64, "pid": pids.get(name, os.getpid()),
+                    "annotations": {"io.multihome.mode": row[0]}}))
+                took[name] = _timed([str(hook)], state)
         time.sleep(SETTLE_S)
-    state.unlink()
-    state.parent.rmdir()
-    plain = statistics.median(samples["python -I -c pass"])
-    return {name: {**summary(s), "ratio": round(statistics.median(s) / plain, 2)}
-            for name, s in samples.items()}
+        return took
+
+    try:
+        return interleaved(list(rows), runs, run_round, lambda _: "python -I -c pass")
+    finally:
+        state.unlink(missing_ok=True)
+        state.parent.rmdir()
 
 
 def table(title: str, rows: dict[str, dict[str, float]], *extra: str) -> str:
