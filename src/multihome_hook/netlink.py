@@ -280,7 +280,7 @@ class RouteSocket:
 
     def __init__(self) -> None:
         self._sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC,
-                                   NETLINK_ROUTE)
+                                    NETLINK_ROUTE)
         self._sock.bind((0, 0))
         self._seq = 0
 
@@ -351,22 +351,19 @@ class RouteSocket:
 
     def addresses(self) -> list[Address]:
         """Every address, both families."""
-        msgs = self._dump(_ifaddrmsg, RTM_GETADDR,
-                          AF_UNSPEC)
+        msgs = self._dump(_ifaddrmsg, RTM_GETADDR, AF_UNSPEC)
         return [a for a in map(_address, msgs) if a is not None]
 
     def routes(self, links: Mapping[int, str]) -> list[Route]:
         """Every IPv4 and IPv6 route of every table but `local` (the kernel's
         own, for its addresses: never planned with, and not worth decoding);
         `links` names the devices."""
-        msgs = self._dump(_rtmsg, RTM_GETROUTE, AF_UNSPEC,
-                          _planned_route)
+        msgs = self._dump(_rtmsg, RTM_GETROUTE, AF_UNSPEC, _planned_route)
         return [route for msg in msgs for route in _routes(msg, links)]
 
     def rules(self) -> list[Rule]:
         """Every policy rule, both families."""
-        return [_rule(msg) for msg in self._dump(_fibmsg,
-                                                 RTM_GETRULE, AF_UNSPEC)]
+        return [_rule(msg) for msg in self._dump(_fibmsg, RTM_GETRULE, AF_UNSPEC)]
 
     def add_rule(self, rule: Rule) -> None:
         self._request(_rule_message(rule), RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL)
