@@ -23,13 +23,14 @@ import json
 import math
 import os
 import platform
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+
+from multihome_hook.host import port_target
 
 from .inside import InNetns, failing_order, ping_loss
 
@@ -270,31 +271,6 @@ def check_state(c: InNetns, shape: Shape, mode: str, metric: Metric = same_metri
     if RP_FILTER in annotations:
         for conf in ("all", "default", *DEVICES):
             assert c.sysctl(f"ipv4/conf/{conf}/rp_filter") == 1, conf
-
-
-def port_target(ruleset: str, port: int) -> str:
-    """The address a published TCP port leads to, from `nft list ruleset`
-    (netavark's nftables driver, or iptables-nft's rules seen by nft). netavark
-    (1.4 to 2.0 alike) publishes a port on every network of the container,
-    one jump per network in an order that changes with each container: the
-    first one wins."""
-    chains: dict[str, list[str]] = {}
-    chain = ""
-    for line in ruleset.splitlines():
-        words = line.split()
-        if words[:1] == ["chain"]:
-            chain = words[1]
-        elif words:
-            chains.setdefault(chain, []).append(line)
-    dport = re.compile(rf"\bdport {port}\b")
-    for rule in chains.get("NETAVARK-HOSTPORT-DNAT", []):
-        jump = re.search(r"\bjump (\S+)", rule)
-        if dport.search(rule) and jump:
-            for target in chains.get(jump.group(1), []):
-                dnat = re.search(r"\bdnat (?:ip )?to (\d+\.\d+\.\d+\.\d+):", target)
-                if dport.search(target) and dnat:
-                    return dnat.group(1)
-    raise LookupError(f"no DNAT rule for port {port} in the ruleset")
 
 
 def port_device(c: InNetns, port: int) -> str:

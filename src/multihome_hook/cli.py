@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .models import ApplyStatus, ContainerReport
 
 PROG = "oci-multihome-hook"
-_STATUS = {"healthy": OK, "host-network": OK, "problem": PROBLEM, "error": ERROR}
+_STATUS = {"healthy": OK, "host-network": OK, "risk": OK, "problem": PROBLEM, "error": ERROR}
 LASTS = "until the container is restarted or recreated"
 
 
@@ -62,7 +62,12 @@ def _failed(ref: str, exc: HookError) -> None:
 def _diagnose(args: argparse.Namespace) -> int:
     refs = list(args.containers)
     if args.all:
-        running = containers.running()
+        try:
+            running = containers.running()
+        except HookError as exc:
+            if args.json:  # a document all the same, for whatever reads it
+                say(to_json(DiagnoseReport(containers=[], error=str(exc))))
+            raise
         refs += [r for r in running if r not in refs]
         if not refs:
             say("no running podman container")
@@ -78,7 +83,8 @@ def _diagnose(args: argparse.Namespace) -> int:
                 say(line)
     if args.json:
         say(to_json(DiagnoseReport(containers=reports)))
-    return max(_STATUS[r.status] for r in reports)
+    status = {**_STATUS, "risk": PROBLEM} if args.fail_on == "risk" else _STATUS
+    return max(status[r.status] for r in reports)
 
 
 def _fix_in(target: containers.Target, mode: Mode, given: str | None, *,
@@ -294,8 +300,20 @@ examples:
   {PROG} diagnose --all
   {PROG} diagnose --json web db | jq '.containers[].status'
 
-exit status: 0 healthy (or --network host: not diagnosed), 1 a problem
-found, 2 an error (the worst of all containers)."""
+Each finding is a claim about packets:
+  problem  traffic the networks and mode promise is dropped now: replies to
+           what leaves by an uplink (outbound), replies to an address
+           (address), a published port (port), no default route (no-default)
+  risk     gets through here only because nothing on the way checks sources
+           (a reply leaving by another bridge behind the same NAT)
+  limit    what the mode gives up by design (one-default's other uplinks,
+           an internal network); never a published port
+  note     worth knowing, drops nothing
+A container's status is its worst finding: PROBLEM, RISK or healthy.
+
+exit status: 0 healthy or at risk (or --network host: not diagnosed), 1 a
+problem (with --fail-on risk: a risk too), 2 an error (the worst of all
+containers)."""
 
 APPLY_EPILOG = f"""\
 Does now what the hook does when a container starts, with the same rollback:
@@ -355,7 +373,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     diagnose.add_argument("--all", action="store_true",
                           help="every running podman container (besides those named)")
     diagnose.add_argument("--json", action="store_true",
-                          help="one JSON document (schema version 2, see the README)")
+                          help="one JSON document (schema version 3, man "
+                               f"{PROG}: diagnose --json)")
+    diagnose.add_argument("--fail-on", choices=("problem", "risk"), default="problem",
+                          help="exit 1 for a problem (default), or for a risk too")
     diagnose.set_defaults(run=_diagnose)
     apply = commands.add_parser(
         "apply", help="apply a mode to running containers now",

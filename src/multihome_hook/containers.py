@@ -57,12 +57,26 @@ class Target(NamedTuple):
         return self.ref if self.id is None else f"{self.ref} ({self.id[:12]})"
 
 
-def _podman(*argv: str) -> str:
+NO_PODMAN = ("podman is not on PATH (a CRI-O node, sudo's secure_path?): name a container "
+             "as pid:N, its process id on the host")
+
+
+class NoPodman(HookError):
+    """podman could not be run at all."""
+
+
+def _run_podman(argv: tuple[str, ...], text: bool) -> subprocess.CompletedProcess[str]:
     try:
-        proc = subprocess.run(["podman", *argv], capture_output=True, text=True, timeout=60,
+        return subprocess.run(["podman", *argv], capture_output=True, text=text, timeout=60,
                               stdin=subprocess.DEVNULL)
     except FileNotFoundError:
-        raise HookError("podman is not installed") from None
+        raise NoPodman(NO_PODMAN) from None
+    except subprocess.TimeoutExpired:
+        raise HookError(f"podman {argv[0]}: no answer within 60 s") from None
+
+
+def _podman(*argv: str) -> str:
+    proc = _run_podman(argv, True)
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         raise HookError(f"podman {argv[0]}: {lines[-1] if lines else f'exit {proc.returncode}'}")
@@ -70,8 +84,7 @@ def _podman(*argv: str) -> str:
 
 
 def _exit_status(*argv: str) -> int:
-    return subprocess.run(["podman", *argv], capture_output=True, timeout=60,
-                          stdin=subprocess.DEVNULL).returncode
+    return _run_podman(argv, True).returncode
 
 
 def find(ref: str) -> Target:
@@ -85,6 +98,8 @@ def find(ref: str) -> Target:
     try:
         (raw,) = json.loads(_podman("inspect", "--type", "container", "--format", "json", ref))
         container = parse(PodmanContainer, raw)
+    except NoPodman:
+        raise
     except HookError:
         # podman's answer by its exit status, not its message's wording:
         # `container exists` is 1 for no such container, 125 when podman
@@ -155,15 +170,15 @@ def watched(line: str) -> PodmanEvent | None:
     return event if event.id and (event.type, event.status) in _WATCHED else None
 
 
-def drivers(networks: Collection[str]) -> dict[str, str]:
-    """Network name -> its driver (bridge, macvlan...), for podman's own
-    networks; none where podman cannot say (a network gone since)."""
+def inspect_networks(networks: Collection[str]) -> dict[str, PodmanNetworkInspect]:
+    """Network name -> podman's definition (driver, the bridge's interface
+    on the host), for podman's own networks; none where podman cannot say
+    (a network gone since)."""
     if not networks:
         return {}
     try:
         found = json.loads(_podman("network", "inspect", *sorted(networks)))
-        return {n.name: n.driver for n in (parse(PodmanNetworkInspect, raw) for raw in found)
-                if n.driver}
+        return {n.name: n for n in (parse(PodmanNetworkInspect, raw) for raw in found)}
     except (HookError, ValueError):  # a detail of the report: never its failure
         return {}
 

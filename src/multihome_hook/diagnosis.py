@@ -1,4 +1,26 @@
-"""Why packets vanish: a verdict from a snapshot, pure and testable."""
+"""Why packets vanish: findings from a snapshot, pure and testable.
+
+One model for `diagnose` (a running container, as read) and `doctor` (the
+containers this host would make). Each finding is a claim about packets,
+held against the labs' probes (tests/rootlab/test_shapes.py):
+
+- `problem`: traffic the container's networks and mode promise is dropped
+  on this host now: replies to what it sends by an uplink (`outbound`),
+  replies to what reaches one of its addresses (`address`), a published
+  port (`port`), or no default route at all (`no-default`);
+- `risk`: it gets through here, but only because nothing on its path checks
+  sources (a reply that leaves by another bridge behind the same NAT);
+- `limit`: what the mode gives up by design (one-default's other uplinks,
+  an internal network) - never a published port;
+- `note`: worth knowing, drops nothing.
+
+Where a reply goes is the kernel's choice: the rules, then the lowest
+metric of the table they lead to. Whether it arrives depends on who checks
+its source on the way: the container's own filter (strict: the reply must
+arrive on the interface the route back leads to), the host's filter on a
+bridge it leaves by, the router of a macvlan or ipvlan LAN (which drops
+sources that are not of its LAN, as real routers do).
+"""
 
 from __future__ import annotations
 
@@ -19,10 +41,69 @@ from .kernel import (
     natural_key,
 )
 from .modes import OWN_SUBNET_ONLY
-from .plan import FROM_PRIORITY, OIF_PRIORITY, preferred
+from .plan import FROM_PRIORITY, OIF_PRIORITY
+from .records import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final, Literal
+
+    Severity = Literal["problem", "risk", "limit", "note"]
+    Status = Literal["healthy", "risk", "problem"]
 
 # The rule every namespace starts with that looks up main.
 MAIN_RULE = 32766
+PROBLEM: Final = "problem"
+RISK: Final = "risk"
+LIMIT: Final = "limit"
+NOTE: Final = "note"
+OUTBOUND, ADDRESS, PORT, NO_DEFAULT = "outbound", "address", "port", "no-default"
+# Network drivers whose far side is a LAN with a router of its own.
+LAN_DRIVERS = ("macvlan", "ipvlan")
+# What lies beyond an interface, by its podman network's driver.
+BEYOND = {"bridge": "a bridge behind the host's NAT", "macvlan": "a macvlan onto the LAN",
+          "ipvlan": "an ipvlan onto the LAN"}
+
+
+class Finding(Record):
+    """One claim: `severity` (problem, risk, limit, note), `kind` (what it
+    is about: outbound, address, port, no-default; "" for the others)."""
+
+    __slots__ = ("severity", "kind", "text")
+
+    def __init__(self, severity: Severity, kind: str, text: str) -> None:
+        self.severity: Severity = severity
+        self.kind, self.text = kind, text
+
+    def __str__(self) -> str:
+        return f"{self.severity} ({self.kind}): {self.text}" if self.kind \
+            else f"{self.severity}: {self.text}"
+
+
+class Around(Record):
+    """What is known of the container's surroundings, beyond its namespace.
+    Interface index -> its podman network's name (`networks`), driver
+    (`kinds`), and for a bridge the host's effective rp_filter on it
+    (`host_filter`); the published ports ("HOSTPORT->PORT/PROTO") and the
+    container addresses they lead to (`port_targets`; None: not known, any
+    bridge's address may be the one)."""
+
+    __slots__ = ("networks", "kinds", "host_filter", "ports", "port_targets")
+
+    def __init__(self, networks: Mapping[int, str] | None = None,
+                 kinds: Mapping[int, str] | None = None,
+                 host_filter: Mapping[int, int] | None = None, ports: Sequence[str] = (),
+                 port_targets: Sequence[str] | None = None) -> None:
+        self.networks = networks or {}
+        self.kinds = kinds or {}
+        self.host_filter = host_filter or {}
+        self.ports, self.port_targets = tuple(ports), port_targets
+
+
+def status(findings: Sequence[Finding]) -> Status:
+    """healthy, risk or problem: the worst finding."""
+    severities = {f.severity for f in findings}
+    return PROBLEM if PROBLEM in severities else RISK if RISK in severities else "healthy"
 
 
 def effective_rp_filter(rp_filter: Mapping[str, int], interface: str) -> int:
@@ -36,11 +117,16 @@ def label(routing: Routing, ifindex: int, networks: Mapping[int, str]) -> str:
     return f"{name} ({networks[ifindex]})" if ifindex in networks else name
 
 
+def _serving(routing: Routing) -> set[int]:
+    """The tables an unbound or bound socket may use: main and those rules
+    lead to (one-default parks routes in a table no rule names)."""
+    return {RT_TABLE_MAIN, *(rule.table for rule in routing.rules)}
+
+
 def uplinks(routing: Routing) -> set[int]:
     """Interfaces with an IPv4 default route of their own, in main or in a
-    table a rule leads to (source routing's; a default route parked in a
-    table no rule names, one-default's, waits for the primary to go)."""
-    serving = {RT_TABLE_MAIN, *(rule.table for rule in routing.rules)}
+    table a rule leads to."""
+    serving = _serving(routing)
     return {nh.ifindex for r in routing.routes
             if r.is_default and r.family == AF_INET and r.kind == RTN_UNICAST
             and r.table in serving for nh in r.nexthops}
@@ -69,7 +155,8 @@ def reply_devices(routing: Routing, address: Address) -> tuple[list[int], int]:
     leave (an unbound socket: `oif` rules do not match it, rules with other
     selectors are skipped): the default routes of lowest metric in the
     table of the first rule that matches and has one (main's when no rules
-    were read); and that metric."""
+    were read); and that metric. The container's strict filter checks a
+    packet arriving for `address` against the same lookup."""
     source = ipaddress.ip_address(address.address)
     rules = sorted((r for r in routing.rules if r.family == AF_INET), key=lambda r: r.priority)
     for rule in rules or [Rule(AF_INET, MAIN_RULE, RT_TABLE_MAIN)]:
@@ -85,87 +172,181 @@ def reply_devices(routing: Routing, address: Address) -> tuple[list[int], int]:
     return [], 0
 
 
-# What lies beyond an interface, by its podman network's driver.
-BEYOND = {"bridge": "a bridge behind the host's NAT", "macvlan": "a macvlan onto the LAN",
-          "ipvlan": "an ipvlan onto the LAN"}
+class _Judge:
+    """The findings of one namespace, rule by rule."""
 
+    def __init__(self, routing: Routing, rp_filter: Mapping[str, int], around: Around) -> None:
+        self.routing, self.rp_filter, self.around = routing, rp_filter, around
+        self.uplinks = uplinks(routing)
+        self.addresses = {a.ifindex: a for a in reversed(_addresses(routing))}
+        self.findings: list[Finding] = []
 
-def _beyond(ifindex: int, routing: Routing, networks: Mapping[int, str],
-            kinds: Mapping[int, str]) -> str:
-    """`eth1 (lan: a macvlan onto the LAN)`: label(), with what lies beyond
-    the interface where its network's driver is known."""
-    where = BEYOND.get(kinds.get(ifindex, ""))
-    if ifindex in networks and where is not None:
-        networks = {ifindex: f"{networks[ifindex]}: {where}"}
-    return label(routing, ifindex, networks)
+    def add(self, severity: Severity, kind: str, text: str) -> None:
+        self.findings.append(Finding(severity, kind, text))
 
+    def name(self, ifindex: int) -> str:
+        """`eth1 (lan: a macvlan onto the LAN)`: label() with what lies beyond."""
+        networks, where = self.around.networks, BEYOND.get(self.around.kinds.get(ifindex, ""))
+        if ifindex in networks and where is not None:
+            return label(self.routing, ifindex, {ifindex: f"{networks[ifindex]}: {where}"})
+        return label(self.routing, ifindex, networks)
 
-def _wrong_way(routing: Routing, networks: Mapping[int, str], kinds: Mapping[int, str],
-               ports: Sequence[str]) -> list[str]:
-    """Uplinks whose own address's replies leave by another uplink (measured:
-    podman 6's published port beside a macvlan answers nothing; a bridge
-    beside a bridge on a host that does not check sources still works)."""
-    problems = []
-    found = uplinks(routing)
-    for address in _addresses(routing):
-        if address.ifindex not in found:
-            continue
-        devices, metric = reply_devices(routing, address)
-        others = [_beyond(i, routing, networks, kinds) for i in devices
-                  if i != address.ifindex]
-        if not others:
-            continue
-        how = ("may leave by " + "; ".join(others) + " (the same metric: the kernel picks one)"
-               if address.ifindex in devices
-               else "leave by " + "; ".join(others) + f" (metric {metric}, below its own)")
-        own = _beyond(address.ifindex, routing, networks, kinds)
-        problems.append(f"replies from {own}'s address {address.address} {how}: where sources "
-                        "are checked (a strict host, anti-spoofing, the NAT of a port published "
-                        "on its network) they are dropped"
-                        + (f"; published: {', '.join(ports)}" if ports else ""))
-    return problems
+    def strict(self, ifindex: int) -> bool:
+        dev = self.routing.links.get(ifindex, "")
+        return effective_rp_filter(self.rp_filter, dev) == RP_STRICT
+
+    def lost_on_the_way(self, own: int, out: int) -> str | None:
+        """Why a packet from `own`'s address that leaves by `out` is dropped
+        beyond the container, or None when nothing on the way checks its
+        source."""
+        kinds = self.around.kinds
+        if kinds.get(out) in LAN_DRIVERS:
+            return f"the router of {self.name(out)} drops sources that are not of its LAN"
+        if kinds.get(own) in LAN_DRIVERS:
+            return (f"the far side expects {self.name(own)}'s address from its own LAN "
+                    "and drops it")
+        if self.around.host_filter.get(out) == RP_STRICT:
+            return f"the host filters strictly on the bridge of {self.name(out)}"
+        return None
+
+    def replies(self, ifindex: int) -> tuple[str, list[str], bool] | None:
+        """Where replies from `ifindex`'s address go, if not only by it:
+        (how, why they are dropped, whether they are) or None."""
+        address = self.addresses[ifindex]
+        back, metric = reply_devices(self.routing, address)
+        wrong = [d for d in back if d != ifindex]
+        if not wrong:
+            return None
+        others = "; ".join(self.name(d) for d in wrong)
+        how = (f"may leave by {others} (the same metric: the kernel picks one)"
+               if ifindex in back else f"leave by {others} (metric {metric}, below its own)")
+        why = [reason for d in wrong if (reason := self.lost_on_the_way(ifindex, d))]
+        if self.strict(ifindex):
+            why.insert(0, f"strict rp_filter on {self.routing.links[ifindex]} drops what "
+                          "arrives there, the route back leading elsewhere")
+        return how, why, bool(why)
+
+    # --- the rules ---------------------------------------------------------
+
+    def no_default(self) -> None:
+        main = [r for r in self.routing.defaults() if r.family == AF_INET]
+        elsewhere = [r for r in self.routing.routes if r.is_default and r.family == AF_INET
+                     and r.table != RT_TABLE_MAIN]
+        if main or not elsewhere:
+            return  # a default route, or none ever (internal networks only)
+        self.add(PROBLEM, NO_DEFAULT, "no IPv4 default route in main, while "
+                 f"{len(elsewhere)} wait(s) in tables of their own: the primary network is "
+                 "gone (podman network disconnect), and nothing beyond the container's own "
+                 "subnets is reached")
+
+    def stale_rules(self) -> None:
+        present = {a.address for a in self.routing.addresses}
+        names = set(self.routing.links.values())
+        stale = [r for r in self.routing.rules if r.priority in (FROM_PRIORITY, OIF_PRIORITY)
+                 and ((r.src and r.src not in present) or (r.oif and r.oif not in names))]
+        live = [r for r in self.routing.rules if r.priority in (FROM_PRIORITY, OIF_PRIORITY)
+                and r not in stale]
+        if live:
+            self.add(NOTE, "", f"source routing in place: {len(live)} rules at priorities "
+                     f"{FROM_PRIORITY}/{OIF_PRIORITY}")
+        if stale:
+            self.add(NOTE, "", f"{len(stale)} rule(s) name an address or interface that is "
+                     "gone: " + "; ".join(map(str, stale)))
+
+    def outbound(self) -> None:
+        """Replies to what leaves by each uplink: the container's strict
+        filter wants them on the interface its route back leads to."""
+        hops = [nh for r in self.routing.defaults() if r.family == AF_INET for nh in r.nexthops]
+        tied = len({nh.ifindex for nh in hops}) > 1 and len({
+            r.metric for r in self.routing.defaults() if r.family == AF_INET}) == 1
+        for ifindex in sorted(self.uplinks & self.addresses.keys(),
+                              key=lambda i: natural_key(self.routing.links.get(i, ""))):
+            back, _ = reply_devices(self.routing, self.addresses[ifindex])
+            if not self.strict(ifindex) or back == [ifindex]:
+                continue
+            dev = self.routing.links[ifindex]
+            also = (f"; with {len(hops)} IPv4 default routes of the same metric, unbound "
+                    "traffic too, whenever the kernel sends it by one and routes back by "
+                    "another") if tied and ifindex in back else ""
+            self.add(PROBLEM, OUTBOUND,
+                     f"traffic leaving by {self.name(ifindex)} (bound to it: ping -I {dev}, "
+                     f"SO_BINDTODEVICE) loses its replies: strict rp_filter on {dev}, and the "
+                     "route back leads by " + ", ".join(
+                         self.routing.links.get(d, str(d)) for d in back) + also)
+        devices = sorted({nh.dev for nh in hops}, key=natural_key)
+        if len(devices) > 1 and not any(self.strict(nh.ifindex) for nh in hops):
+            self.add(NOTE, "", f"{len(hops)} IPv4 default routes, rp_filter not strict on "
+                     f"{', '.join(devices)}: replies to what leaves are accepted on every "
+                     "uplink")
+
+    def address(self) -> None:
+        """Replies to what reaches each uplink's address."""
+        for ifindex in sorted(self.uplinks & self.addresses.keys(),
+                              key=lambda i: natural_key(self.routing.links.get(i, ""))):
+            found = self.replies(ifindex)
+            if found is None:
+                continue
+            how, why, dropped = found
+            text = (f"replies from {self.name(ifindex)}'s address "
+                    f"{self.addresses[ifindex].address} {how}")
+            if dropped:
+                self.add(PROBLEM, ADDRESS, f"{text}: dropped ({'; '.join(why)})")
+            else:
+                self.add(RISK, ADDRESS, f"{text}: they get through because nothing on the way "
+                         "checks sources; a strict host or anti-spoofing would drop them")
+
+    def port(self) -> None:
+        """A published port leads to a bridge's address (netavark DNATs it):
+        its replies must leave by that bridge."""
+        if not self.around.ports:
+            return
+        ports = ", ".join(self.around.ports)
+        targets = self.around.port_targets
+        if targets is None:  # any bridge's address (netavark picks one per container)
+            bridges = [i for i in self.addresses if self.around.kinds.get(i) == "bridge"]
+            candidates = bridges or list(self.addresses)
+            leads = "may lead to"
+        else:
+            candidates = [a.ifindex for a in self.addresses.values() if a.address in targets]
+            leads = "leads to"
+        for ifindex in sorted(candidates, key=lambda i: natural_key(self.routing.links[i])):
+            found = self.replies(ifindex)
+            if found is None:
+                continue
+            how, why, dropped = found
+            text = (f"published {ports} {leads} {self.name(ifindex)}'s address "
+                    f"{self.addresses[ifindex].address}; its replies {how}")
+            if dropped:
+                self.add(PROBLEM, PORT, f"{text}: dropped ({'; '.join(why)})")
+            else:
+                self.add(RISK, PORT, f"{text}: they get through because the host does not "
+                         "check sources there")
+
+    def limits(self) -> None:
+        for ifindex in without_uplink(self.routing):
+            self.add(LIMIT, "", f"{label(self.routing, ifindex, self.around.networks)} has no "
+                     f"default route: it {OWN_SUBNET_ONLY} (the one-default trade, or an "
+                     "internal network; source-routing keeps every uplink)")
+
+    def ipv6(self) -> None:
+        v6 = {nh.dev for r in self.routing.defaults() if r.family == AF_INET6
+              for nh in r.nexthops}
+        if len(v6) > 1:
+            self.add(NOTE, "", f"IPv6 default route spread over "
+                     f"{', '.join(sorted(v6, key=natural_key))} (IPv6 has no rp_filter: not "
+                     "dropped, but which uplink is used varies)")
 
 
 def verdict(routing: Routing, rp_filter: Mapping[str, int],
-            networks: Mapping[int, str] | None = None, ports: Sequence[str] = (),
-            kinds: Mapping[int, str] | None = None) -> tuple[list[str], list[str]]:
-    """(problems, notes). A problem drops packets; a note is worth knowing.
-    `networks`: interface index -> its podman network's name; `kinds`:
-    interface index -> that network's driver; `ports`: the
-    container's published ports (podman forwards them to the address of a
-    bridge network, any of them: netavark orders its rules anew for each
-    container)."""
-    problems: list[str] = []
-    notes: list[str] = []
-    for ifindex in without_uplink(routing):
-        notes.append(f"{label(routing, ifindex, networks or {})} has no default route: it "
-                     f"{OWN_SUBNET_ONLY} (the one-default trade, or an internal network; "
-                     "source-routing keeps every uplink)")
-    hops = [(r, nh) for r in routing.defaults() if r.family == AF_INET for nh in r.nexthops]
-    devices = sorted({nh.dev for _, nh in hops}, key=natural_key)
-    if len(devices) > 1:
-        # The route one-default would keep (lowest metric, then name). The
-        # kernel's own pick among equal routes moves as neighbours age: the
-        # message names this one as an example of where traffic goes.
-        kept = preferred(hops)[1].dev
-        strict = [d for d in devices if effective_rp_filter(rp_filter, d) == RP_STRICT]
-        others = [d for d in strict if d != kept]
-        if others:
-            problems.append(
-                f"{len(hops)} IPv4 default routes and strict rp_filter on {', '.join(strict)}: "
-                f"replies arriving on {', '.join(others)} for traffic routed via {kept} "
-                "are dropped")
-        else:
-            notes.append(f"{len(hops)} IPv4 default routes, rp_filter not strict on "
-                         f"{', '.join(devices)}: replies to what leaves are accepted on "
-                         "every uplink")
-    problems += _wrong_way(routing, networks or {}, kinds or {}, ports)
-    ours = [r for r in routing.rules if r.priority in (FROM_PRIORITY, OIF_PRIORITY)]
-    if ours:
-        notes.append(f"source routing in place: {len(ours)} rules at priorities "
-                     f"{FROM_PRIORITY}/{OIF_PRIORITY}")
-    v6 = {nh.dev for r in routing.defaults() if r.family == AF_INET6 for nh in r.nexthops}
-    if len(v6) > 1:
-        notes.append(f"IPv6 default route spread over {', '.join(sorted(v6, key=natural_key))} "
-                     "(IPv6 has no rp_filter: not dropped, but which uplink is used varies)")
-    return problems, notes
+            around: Around | None = None) -> list[Finding]:
+    """Every finding, problems first."""
+    judge = _Judge(routing, rp_filter, around or Around())
+    judge.no_default()
+    judge.outbound()
+    judge.address()
+    judge.port()
+    judge.limits()
+    judge.stale_rules()
+    judge.ipv6()
+    order = (PROBLEM, RISK, LIMIT, NOTE)
+    return sorted(judge.findings, key=lambda f: order.index(f.severity))

@@ -18,8 +18,10 @@ _V2 = pydantic.VERSION.startswith("2")
 M = TypeVar("M", bound=BaseModel)
 # 2: per container `status` and `error` (a container that could not be
 # diagnosed is reported in place), `pid`, `healthy` and `rp_filter_all` may
-# be null, interfaces name their podman `network`.
-SCHEMA_VERSION = 2
+# be null, interfaces name their podman `network`. 3: status `risk`;
+# `findings` (severity, kind, text), with `risks` and `limits` beside
+# `problems` and `notes`.
+SCHEMA_VERSION = 3
 APPLY_SCHEMA_VERSION = 1
 
 
@@ -105,6 +107,8 @@ class PodmanNetworkInspect(BaseModel):
 
     name: str
     driver: str = ""  # bridge, macvlan, ipvlan...
+    network_interface: str = ""  # a bridge's on the host (podman1, cni-podman1)
+    internal: bool = False
     subnets: list[PodmanSubnet] = []  # pydantic copies a default, unlike a class
 
 
@@ -126,7 +130,18 @@ class RouteReport(BaseModel):
     metric: int
 
 
-Status = Literal["healthy", "problem", "error", "host-network"]
+Status = Literal["healthy", "risk", "problem", "error", "host-network"]
+
+
+class FindingReport(BaseModel):
+    """One claim about packets (diagnosis.py): `severity` problem (dropped
+    now), risk (gets through only because nothing checks sources), limit
+    (the mode's trade), note; `kind` for a problem or risk: outbound,
+    address, port, no-default."""
+
+    severity: Literal["problem", "risk", "limit", "note"]
+    kind: Optional[str] = None
+    text: str
 
 
 class ContainerReport(BaseModel):
@@ -139,8 +154,11 @@ class ContainerReport(BaseModel):
     interfaces: list[InterfaceReport] = []
     rp_filter_all: Optional[int] = None
     default_routes: list[RouteReport] = []
-    healthy: Optional[bool] = None  # null: not diagnosed (error, host-network)
-    problems: list[str] = []
+    healthy: Optional[bool] = None  # no problem; null: not diagnosed (error, host-network)
+    findings: list[FindingReport] = []
+    problems: list[str] = []  # the findings' texts, by severity
+    risks: list[str] = []
+    limits: list[str] = []
     notes: list[str] = []
     fixes: dict[str, list[str]] = {}  # mode -> the changes it would make now
 
@@ -148,6 +166,7 @@ class ContainerReport(BaseModel):
 class DiagnoseReport(BaseModel):
     schema_version: int = SCHEMA_VERSION
     containers: list[ContainerReport]
+    error: Optional[str] = None  # --all: why no container could be listed
 
 
 # --- `apply --json`: schema version 1 ---------------------------------------

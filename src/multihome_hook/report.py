@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from . import containers, diagnosis, netns, snapshot
+from . import containers, diagnosis, host, netns, snapshot
 from .errors import HookError, HostNamespace
 from .keep import how_to_keep, permanent, pinned
-from .kernel import AF_INET, AF_INET6, ALL, Route, Snapshot, natural_key
-from .models import ContainerReport, InterfaceReport, RouteReport
+from .kernel import AF_INET, AF_INET6, ALL, Route, Routing, Snapshot, natural_key
+from .models import ContainerReport, FindingReport, InterfaceReport, RouteReport
 from .modes import FIXES, OWN_SUBNET_ONLY, Mode
 from .networks import resolve_primary
 from .plan import Delete
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .plan import Change
     from .primary import Primary
 
+_TITLE = {"healthy": "healthy", "risk": "RISK", "problem": "PROBLEM"}
 NOT_DIAGNOSED = "shares the host's network namespace (--network host): not diagnosed"
 
 
@@ -84,16 +85,27 @@ def diagnose(ref: str) -> tuple[ContainerReport, list[str]]:
                                error=None if host else str(exc)), []
 
 
+def _around(target: containers.Target, routing: Routing,
+            networks: Mapping[int, str]) -> diagnosis.Around:
+    """What podman and the host say of the container's networks: more podman
+    calls, only where a reply can leave by another uplink."""
+    if not target.id or len(diagnosis.uplinks(routing)) < 2:
+        return diagnosis.Around(networks, ports=target.ports)
+    named = containers.inspect_networks(set(networks.values()))
+    kinds = {i: named[name].driver for i, name in networks.items() if name in named}
+    filters = {i: host.bridge_filter(named[name].network_interface)
+               for i, name in networks.items()
+               if name in named and named[name].driver == "bridge"}
+    return diagnosis.Around(networks, kinds, {i: f for i, f in filters.items() if f is not None},
+                            target.ports, host.port_targets(target.ports) if target.ports else [])
+
+
 def _diagnosed(target: containers.Target) -> tuple[ContainerReport, list[str]]:
     state = netns.run_in(target.pid, _read)
     routing, rp_filter = state.routing, state.rp_filter
     networks = target.attached(routing)
     fixes = _Fixes(target, state, networks)
-    # One more podman call, only where a reply can leave by another uplink.
-    named = (containers.drivers(set(networks.values()))
-             if target.id and len(diagnosis.uplinks(routing)) > 1 else {})
-    kinds = {i: named[name] for i, name in networks.items() if name in named}
-    problems, notes = diagnosis.verdict(routing, rp_filter, networks, target.ports, kinds)
+    findings = diagnosis.verdict(routing, rp_filter, _around(target, routing, networks))
     interfaces = [
         InterfaceReport(name=name, network=networks.get(index), rp_filter=rp_filter.get(name, 0),
                         effective_rp_filter=diagnosis.effective_rp_filter(rp_filter, name),
@@ -107,17 +119,32 @@ def _diagnosed(target: containers.Target) -> tuple[ContainerReport, list[str]]:
     changes = dict(fixes.changes)
     if fixes.error:
         changes["error"] = [fixes.error]
+
+    def texts(severity: str) -> list[str]:
+        return [f.text for f in findings if f.severity == severity]
+
+    status = diagnosis.status(findings)
     report = ContainerReport(
-        container=target.ref, id=target.id, pid=target.pid,
-        status="problem" if problems else "healthy", mode_annotation=target.mode,
-        interfaces=interfaces, rp_filter_all=rp_filter.get(ALL, 0), default_routes=routes,
-        healthy=not problems, problems=problems, notes=notes, fixes=changes)
-    return report, list(_how_to_fix(target, fixes)) if problems else []
+        container=target.ref, id=target.id, pid=target.pid, status=status,
+        mode_annotation=target.mode, interfaces=interfaces, rp_filter_all=rp_filter.get(ALL, 0),
+        default_routes=routes, healthy=status != diagnosis.PROBLEM,
+        findings=[FindingReport(severity=f.severity, kind=f.kind or None, text=f.text)
+                  for f in findings],
+        problems=texts(diagnosis.PROBLEM), risks=texts(diagnosis.RISK),
+        limits=texts(diagnosis.LIMIT), notes=texts(diagnosis.NOTE), fixes=changes)
+    lost = any(f.kind == diagnosis.NO_DEFAULT for f in findings)
+    return report, (list(_how_to_fix(target, fixes, lost))
+                    if status != "healthy" else [])
 
 
-def _how_to_fix(target: containers.Target, fixes: _Fixes) -> Iterator[str]:
+def _how_to_fix(target: containers.Target, fixes: _Fixes, lost: bool) -> Iterator[str]:
     if fixes.error:
         yield f"  {PRIMARY_KEY}: {fixes.error}"
+    if lost:
+        again = target.mode or next(m.name for m in FIXES if m.recommended)
+        yield (f"  the primary is gone: oci-multihome-hook apply --mode {again} {target.ref} "
+               "brings a default route back now; the watch service "
+               "(oci-multihome-hook-watch.service) does it at every connect and disconnect")
     # The recommended mode first: its command is the one to copy.
     for mode in sorted(FIXES, key=lambda m: not m.recommended):
         changes = fixes.changes[mode.name]
@@ -144,7 +171,7 @@ def lines(report: ContainerReport, how_to_fix: list[str]) -> Iterator[str]:
     if report.status == "error":
         yield f"{target}: ERROR: {report.error}"
         return
-    yield f"{target}, pid {report.pid}: {'healthy' if report.healthy else 'PROBLEM'}"
+    yield f"{target}, pid {report.pid}: {_TITLE[report.status]}"
     for iface in report.interfaces:
         name = f"{iface.name} ({iface.network})" if iface.network else iface.name
         yield (f"  {name:<20} rp_filter {iface.effective_rp_filter}  "
@@ -152,6 +179,7 @@ def lines(report: ContainerReport, how_to_fix: list[str]) -> Iterator[str]:
     for route in report.default_routes:
         via = f"via {route.gateway} " if route.gateway else ""
         yield f"  {route.family} default {via}dev {route.dev} metric {route.metric}"
-    yield from (f"  problem: {problem}" for problem in report.problems)
-    yield from (f"  note: {note}" for note in report.notes)
+    for finding in report.findings:
+        kind = f" ({finding.kind})" if finding.kind else ""
+        yield f"  {finding.severity}{kind}: {finding.text}"
     yield from how_to_fix

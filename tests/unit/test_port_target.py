@@ -1,12 +1,12 @@
 """Where a published port leads, read from nft's view of netavark's rules
-(testlab.shapes.port_target): the first network's jump wins, whichever
+(multihome_hook.host.port_target): the first network's jump wins, whichever
 firewall driver wrote them."""
 
 from __future__ import annotations
 
 import pytest
 
-from testlab.shapes import port_target
+from multihome_hook.host import port_target
 
 # podman 4.3, netavark 1.4: iptables rules, seen through iptables-nft.
 IPTABLES_NFT = """\
