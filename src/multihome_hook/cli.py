@@ -209,10 +209,11 @@ def _doctor(args: argparse.Namespace) -> int:
         effective_rp_filter=facts.effective, podman=facts.podman,
         network_backend=facts.backend, network_backend_version=facts.backend_version,
         runtime=facts.runtime,
-        networks=[DoctorNetwork(name=n, driver=d) for n, d in facts.networks],
+        networks=[DoctorNetwork(name=n.name, driver=n.driver, host_rp_filter=n.host_filter)
+                  for n in facts.networks],
         hooks_dirs=list(facts.hooks_dirs), hook_installed_in=list(facts.hook_in),
-        default_mode=facts.default_mode, affected=bool(verdict.affected),
-        reasons=verdict.affected, notes=verdict.notes, next=verdict.next)))
+        default_mode=facts.default_mode, affected=verdict.affected,
+        reasons=verdict.reasons, notes=verdict.notes, next=verdict.next)))
     return verdict.status
 
 

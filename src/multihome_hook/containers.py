@@ -65,9 +65,9 @@ class NoPodman(HookError):
     """podman could not be run at all."""
 
 
-def _run_podman(argv: tuple[str, ...], text: bool) -> subprocess.CompletedProcess[str]:
+def _run(argv: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(["podman", *argv], capture_output=True, text=text, timeout=60,
+        return subprocess.run(["podman", *argv], capture_output=True, text=True, timeout=60,
                               stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise NoPodman(NO_PODMAN) from None
@@ -75,8 +75,9 @@ def _run_podman(argv: tuple[str, ...], text: bool) -> subprocess.CompletedProces
         raise HookError(f"podman {argv[0]}: no answer within 60 s") from None
 
 
-def _podman(*argv: str) -> str:
-    proc = _run_podman(argv, True)
+def podman(*argv: str) -> str:
+    """podman's standard output, or its last line of error as a HookError."""
+    proc = _run(argv)
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         raise HookError(f"podman {argv[0]}: {lines[-1] if lines else f'exit {proc.returncode}'}")
@@ -84,7 +85,7 @@ def _podman(*argv: str) -> str:
 
 
 def _exit_status(*argv: str) -> int:
-    return _run_podman(argv, True).returncode
+    return _run(argv).returncode
 
 
 def find(ref: str) -> Target:
@@ -96,7 +97,7 @@ def find(ref: str) -> Target:
             raise HookError("invalid: expected a podman name or id, or pid:NUMBER")
         return Target(ref, int(pid))
     try:
-        (raw,) = json.loads(_podman("inspect", "--type", "container", "--format", "json", ref))
+        (raw,) = json.loads(podman("inspect", "--type", "container", "--format", "json", ref))
         container = parse(PodmanContainer, raw)
     except NoPodman:
         raise
@@ -133,7 +134,7 @@ def _networks_of(networks: Mapping[str, PodmanNetwork]) -> Networks:
 
 def running() -> list[str]:
     """Names of every running container."""
-    return _podman("ps", "--format", "{{.Names}}").split()
+    return podman("ps", "--format", "{{.Names}}").split()
 
 
 def events() -> Iterator[PodmanEvent]:
@@ -177,7 +178,7 @@ def inspect_networks(networks: Collection[str]) -> dict[str, PodmanNetworkInspec
     if not networks:
         return {}
     try:
-        found = json.loads(_podman("network", "inspect", *sorted(networks)))
+        found = json.loads(podman("network", "inspect", *sorted(networks)))
         return {n.name: n for n in (parse(PodmanNetworkInspect, raw) for raw in found)}
     except (HookError, ValueError):  # a detail of the report: never its failure
         return {}
@@ -186,7 +187,7 @@ def inspect_networks(networks: Collection[str]) -> dict[str, PodmanNetworkInspec
 def subnets(network: str) -> list[str]:
     """The subnets of a podman network (CIDR)."""
     try:
-        (raw,) = json.loads(_podman("network", "inspect", network))
+        (raw,) = json.loads(podman("network", "inspect", network))
         return [s.subnet for s in parse(PodmanNetworkInspect, raw).subnets]
     except ValueError as exc:  # also pydantic's ValidationError
         raise HookError(f"unexpected podman network inspect output for {network}: {exc}") from None

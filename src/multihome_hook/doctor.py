@@ -2,9 +2,11 @@
 
 What it reads (gather): the host's rp_filter defaults, which a container's
 namespace copies; podman's version, network backend, OCI runtime and
-networks; the containers.conf files podman reads (hooks_dir, a host-wide
-io.multihome.mode); where the hook's JSON is. What it concludes (judge) is
-pure: the facts in, the verdict and the next command out.
+networks, with the host's filter on each bridge; the containers.conf files
+podman reads (hooks_dir, a host-wide io.multihome.mode); where the hook's
+JSON is. What it concludes (judge) is pure, and comes from diagnose's own
+model (diagnosis.py): for each pair of this host's networks, the container
+podman would make on them, unhooked, with and without a published port.
 """
 
 from __future__ import annotations
@@ -14,34 +16,49 @@ import json
 import os
 import re
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import containers, diagnosis, host
 from .errors import OK, PROBLEM, HookError
+from .kernel import AF_INET, ALL, DEFAULT, Address, Nexthop, Route, Routing
+from .models import PodmanInfo, PodmanNetworkInspect, parse
 from .modes import MODE_KEY
+from .records import Record
 
 HOOK_JSON = "oci-multihome-hook.json"
 SHARE_HOOKS = "/usr/share/containers/oci/hooks.d"
 ETC_HOOKS = "/etc/containers/oci/hooks.d"
-_L2 = ("macvlan", "ipvlan")
+# netavark >= 1.11 writes rp_filter 2 on the container's side of its bridges
+# and on the bridge; 2.0 gives macvlan and ipvlan default routes metric 99.
+LOOSENS_BRIDGES, LAN_FIRST = (1, 11), (2, 0)
+_PORT = "8080->80/tcp"
 
 
-@dataclass(frozen=True)
-class Facts:
-    rp_filter_all: int
-    rp_filter_default: int
-    podman: str | None = None  # its version; None: not installed
-    backend: str | None = None  # netavark or cni
-    backend_version: str | None = None
-    runtime: str | None = None  # crun, runc
-    networks: tuple[tuple[str, str], ...] = ()  # (name, driver)
-    hooks_dirs: tuple[str, ...] = ()  # where this podman reads hooks
-    hook_in: tuple[str, ...] = ()  # hooks dirs (read or not) holding our JSON
-    default_mode: str | None = None  # containers.conf annotations
+class Network(Record):
+    """One podman network: `host_filter`, for a bridge, the host's effective
+    rp_filter on it (None: its interface does not exist yet)."""
 
-    @property
-    def major(self) -> int:
-        return _version(self.podman)[0]
+    __slots__ = ("name", "driver", "host_filter")
+
+    def __init__(self, name: str, driver: str, host_filter: int | None = None) -> None:
+        self.name, self.driver, self.host_filter = name, driver, host_filter
+
+
+class Facts(Record):
+    """What doctor read of the host; `podman` None: not on PATH."""
+
+    __slots__ = ("rp_filter_all", "rp_filter_default", "podman", "backend", "backend_version",
+                 "runtime", "networks", "hooks_dirs", "hook_in", "default_mode")
+
+    def __init__(self, rp_filter_all: int, rp_filter_default: int, podman: str | None = None,
+                 backend: str | None = None, backend_version: str | None = None,
+                 runtime: str | None = None, networks: tuple[Network, ...] = (),
+                 hooks_dirs: tuple[str, ...] = (), hook_in: tuple[str, ...] = (),
+                 default_mode: str | None = None) -> None:
+        self.rp_filter_all, self.rp_filter_default = rp_filter_all, rp_filter_default
+        self.podman, self.backend, self.backend_version = podman, backend, backend_version
+        self.runtime, self.networks, self.hooks_dirs = runtime, networks, hooks_dirs
+        self.hook_in, self.default_mode = hook_in, default_mode
 
     @property
     def effective(self) -> int:
@@ -49,13 +66,20 @@ class Facts:
         larger of `all` and the interface's, which copies `default`."""
         return max(self.rp_filter_all, self.rp_filter_default)
 
+    @property
+    def netavark(self) -> tuple[int, ...]:
+        return _version(self.backend_version) if self.backend == "netavark" else (0, 0)
 
-@dataclass
-class Verdict:
-    status: int  # OK, PROBLEM
-    affected: list[str] = field(default_factory=list)  # why, one line each
-    notes: list[str] = field(default_factory=list)
-    next: str = ""
+
+class Verdict(Record):
+    """`affected`: True, False, or None (unknown: no podman to ask)."""
+
+    __slots__ = ("status", "affected", "reasons", "notes", "next")
+
+    def __init__(self, status: int, affected: bool | None, reasons: list[str],
+                 notes: list[str], next: str) -> None:
+        self.status, self.affected, self.reasons = status, affected, reasons
+        self.notes, self.next = notes, next
 
 
 def _filtering(value: int) -> str:
@@ -68,53 +92,110 @@ def _version(text: str | None) -> tuple[int, ...]:
     return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
 
 
+# --- the containers this host would make --------------------------------------
+
+
+def _pairs(networks: tuple[Network, ...]) -> list[tuple[Network, Network]]:
+    """One pair of networks per combination of kinds (two bridges, a bridge
+    and a LAN, two LANs): internal networks give no default route."""
+    found: dict[tuple[str, str], tuple[Network, Network]] = {}
+    usable = [n for n in networks if n.driver in ("bridge", *diagnosis.LAN_DRIVERS)]
+    for i, first in enumerate(usable):
+        for second in usable[i + 1:]:
+            kinds = tuple(sorted("bridge" if n.driver == "bridge" else "lan"
+                                 for n in (first, second)))
+            found.setdefault((kinds[0], kinds[1]), (first, second))
+    return list(found.values())
+
+
+def _container(facts: Facts, pair: tuple[Network, Network],
+               port: bool) -> tuple[Routing, dict[str, int], diagnosis.Around]:
+    """The namespace podman would give a container on `pair`, as diagnose
+    would read it: eth0 and eth1, a default route each."""
+    links = {1: "lo", 2: "eth0", 3: "eth1"}
+    addresses = tuple(Address(i, AF_INET, f"198.18.{i}.2", 24) for i in (2, 3))
+    routes = tuple(Route(AF_INET, 99 if n.driver in diagnosis.LAN_DRIVERS
+                         and facts.netavark >= LAN_FIRST else 100,
+                         (Nexthop(i, links[i], f"198.18.{i}.1"),))
+                   for i, n in zip((2, 3), pair))
+    loosened = facts.netavark >= LOOSENS_BRIDGES
+    rp_filter = {ALL: facts.rp_filter_all, DEFAULT: facts.rp_filter_default,
+                 **{links[i]: 2 if n.driver == "bridge" and loosened
+                    else facts.rp_filter_default for i, n in zip((2, 3), pair)}}
+    host_filter = {i: _host_filter(facts, n) for i, n in zip((2, 3), pair)
+                   if n.driver == "bridge"}
+    # A port leads to a bridge's address, either one's (netavark's choice).
+    around = diagnosis.Around({2: pair[0].name, 3: pair[1].name},
+                              {2: pair[0].driver, 3: pair[1].driver}, host_filter,
+                              [_PORT] if port else [])
+    return Routing(links, addresses, routes), rp_filter, around
+
+
+def _host_filter(facts: Facts, network: Network) -> int:
+    """The host's filter on a bridge: as read, or, for one not made yet,
+    what its interface will copy (netavark >= 1.11 loosens it)."""
+    if network.host_filter is not None:
+        return network.host_filter
+    return 2 if facts.netavark >= LOOSENS_BRIDGES else facts.effective
+
+
+def _affected(facts: Facts) -> tuple[list[str], list[str]]:
+    """(reasons, risks): diagnose's problems and risks of the containers
+    this host would make on two of its networks."""
+    reasons: list[str] = []
+    risks: list[str] = []
+    for pair in _pairs(facts.networks):
+        bridge = any(n.driver == "bridge" for n in pair)
+        for port in (False, True) if bridge else (False,):
+            findings = diagnosis.verdict(*_container(facts, pair, port))
+            shape = f"a container on {pair[0].name} and {pair[1].name}" + (
+                ", a port published" if port else "")
+            # The port's variant adds what the port alone loses.
+            problems = [f for f in findings if f.severity == diagnosis.PROBLEM
+                        and (f.kind == diagnosis.PORT or not port)]
+            if problems:
+                kinds = ", ".join(sorted({f.kind for f in problems}))
+                reasons.append(f"{shape}: drops {kinds} traffic ({problems[0].text})")
+            elif any(f.severity == diagnosis.RISK and (f.kind == diagnosis.PORT or not port)
+                     for f in findings):
+                risks.append(f"{shape}: gets through only because nothing on the way checks "
+                             "sources")
+    return reasons, risks
+
+
 def judge(facts: Facts) -> Verdict:
-    verdict = Verdict(OK)
+    notes: list[str] = []
     if facts.podman is None:
-        verdict.notes.append("podman is not installed: nothing to judge but rp_filter")
-        verdict.next = "install podman, then run doctor again"
-        return verdict
-    l2 = [name for name, driver in facts.networks if driver in _L2]
-    bridges = [name for name, driver in facts.networks if driver == "bridge"]
-    netavark = _version(facts.backend_version) if facts.backend == "netavark" else (0, 0)
-    if facts.effective == 1:
-        if facts.backend == "cni" or netavark < (1, 11):
-            verdict.affected.append(
-                "rp_filter is strict and this network backend leaves it so: a container on "
-                "two networks loses the replies that arrive on the other one")
-        elif l2:
-            verdict.affected.append(
-                f"rp_filter is strict and netavark loosens only its bridges: a container on "
-                f"{' or '.join(l2)} and another network loses replies")
-        else:
-            verdict.notes.append("netavark loosens the bridges it manages (rp_filter 2): two "
-                                 "bridges lose nothing, at the price of anti-spoofing")
-    else:
-        verdict.notes.append(f"rp_filter is {_filtering(facts.effective)} here: replies are "
-                             "accepted on every interface (RHEL and hardened hosts are strict)")
-    if netavark >= (2, 0) and l2 and bridges:
-        verdict.affected.append(
-            f"netavark {'.'.join(map(str, netavark))} puts {', '.join(l2)}'s default route "
-            "first (metric 99): a port published on a bridge beside it never answers, "
-            "whatever rp_filter says")
+        return Verdict(OK, None, [], ["podman is not on PATH: which networks this host makes is "
+                                      "unknown (a CRI-O node? sudo's secure_path?)"],
+                       "oci-multihome-hook diagnose pid:N (N: a container's process id on "
+                       "the host)")
+    reasons, risks = _affected(facts)
+    notes += risks
+    if facts.netavark >= LOOSENS_BRIDGES:
+        strict = [n.name for n in facts.networks if n.host_filter == 1]
+        if strict:
+            notes.append(f"the host filters strictly on {', '.join(strict)} although netavark "
+                         "loosens its bridges: something set them back (systemd-udevd with a "
+                         "sysctl.d rp_filter = 1 for *, as RHEL ships)")
     read = [d for d in facts.hook_in if d in facts.hooks_dirs]
     if facts.hook_in and not read:
-        verdict.notes.append(f"{HOOK_JSON} is in {', '.join(facts.hook_in)}, which podman "
-                             f"{facts.podman} does not read (it reads "
-                             f"{', '.join(facts.hooks_dirs)})")
+        notes.append(f"{HOOK_JSON} is in {', '.join(facts.hook_in)}, which podman "
+                     f"{facts.podman} does not read (it reads {', '.join(facts.hooks_dirs)})")
     if facts.runtime == "crun":
-        verdict.notes.append("crun drops a hook's stderr: a refused container's reason is in "
-                             "the journal (journalctl -t oci-multihome-hook)")
-    if verdict.affected and not read:
-        verdict.status = PROBLEM
-        verdict.next = ("install the package (README: Install), then annotate: podman run "
-                        f"--annotation {MODE_KEY}=source-routing ...")
-    elif verdict.affected and facts.default_mode is None:
-        verdict.next = ("annotate the containers on two networks (--annotation "
-                        f"{MODE_KEY}=source-routing), then: oci-multihome-hook diagnose --all")
-    else:
-        verdict.next = "oci-multihome-hook diagnose --all"
-    return verdict
+        notes.append("crun drops a hook's stderr: a refused container's reason is in the "
+                     "journal (journalctl -t oci-multihome-hook)")
+    if len(facts.networks) < 2:
+        notes.append("fewer than two podman networks: nothing to judge until there are two")
+    if reasons and not read:
+        return Verdict(PROBLEM, True, reasons, notes,
+                       "install the package (README: Install), then annotate: podman run "
+                       f"--annotation {MODE_KEY}=source-routing ...")
+    if reasons and facts.default_mode is None:
+        return Verdict(OK, True, reasons, notes,
+                       f"annotate the containers on two networks (--annotation {MODE_KEY}="
+                       "source-routing), then: oci-multihome-hook diagnose --all")
+    return Verdict(OK, bool(reasons), reasons, notes, "oci-multihome-hook diagnose --all")
 
 
 # --- what the host has -------------------------------------------------------
@@ -122,15 +203,6 @@ def judge(facts: Facts) -> Verdict:
 
 def _sysctl(name: str) -> int:
     return int(Path(f"/proc/sys/net/ipv4/conf/{name}/rp_filter").read_text())
-
-
-def _podman_json(*argv: str) -> object:
-    proc = subprocess.run(["podman", *argv, "--format", "json"], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
-        raise HookError(f"podman {argv[0]}: {lines[-1] if lines else proc.returncode}")
-    return json.loads(proc.stdout)
 
 
 def _conf_files() -> list[Path]:
@@ -165,34 +237,41 @@ def _conf_list(key: str) -> list[str] | None:
     return value
 
 
+def _netavark_version() -> str | None:
+    """podman before 4.5 does not say: ask netavark itself."""
+    for helper in ("/usr/libexec/podman/netavark", "/usr/lib/podman/netavark"):
+        if os.access(helper, os.X_OK):
+            return subprocess.run([helper, "--version"], capture_output=True, text=True,
+                                  timeout=30).stdout.strip()
+    return None
+
+
 def gather() -> Facts:
-    all_, default = _sysctl("all"), _sysctl("default")
+    all_, default = _sysctl(ALL), _sysctl(DEFAULT)
     try:
-        info = _podman_json("info")
-    except FileNotFoundError:
+        info = parse(PodmanInfo, json.loads(containers.podman("info", "--format", "json")))
+        listed = json.loads(containers.podman("network", "ls", "--format", "json"))
+    except containers.NoPodman:
         return Facts(all_, default)
-    assert isinstance(info, dict)
-    host = info.get("host", {})
-    podman = str(info.get("version", {}).get("Version", ""))
-    backend = host.get("networkBackend")
-    backend_version = (host.get("networkBackendInfo") or {}).get("version")
-    if backend == "netavark" and not backend_version:  # podman before 4.5 does not say
-        for helper in ("/usr/libexec/podman/netavark", "/usr/lib/podman/netavark"):
-            if os.access(helper, os.X_OK):
-                backend_version = subprocess.run([helper, "--version"], capture_output=True,
-                                                 text=True, timeout=30).stdout.strip()
-                break
-    networks = _podman_json("network", "ls")
-    assert isinstance(networks, list)
+    except ValueError as exc:  # also pydantic's ValidationError
+        raise HookError(f"unexpected podman output: {exc}") from None
+    networks = tuple(
+        Network(n.name, n.driver, host.bridge_filter(n.network_interface)
+                if n.driver == "bridge" else None)
+        for n in (parse(PodmanNetworkInspect, raw) for raw in listed) if not n.internal)
+    if info.host is None or info.version is None:
+        raise HookError("unexpected podman info output: no host or version")
+    backend = info.host.network_backend
+    backend_version = info.host.network_backend_info.version or (
+        _netavark_version() if backend == "netavark" else None)
+    podman = info.version.version
     defaults = [SHARE_HOOKS] if _version(podman)[0] >= 5 else [SHARE_HOOKS, ETC_HOOKS]
     hooks_dirs = tuple(_conf_list("hooks_dir") or defaults)
     candidates = dict.fromkeys([*hooks_dirs, SHARE_HOOKS, ETC_HOOKS])
     annotations = _conf_list("annotations") or []
     modes = [a.split("=", 1)[1] for a in annotations if a.startswith(f"{MODE_KEY}=")]
-    return Facts(all_, default, podman, backend, backend_version,
-                 (host.get("ociRuntime") or {}).get("name"),
-                 tuple((str(n.get("name")), str(n.get("driver"))) for n in networks),
-                 hooks_dirs, tuple(d for d in candidates if Path(d, HOOK_JSON).exists()),
+    return Facts(all_, default, podman, backend, backend_version, info.host.oci_runtime.name,
+                 networks, hooks_dirs, tuple(d for d in candidates if Path(d, HOOK_JSON).exists()),
                  modes[-1] if modes else None)
 
 
@@ -202,14 +281,17 @@ def lines(facts: Facts, verdict: Verdict) -> list[str]:
     if facts.podman is not None:
         out.append(f"podman {facts.podman}, network backend {facts.backend} "
                    f"({facts.backend_version or 'version unknown'}), runtime {facts.runtime}")
-        out.append("networks: " + (", ".join(f"{n} ({d})" for n, d in facts.networks)
-                                   or "none"))
+        out.append("networks: " + (", ".join(
+            f"{n.name} ({n.driver}" + (f", host rp_filter {n.host_filter}"
+                                       if n.host_filter is not None else "") + ")"
+            for n in facts.networks) or "none"))
         out.append(f"hooks: podman reads {', '.join(facts.hooks_dirs)}; {HOOK_JSON} "
                    + (f"in {', '.join(facts.hook_in)}" if facts.hook_in else "not found"))
         out.append(f"host-wide default: {MODE_KEY}={facts.default_mode}" if facts.default_mode
                    else "host-wide default: none (containers.conf annotations)")
     out += [f"note: {note}" for note in verdict.notes]
-    out.append("verdict: affected" if verdict.affected else "verdict: not affected")
-    out += [f"  {reason}" for reason in verdict.affected]
+    out.append({True: "verdict: affected", False: "verdict: not affected",
+                None: "verdict: unknown"}[verdict.affected])
+    out += [f"  {reason}" for reason in verdict.reasons]
     out.append(f"next: {verdict.next}")
     return out

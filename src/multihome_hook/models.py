@@ -112,6 +112,33 @@ class PodmanNetworkInspect(BaseModel):
     subnets: list[PodmanSubnet] = []  # pydantic copies a default, unlike a class
 
 
+class PodmanBackendInfo(BaseModel):
+    version: Optional[str] = None
+
+
+class PodmanRuntime(BaseModel):
+    name: Optional[str] = None
+
+
+class PodmanHost(BaseModel):
+    network_backend: Optional[str] = Field(None, alias="networkBackend")
+    # podman >= 4.5 only
+    network_backend_info: PodmanBackendInfo = Field(default_factory=PodmanBackendInfo,
+                                                    alias="networkBackendInfo")
+    oci_runtime: PodmanRuntime = Field(default_factory=PodmanRuntime, alias="ociRuntime")
+
+
+class PodmanVersion(BaseModel):
+    version: str = Field("", alias="Version")
+
+
+class PodmanInfo(BaseModel):
+    """`podman info --format json`: what doctor reads of it."""
+
+    host: Optional[PodmanHost] = None
+    version: Optional[PodmanVersion] = None
+
+
 # --- `diagnose --json` ------------------------------------------------------
 
 
@@ -197,12 +224,14 @@ class ApplyReport(BaseModel):
 
 # --- `doctor --json`: schema version 1 --------------------------------------
 
-DOCTOR_SCHEMA_VERSION = 1
+# 2: `affected` may be null (unknown), networks carry `host_rp_filter`.
+DOCTOR_SCHEMA_VERSION = 2
 
 
 class DoctorNetwork(BaseModel):
     name: str
     driver: str
+    host_rp_filter: Optional[int] = None  # a bridge's, on the host; null: not made yet
 
 
 class DoctorReport(BaseModel):
@@ -218,7 +247,7 @@ class DoctorReport(BaseModel):
     hooks_dirs: list[str] = []  # where this podman reads hooks
     hook_installed_in: list[str] = []
     default_mode: Optional[str] = None  # containers.conf annotations
-    affected: bool
+    affected: Optional[bool]  # null: unknown (no podman on PATH)
     reasons: list[str] = []
     notes: list[str] = []
     next: str

@@ -12,12 +12,14 @@ holds their gateway (network.l2_segment); netavark 1.4 has no ipvlan driver
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from testlab import lab, network, shapes
+from testlab import commands, lab, network, shapes
 from testlab.shapes import (
     BRIDGE_IPVLAN,
     BRIDGE_MACVLAN,
@@ -123,5 +125,15 @@ def test_shape(setup: lab.Podman, shape: Shape, mode: str,
         shapes.check_state(c, shape, mode)
         shapes.measure_and_check(
             c, shape, mode, buggy, published,
-            lambda result: results.record(f"{setup.runtime}, {setup.backend}", shape, mode,
-                                          result))
+            lambda result, said: results.record(f"{setup.runtime}, {setup.backend}", shape,
+                                                mode, result, said),
+            lambda: diagnosed(setup, c.name))
+
+
+def diagnosed(podman: lab.Podman, name: str) -> dict[str, Any]:
+    """`diagnose --json` of the console script under test."""
+    proc = commands.run(str(lab.hook_binary()), "diagnose", "--json", name, check=False,
+                        env=podman.env)
+    assert proc.returncode in (0, 1), proc.stderr
+    found: dict[str, Any] = json.loads(proc.stdout)
+    return found

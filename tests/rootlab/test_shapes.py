@@ -13,6 +13,9 @@ macvlans lose packets on both.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from testlab import shapes
@@ -72,5 +75,14 @@ def test_shape(lab: Lab, runtime: str, shape: Shape, mode: str,
             assert tags == TAGS, tags
         shapes.measure_and_check(
             c, shape, mode, buggy, (LAB_ADDRESS, PUBLISHED_PORT),
-            lambda result: results.record(f"{lab.stack.name}, {runtime}", shape, mode, result),
-            metric)
+            lambda result, said: results.record(f"{lab.stack.name}, {runtime}", shape, mode,
+                                                result, said),
+            lambda: diagnosed(lab, c.name), metric)
+
+
+def diagnosed(lab: Lab, name: str) -> dict[str, Any]:
+    """`diagnose --json` of the deb installed in the lab."""
+    proc = lab.run("oci-multihome-hook", "diagnose", "--json", name, check=False)
+    assert proc.returncode in (0, 1), proc.stderr
+    found: dict[str, Any] = json.loads(proc.stdout)
+    return found
