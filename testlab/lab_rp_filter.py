@@ -17,6 +17,10 @@ The policy is the first argument:
 - `strict`: every interface to 1, netavark's 2 included: the failing
   condition of podman 4 on a podman 5 bridge (testlab/lab.py's hooks dirs).
 
+The lab-only annotation `mhlab.filtering` gives a container another host's
+filtering instead of RHEL's: `loose` (2, Fedora's and Ubuntu's) or `off`
+(0, Debian's); netavark's 2 still stays under `keep-podmans`.
+
 A container in the hook's own namespace (--network host) is left alone.
 With `--record DIR`, what it found is kept in DIR/ID.json for the tests,
 and logged (mhlab-rp-filter) to syslog.
@@ -36,6 +40,8 @@ import syslog
 from pathlib import Path
 
 _CLONE_NEWNET = 0x40000000
+FILTERING_KEY = "mhlab.filtering"
+FILTERING = {"strict": 1, "loose": 2, "off": 0}
 
 
 def _setns(fd: int) -> None:
@@ -70,8 +76,11 @@ def main() -> int:
         kept = {link["ifname"] for link in links
                 if link.get("linkinfo", {}).get("info_kind") == "veth"
                 and found.get(link["ifname"])}
-    for name in found.keys() - kept:
-        (conf / name / "rp_filter").write_text("1")
+    value = FILTERING[state.get("annotations", {}).get(FILTERING_KEY, "strict")]
+    for name in found:
+        # netavark's 2 stays: the larger of what it wrote and this host's.
+        (conf / name / "rp_filter").write_text(
+            str(max(found[name], value) if name in kept else value))
     if args.record:
         args.record.mkdir(parents=True, exist_ok=True)
         (args.record / f"{state['id']}.json").write_text(json.dumps(found))

@@ -79,6 +79,13 @@ def claim_slot() -> Iterator[Slot]:
     raise RuntimeError(f"all {SLOTS} lab slots of this host are taken ({_LOCKS})")
 
 
+def _strict(ns: str, interface: str) -> None:
+    """Strict reverse-path filtering on one interface of namespace `ns` (the
+    kernel applies the larger of `all` and the interface's own)."""
+    run("ip", "netns", "exec", ns, "sh", "-c",
+        f"echo 1 > /proc/sys/net/ipv4/conf/{interface}/rp_filter")
+
+
 @contextlib.contextmanager
 def far_host(slot: Slot) -> Iterator[str]:
     """A namespace standing for a host far away, reachable from every test
@@ -99,6 +106,9 @@ def far_host(slot: Slot) -> Iterator[str]:
         run(*inside, "ip", "-6", "addr", "add", far6, "dev", "lo")
         run(*inside, "ip", "link", "set", "lo", "up")
         run(*inside, "ip", "link", "set", "far0", "up")
+        # The far host checks sources as a real upstream router does: a reply
+        # that comes back by the wrong uplink is dropped here, as there.
+        _strict(ns, "far0")
         run(*inside, "ip", "route", "add", "default", "via", slot.far_link[0])
         run(*inside, "ip", "-6", "route", "add", "default", "via", slot.far_link6[0])
         # Through our own veth only: a route of another lab is never ours to touch.
@@ -157,6 +167,8 @@ def l2_segment(slot: Slot, tag: str, gateway: str) -> Iterator[str]:
             "netns", slot.far_ns)
         run(*inside, "ip", "addr", "add", gateway, "dev", f"{tag}gw")
         run(*inside, "ip", "link", "set", f"{tag}gw", "up")
+        # The LAN's router drops sources that are not of its LAN (uRPF).
+        _strict(slot.far_ns, f"{tag}gw")
         run("ip", "link", "set", parent, "up")
         yield parent
     finally:

@@ -102,6 +102,28 @@ ip link set lo up
 mkdir -p -m 1777 /run/mhlab/rp_filter
 """
 
+# A RHEL-like host (Stack.rhel): RHEL's sysctl.d lines for rp_filter, and
+# systemd-udevd running systemd-sysctl for every new network interface, as
+# systemd's 99-systemd.rules does on RHEL; netavark's rp_filter 2 on its
+# bridges is undone (netavark PR #1245, podman #26044). Only that rule: the
+# lab's network namespace receives the machine's other uevents too, and
+# nothing but the lab's interfaces is udev's here (the rules live in the
+# overlay's upper layer).
+_RHEL_HOST = """\
+set -eu
+cat > /etc/sysctl.d/50-redhat.conf <<'SYSCTL'
+net.ipv4.conf.default.rp_filter = 1
+net.ipv4.conf.*.rp_filter = 1
+net.ipv4.conf.all.rp_filter = 1
+SYSCTL
+rules=/usr/lib/udev/rules.d
+grep -h 'SUBSYSTEM=="net".*systemd-sysctl' $rules/99-systemd.rules > /run/mhlab/net.rules
+rm -f $rules/*.rules /etc/udev/rules.d/*.rules
+mv /run/mhlab/net.rules $rules/99-systemd.rules
+/usr/lib/systemd/systemd-udevd --daemon --resolve-names=never
+udevadm control --ping --timeout=10
+"""
+
 _counter = itertools.count(1)
 
 
@@ -181,6 +203,12 @@ class Lab:
         """A file of the lab, read from the host through its init's root."""
         return Path(f"/proc/{self.pid}/root") / inside.lstrip("/")
 
+    def settle(self) -> None:
+        """Until udev has handled every event so far (a RHEL-like host's
+        sysctls of new interfaces); nothing to wait for elsewhere."""
+        if self.stack.rhel:
+            self.run("udevadm", "settle", "--timeout=10")
+
     def syslog(self) -> list[str]:
         """Every syslog message sent in the lab so far (see lab_init.py)."""
         try:
@@ -241,6 +269,8 @@ class Lab:
             self.sh(_BARE_SETUP)
             return
         self.sh(_BARE_SETUP + labnet.setup_script(ROOTFS, BUSYBOX_APPLETS))
+        if self.stack.rhel:
+            self.sh(_RHEL_HOST)
         for net in labnet.NETWORKS:
             if net.driver in self.stack.drivers:
                 self.podman(*net.create_argv())

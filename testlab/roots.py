@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -61,6 +62,10 @@ class Stack:
     include: tuple[str, ...] = ("podman", "netavark")
     # The network drivers its netavark has (1.4 has no ipvlan).
     drivers: tuple[str, ...] = ("bridge", "macvlan", "ipvlan")
+    # A RHEL-like host (testlab/rootlab.py): systemd-udevd applies a sysctl.d
+    # with rp_filter 1 for all, default and `*` to every new interface, as
+    # RHEL ships it, so podman's bridges are strict again after netavark.
+    rhel: bool = False
 
     def metric(self, kind: str) -> int:
         """The metric of the default route netavark gives a network of this
@@ -160,12 +165,20 @@ PODMAN4 = Stack("podman4", "podman 4.3 (Debian 12)", "bookworm", podman=4,
                 include=("podman", "netavark", "containernetworking-plugins", "uidmap",
                          "slirp4netns", "catatonit", "passwd", "acl"),
                 drivers=("bridge", "macvlan"))
-PODMAN5 = Stack("podman5", "podman 5.4 (Debian 13)", "trixie", podman=5)
+# udev: for the RHEL-like stacks, which share these roots.
+PODMAN5 = Stack("podman5", "podman 5.4 (Debian 13)", "trixie", podman=5,
+                include=("podman", "netavark", "udev"))
 # Debian's experimental has podman 6 and netavark 2.0; the rest is unstable's.
 PODMAN6 = Stack("podman6", "podman 6.1 (Debian unstable + experimental)", "unstable",
                 podman=6, l2_metric=99, extra_suites=("experimental",),
-                include=("podman/experimental", "netavark/experimental"))
-STACKS = {stack.name: stack for stack in (PODMAN4, PODMAN5, PODMAN6)}
+                include=("podman/experimental", "netavark/experimental", "udev"))
+PODMAN5_RHEL = dataclasses.replace(PODMAN5, name="podman5-rhel", rhel=True,
+                                   title="podman 5.4 (Debian 13) on a RHEL-like host")
+PODMAN6_RHEL = dataclasses.replace(PODMAN6, name="podman6-rhel", rhel=True,
+                                   title="podman 6.1 (Debian unstable + experimental) on a "
+                                   "RHEL-like host")
+STACKS = {stack.name: stack for stack in (PODMAN4, PODMAN5, PODMAN6, PODMAN5_RHEL,
+                                          PODMAN6_RHEL)}
 
 
 def selected(value: str | None = None) -> list[Stack]:

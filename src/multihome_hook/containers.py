@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -169,19 +169,6 @@ def watched(line: str) -> PodmanEvent | None:
     except ValueError:  # also pydantic's ValidationError
         return None
     return event if event.id and (event.type, event.status) in _WATCHED else None
-
-
-def inspect_networks(networks: Collection[str]) -> dict[str, PodmanNetworkInspect]:
-    """Network name -> podman's definition (driver, the bridge's interface
-    on the host), for podman's own networks; none where podman cannot say
-    (a network gone since)."""
-    if not networks:
-        return {}
-    try:
-        found = json.loads(podman("network", "inspect", *sorted(networks)))
-        return {n.name: n for n in (parse(PodmanNetworkInspect, raw) for raw in found)}
-    except (HookError, ValueError):  # a detail of the report: never its failure
-        return {}
 
 
 def subnets(network: str) -> list[str]:

@@ -139,6 +139,12 @@ def _addresses(routing: Routing) -> list[Address]:
                   key=lambda a: natural_key(routing.links.get(a.ifindex, "")))
 
 
+def multi_homed(routing: Routing) -> bool:
+    """Global IPv4 addresses on two interfaces or more: a reply may leave by
+    another interface than its address's."""
+    return len({a.ifindex for a in _addresses(routing)}) > 1
+
+
 def without_uplink(routing: Routing) -> list[int]:
     """Interfaces with a global IPv4 address and no IPv4 default route of
     their own while another interface has one: what one-default leaves of

@@ -42,14 +42,16 @@ EXIT_STATUS = (
     ("hook", INVALID_STATE, "invalid OCI state on stdin (run by hand, or by a runtime that "
                             "is not OCI-compliant)"),
     ("hook", INTERNAL, "internal error: a bug (the message names the exception)"),
-    ("diagnose", OK, "every container is healthy or shares the host's network (not "
-                     "diagnosed)"),
-    ("diagnose", PROBLEM, "a problem that drops packets was found"),
+    ("diagnose", OK, "every container is healthy, at risk (a reply gets through only because "
+                     "nothing checks sources), or shares the host's network (not diagnosed)"),
+    ("diagnose", PROBLEM, "a problem: traffic the networks and mode promise is dropped now "
+                          "(with --fail-on risk: a risk too)"),
     ("diagnose", ERROR, "error: invalid arguments, podman failed, a container is gone or "
                         "its namespace could not be entered (one line each)"),
     ("apply", OK, "every container got its mode, or needed nothing (`--dry-run`: planned)"),
     ("apply", ERROR, "error: as for diagnose, or a change failed (and was undone)"),
-    ("doctor", OK, "not affected, or affected with the hook where podman reads hooks"),
+    ("doctor", OK, "not affected, affected with the hook where podman reads hooks, or "
+                   "unknown (no podman on PATH)"),
     ("doctor", PROBLEM, "affected, and the hook is not where podman reads hooks"),
     ("doctor", ERROR, "error: podman failed"),
     ("watch", OK, "stopped by SIGTERM or Ctrl-C"),

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from . import containers, diagnosis, host, netns, snapshot
+from . import containers, diagnosis, host, links, netns, snapshot
 from .errors import HookError, HostNamespace
 from .keep import how_to_keep, permanent, pinned
-from .kernel import AF_INET, AF_INET6, ALL, Route, Routing, Snapshot, natural_key
+from .kernel import AF_INET, AF_INET6, ALL, Route, Snapshot, natural_key
 from .models import ContainerReport, FindingReport, InterfaceReport, RouteReport
 from .modes import FIXES, OWN_SUBNET_ONLY, Mode
 from .networks import resolve_primary
@@ -25,10 +25,10 @@ _TITLE = {"healthy": "healthy", "risk": "RISK", "problem": "PROBLEM"}
 NOT_DIAGNOSED = "shares the host's network namespace (--network host): not diagnosed"
 
 
-def _read() -> Snapshot:
-    """Everything diagnose needs (what every mode reads), inside the
-    container's namespace."""
-    return Snapshot(snapshot.read_rp_filter(), snapshot.current(rules=True))
+def _read() -> tuple[Snapshot, dict[int, links.Link]]:
+    """Everything diagnose needs (what every mode reads, and the kinds of
+    the interfaces), inside the container's namespace."""
+    return Snapshot(snapshot.read_rp_filter(), snapshot.current(rules=True)), links.dump()
 
 
 class _Fixes:
@@ -85,27 +85,38 @@ def diagnose(ref: str) -> tuple[ContainerReport, list[str]]:
                                error=None if host else str(exc)), []
 
 
-def _around(target: containers.Target, routing: Routing,
+# What lies beyond a container's interface, by its kind in the kernel.
+_BEYOND_KIND = {"veth": "bridge", "macvlan": "macvlan", "macvtap": "macvlan",
+                "ipvlan": "ipvlan"}
+
+
+def _around(target: containers.Target, state: Snapshot, inside: Mapping[int, links.Link],
             networks: Mapping[int, str]) -> diagnosis.Around:
-    """What podman and the host say of the container's networks: more podman
-    calls, only where a reply can leave by another uplink."""
-    if not target.id or len(diagnosis.uplinks(routing)) < 2:
-        return diagnosis.Around(networks, ports=target.ports)
-    named = containers.inspect_networks(set(networks.values()))
-    kinds = {i: named[name].driver for i, name in networks.items() if name in named}
-    filters = {i: host.bridge_filter(named[name].network_interface)
-               for i, name in networks.items()
-               if name in named and named[name].driver == "bridge"}
-    return diagnosis.Around(networks, kinds, {i: f for i, f in filters.items() if f is not None},
-                            target.ports, host.port_targets(target.ports) if target.ports else [])
+    """What lies beyond the container's interfaces: from the kernel (each
+    interface's kind; for a veth, the host's filter on the bridge its peer
+    is enslaved to) and netavark's rules (where published ports lead)."""
+    kinds = {i: _BEYOND_KIND[link.kind] for i, link in inside.items()
+             if link.kind in _BEYOND_KIND}
+    filters: dict[int, int] = {}
+    if diagnosis.multi_homed(state.routing):
+        outside = links.dump()
+        for index, link in inside.items():
+            peer = outside.get(link.peer) if link.kind == "veth" and link.peer else None
+            bridge = outside.get(peer.master) if peer and peer.master and \
+                peer.kind == "veth" and peer.peer == index else None
+            found = host.bridge_filter(bridge.name) if bridge else None
+            if found is not None:
+                filters[index] = found
+    targets = host.port_targets(target.ports) if target.ports else []
+    return diagnosis.Around(networks, kinds, filters, target.ports, targets)
 
 
 def _diagnosed(target: containers.Target) -> tuple[ContainerReport, list[str]]:
-    state = netns.run_in(target.pid, _read)
+    state, inside = netns.run_in(target.pid, _read)
     routing, rp_filter = state.routing, state.rp_filter
     networks = target.attached(routing)
     fixes = _Fixes(target, state, networks)
-    findings = diagnosis.verdict(routing, rp_filter, _around(target, routing, networks))
+    findings = diagnosis.verdict(routing, rp_filter, _around(target, state, inside, networks))
     interfaces = [
         InterfaceReport(name=name, network=networks.get(index), rp_filter=rp_filter.get(name, 0),
                         effective_rp_filter=diagnosis.effective_rp_filter(rp_filter, name),

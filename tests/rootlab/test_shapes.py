@@ -52,32 +52,40 @@ NETWORKS: dict[Shape, tuple[Network, Network]] = {
 TAGS = ["mhlab-rp-filter", "oci-multihome-hook"]
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("shape", shapes.SHAPES, ids=lambda shape: shape.name)
+# Every netavark of the root labs loosens its bridges (>= 1.11).
+CELLS = [pytest.param(shape, mode, filtering, id=f"{shape.name}-{mode}"
+                      + ("" if filtering == "strict" else f"-{filtering} filtering"))
+         for shape in shapes.SHAPES for mode in MODES
+         for filtering in shapes.filterings(shape, mode, loosened=True)]
+
+
+@pytest.mark.parametrize(("shape", "mode", "filtering"), CELLS)
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_shape(lab: Lab, runtime: str, shape: Shape, mode: str,
+def test_shape(lab: Lab, runtime: str, shape: Shape, mode: str, filtering: str,
                results: shapes.Results) -> None:
     buggy = any(kind in ("macvlan", "ipvlan") for kind in shape.kinds)
     networks = shapes.pinned([net.name for net in NETWORKS[shape]])
     metric = lab.stack.metric
     extra = ["-p", f"{PUBLISHED_PORT}:{TCP_PORT}"] if shape.port else []
-    with shapes.container(lambda: lab.container(networks, MODES[mode], runtime, extra), shape,
+    annotations = shapes.cell_annotations(mode, filtering)
+    setup = f"{lab.stack.name}, {runtime}" + (
+        "" if filtering == "strict" else f", {filtering} filtering")
+    with shapes.container(lambda: lab.container(networks, annotations, runtime, extra), shape,
                           mode, buggy, metric) as c:
         if not MODES[mode]:
-            # netavark loosens bridges only; the lab's hook made the rest strict
-            rp = c.rp_filter()
+            # netavark loosens bridges only; the lab's hook set the rest
+            rp, start = c.rp_filter(), shapes.FILTERINGS[filtering]
             for dev, kind in zip(shapes.DEVICES, shape.kinds):
-                assert rp[dev] == (1 if kind in ("macvlan", "ipvlan") else 2), rp
-        shapes.check_state(c, shape, mode, metric)
+                assert rp[dev] == (start if kind in ("macvlan", "ipvlan") else 2), rp
+        shapes.check_state(c, shape, mode, metric, filtering)
         if mode == "loose" and len(shape.uplinks) == 2:
             tags = [line.split(": ", 1)[0].split()[-1].split("[")[0] for line in lab.syslog()
                     if f"container {c.id[:12]}:" in line]
             assert tags == TAGS, tags
         shapes.measure_and_check(
             c, shape, mode, buggy, (LAB_ADDRESS, PUBLISHED_PORT),
-            lambda result, said: results.record(f"{lab.stack.name}, {runtime}", shape, mode,
-                                                result, said),
-            lambda: diagnosed(lab, c.name), metric)
+            lambda result, said: results.record(setup, shape, mode, result, said),
+            lambda: diagnosed(lab, c.name), metric, filtering)
 
 
 def diagnosed(lab: Lab, name: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ quiet ends (Ctrl-C, a closed pipe), one table of exit statuses."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import re
@@ -180,3 +181,23 @@ def test_an_operators_mistake_stays_out_of_the_journal(
                                        "name or id, or pid:NUMBER\n")
     assert logged == []
 
+
+
+@pytest.mark.parametrize("argv", [["diagnose", "web"], ["apply", "--mode", "loose", "web"],
+                                  ["diagnose", "--all"]])
+def test_without_podman_on_path_a_name_is_one_line_and_exit_2(argv: list[str]) -> None:
+    """A CRI-O node, sudo's trimmed secure_path, a service's PATH."""
+    proc = subprocess.run([*HOOK, *argv], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PATH": "/nonexistent"})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "podman is not on PATH" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["diagnose", "--json", "web"], ["diagnose", "--json", "--all"]])
+def test_without_podman_on_path_json_is_still_a_document(argv: list[str]) -> None:
+    proc = subprocess.run([*HOOK, *argv], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PATH": "/nonexistent"})
+    assert proc.returncode == 2
+    document = json.loads(proc.stdout)
+    errors = [c["error"] for c in document["containers"]] or [document["error"]]
+    assert all("podman is not on PATH" in e for e in errors), document
