@@ -67,6 +67,12 @@ class Stack:
     # RHEL ships it, so podman's bridges are strict again after netavark.
     rhel: bool = False
 
+    @property
+    def loosens_bridges(self) -> bool:
+        """netavark >= 1.11 (podman 5 and later) writes rp_filter 2 on its
+        bridges and on the container's side of their veths."""
+        return self.podman >= 5
+
     def metric(self, kind: str) -> int:
         """The metric of the default route netavark gives a network of this
         kind (bridge, macvlan, ipvlan)."""

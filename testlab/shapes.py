@@ -37,6 +37,8 @@ from .inside import InNetns, failing_order, ping_loss
 if TYPE_CHECKING:  # the tables are printed by pytest; the demo has no pytest
     import pytest
 
+    from .roots import Stack
+
 MODE, RP_FILTER = "io.multihome.mode", "io.multihome.rp_filter"
 MODES: dict[str, dict[str, str]] = {
     "no annotation": {},
@@ -261,6 +263,14 @@ def filterings(shape: Shape, mode: str, loosened: bool) -> tuple[str, ...]:
     if loosened and all(kind in ("bridge", "internal") for kind in shape.kinds):
         return ("strict",)
     return tuple(FILTERINGS)
+
+
+def applies(stack: Stack, shape: Shape, mode: str, filtering: str) -> bool:
+    """Whether `stack` makes this cell: its netavark has the shape's
+    drivers, and the filtering gives other effective filters than strict
+    there (filterings())."""
+    return (all(kind in (*stack.drivers, "internal") for kind in shape.kinds)
+            and filtering in filterings(shape, mode, stack.loosens_bridges))
 
 
 def cell_annotations(mode: str, filtering: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from testlab import debs, rootlab
+from testlab import debs, rootlab, shapes
 from testlab.policy import require
 from testlab.roots import Stack, selected
 from testlab.shapes import Results
@@ -57,16 +57,46 @@ def results() -> Results:
     return RESULTS
 
 
+# The shape cells of one stack, on this many workers side by side: they
+# mostly wait (pings, time-outs), and each worker makes its own lab.
+SHAPE_GROUPS = 2
+
+
+def _runs(item: pytest.Item, stack: Stack) -> bool:
+    """Whether `item` runs on `stack`: on a RHEL-like stack only the tests
+    marked rhel_like; of the shapes, the cells the stack makes."""
+    if stack.rhel and item.get_closest_marker("rhel_like") is None:
+        return False
+    params = item.callspec.params  # type: ignore[attr-defined]
+    if {"shape", "mode", "filtering"} <= params.keys():
+        return shapes.applies(stack, params["shape"], params["mode"], params["filtering"])
+    return True
+
+
 # First: pytest-xdist reads the group marks in a hook of its own.
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`--dist loadgroup`), each stack's tests on one
-    worker: its lab is made once, and the stacks measure side by side."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Only what each stack makes (_runs: the rest is deselected, and the
+    summary counts it). Under pytest-xdist (`--dist loadgroup`), each
+    stack's tests on one worker, its shape cells on SHAPE_GROUPS more: a
+    lab is made once per worker, and the stacks measure side by side."""
+    kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         stack = callspec.params.get("stack") if callspec is not None else None
-        if isinstance(stack, Stack):
-            item.add_marker(pytest.mark.xdist_group(stack.name))
+        if callspec is None or not isinstance(stack, Stack):
+            kept.append(item)
+        elif not _runs(item, stack):
+            dropped.append(item)
+        else:
+            kept.append(item)
+            group = stack.name
+            if "shape" in callspec.params:
+                group += f"-shapes{len(kept) % SHAPE_GROUPS}"
+            item.add_marker(pytest.mark.xdist_group(group))
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -1,8 +1,13 @@
-"""Network shapes in the root labs (testlab/shapes.py): every mode, measured
-to the far host and from it, under crun and runc, on each stack.
+"""Network shapes in the root labs (testlab/shapes.py): every mode and host
+filtering, measured to the far host and from it, under crun, on each stack,
+with `diagnose --json` held against each measurement.
 
+Podman 4.3 (netavark 1.4) leaves every interface with the filtering the
+container starts with: under strict filtering two uplinks always lose.
 netavark >= 1.11 loosens rp_filter on bridge veths: two bridges (IPv4 or
-dual stack) lose nothing without the hook. A bridge next to a macvlan or
+dual stack) lose nothing without the hook (on a RHEL-like host too: udev
+makes the host's bridges strict again, not the container's veths; what
+that host's bridges drop is replies that leave by the wrong one). A bridge next to a macvlan or
 an ipvlan network (strict) does on podman 5, where both defaults have
 metric 100 in no fixed order: the tests of "no annotation" show it in the
 failing order (lab.failing_order). netavark 2.0 (podman 6) gives the
@@ -52,18 +57,25 @@ NETWORKS: dict[Shape, tuple[Network, Network]] = {
 TAGS = ["mhlab-rp-filter", "oci-multihome-hook"]
 
 
-# Every netavark of the root labs loosens its bridges (>= 1.11).
+# Every cell of any stack; conftest.py deselects those a stack does not make
+# (shapes.applies).
 CELLS = [pytest.param(shape, mode, filtering, id=f"{shape.name}-{mode}"
                       + ("" if filtering == "strict" else f"-{filtering} filtering"))
          for shape in shapes.SHAPES for mode in MODES
-         for filtering in shapes.filterings(shape, mode, loosened=True)]
+         for filtering in shapes.filterings(shape, mode, loosened=False)]
 
 
+@pytest.mark.rhel_like
 @pytest.mark.parametrize(("shape", "mode", "filtering"), CELLS)
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_shape(lab: Lab, runtime: str, shape: Shape, mode: str, filtering: str,
                results: shapes.Results) -> None:
-    buggy = any(kind in ("macvlan", "ipvlan") for kind in shape.kinds)
+    # Without the hook: podman 4 loses on any two uplinks under strict
+    # filtering, later ones only where netavark did not loosen, under strict
+    # filtering; made in the order that fails (shapes.container) then.
+    buggy = filtering == "strict" and (
+        len(shape.uplinks) == 2 if not lab.stack.loosens_bridges
+        else any(kind in ("macvlan", "ipvlan") for kind in shape.kinds))
     networks = shapes.pinned([net.name for net in NETWORKS[shape]])
     metric = lab.stack.metric
     extra = ["-p", f"{PUBLISHED_PORT}:{TCP_PORT}"] if shape.port else []
@@ -73,10 +85,11 @@ def test_shape(lab: Lab, runtime: str, shape: Shape, mode: str, filtering: str,
     with shapes.container(lambda: lab.container(networks, annotations, runtime, extra), shape,
                           mode, buggy, metric) as c:
         if not MODES[mode]:
-            # netavark loosens bridges only; the lab's hook set the rest
+            # netavark >= 1.11 loosens bridges only; the lab's hook set the rest
             rp, start = c.rp_filter(), shapes.FILTERINGS[filtering]
             for dev, kind in zip(shapes.DEVICES, shape.kinds):
-                assert rp[dev] == (start if kind in ("macvlan", "ipvlan") else 2), rp
+                loosened = lab.stack.loosens_bridges and kind not in ("macvlan", "ipvlan")
+                assert rp[dev] == (2 if loosened else start), rp
         shapes.check_state(c, shape, mode, metric, filtering)
         if mode == "loose" and len(shape.uplinks) == 2:
             tags = [line.split(": ", 1)[0].split()[-1].split("[")[0] for line in lab.syslog()
