@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
+from multihome_hook.modes import FIXES, MODES
 from testlab.fakens import Namespace
 
 # Measured for off, loose, one-default, source-routing (make test's sets):
@@ -35,7 +36,7 @@ FORBIDDEN = ("pydantic", "asyncio", "dataclasses", "inspect", "ipaddress", "unit
              "logging", "traceback", "selectors", "importlib.util")
 # Where no netlink is needed (pyroute2 imports them): not even `typing` (~3
 # ms), `json` (its decoder needs `re`) or `re`, `enum`, `collections` (~4 ms).
-WITHOUT_NETLINK = ("off", "loose")
+WITHOUT_NETLINK = [m.name for m in MODES if not m.routes]
 LEAN = ("typing", "json", "re", "enum", "collections")
 
 # The hook ends with os._exit (no teardown): report the modules from there.
@@ -71,14 +72,14 @@ def state(pid: int, mode: str) -> dict[str, object]:
             "annotations": {"io.multihome.mode": mode}}
 
 
-@pytest.mark.parametrize("mode", list(BUDGET))
+@pytest.mark.parametrize("mode", [m.name for m in MODES])
 def test_import_set_stays_small(make_ns: Callable[..., Namespace], mode: str) -> None:
     ns = make_ns(2)
     forbidden = FORBIDDEN + (LEAN if mode in WITHOUT_NETLINK else ())
     check(loaded_modules(state(ns.pid, mode)), forbidden, BUDGET[mode], f"mode {mode}")
 
 
-@pytest.mark.parametrize("mode", [m for m in BUDGET if m != "off"])
+@pytest.mark.parametrize("mode", [m.name for m in FIXES])
 @pytest.mark.parametrize("networks", [0, 1])
 def test_fewer_than_two_uplinks_cost_what_loose_costs(make_ns: Callable[..., Namespace],
                                                       mode: str, networks: int) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from multihome_hook.modes import MODES
+
 SRC = Path(__file__).resolve().parents[2] / "src" / "multihome_hook"
-MODE_NAMES = {"loose", "one-default", "source-routing", "off"}
+MODE_NAMES = {m.name for m in MODES}
 
 
 def modules() -> dict[str, ast.Module]:
