@@ -35,10 +35,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from multihome_hook.modes import FIXES
+
 from . import commands, debs, fakens, lab, labnet, rootlab
 from .roots import PODMAN5, PODMAN6, Stack
 
-MODES = ("loose", "one-default", "source-routing")
+MODES = tuple(m.name for m in FIXES)
 HOST_WIDE = "io.multihome.mode=source-routing"
 # Each variant of `podman run`: (networks, the per-container mode or None,
 # the host-wide default or None, the plain run it is compared with).

@@ -25,9 +25,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from multihome_hook.modes import FIXES
+
 from . import inside, lab, network, shapes
 
-MODES = ("loose", "one-default", "source-routing")
+MODES = tuple(m.name for m in FIXES)
 MODE = "io.multihome.mode"
 # A trial: its title, % lost (pings unbound, or connections through the
 # published port), loss bound to each uplink.

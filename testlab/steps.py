@@ -23,7 +23,7 @@ from . import fakens
 
 # (row, module, attribute): the hook's steps, in the order they run.
 STEPS = (
-    ("/proc: uplinks", "fix", "_too_few_uplinks"),
+    ("/proc: uplinks", "snapshot", "uplinks"),
     ("sysctls", "snapshot", "read_rp_filter"),
     ("links", "snapshot", "read_links"),
     ("dump addresses", "netlink.RouteSocket", "addresses"),

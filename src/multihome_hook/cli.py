@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from . import containers, log, netns, report, snapshot
 from .errors import ERROR, INTERRUPTED, OK, PROBLEM, HookError, exit_status_text
-from .fix import ASKED, RUNNING, Fix, Outcome, fix, preview
+from .fix import APPLY, APPLY_PRIMARY, WATCH, Caller, Fix, Outcome, fix, preview
 from .keep import how_to_keep, permanent, pinned
 from .models import ApplyReport, ApplyResult, DiagnoseReport, PodmanEvent, to_json
 from .modes import FIXES, MODE_KEY, MODES, Mode, parse_mode
@@ -87,13 +87,11 @@ def _diagnose(args: argparse.Namespace) -> int:
     return max(status[r.status] for r in reports)
 
 
-def _fix_in(target: containers.Target, mode: Mode, given: str | None, *,
-            dry_run: bool = False, switch: bool = False) -> Outcome:
-    """fix (or preview), in the container's namespace, with the primary
-    `given`, else its annotation's (which may have gone since); `switch`:
-    an operator's explicit mode change (see plan.py)."""
-    request = Fix(mode, target.primary_given(given), strict=target.strict(mode),
-                  stage=RUNNING if given is None else ASKED, switch=switch,
+def _fix_in(target: containers.Target, mode: Mode, caller: Caller, given: str | None = None,
+            *, dry_run: bool = False) -> Outcome:
+    """fix (or preview) for `caller`, in the container's namespace, with the
+    primary `given`, else its annotation's."""
+    request = Fix(mode, target.primary_given(given), strict=target.strict(mode), caller=caller,
                   networks=target.networks)
     return netns.run_in(target.pid, lambda: (preview if dry_run else fix)(request))
 
@@ -103,7 +101,8 @@ def _apply_to(ref: str, mode: Mode, args: argparse.Namespace) -> tuple[ApplyResu
     target = None
     try:
         target = containers.find(ref)
-        outcome = _fix_in(target, mode, args.primary, dry_run=args.dry_run, switch=True)
+        caller = APPLY if args.primary is None else APPLY_PRIMARY
+        outcome = _fix_in(target, mode, caller, args.primary, dry_run=args.dry_run)
     except HookError as exc:
         _failed(ref, exc)
         return ApplyResult(container=ref, id=None if target is None else target.id,
@@ -187,7 +186,7 @@ def _on_event(event: PodmanEvent) -> str | None:
         return None
     if event.status == "connect":
         _wait_for(target.pid, event.network)
-    outcome = _fix_in(target, mode, None)
+    outcome = _fix_in(target, mode, WATCH)
     if event.status == "start" and not outcome.changes:
         return None  # the hook did it already (unless a user namespace kept it from it)
     what = "started" if event.status == "start" else f"network {event.network} {event.status}ed"

@@ -2,7 +2,8 @@
 
 The hook, `watch` and `apply` all fix a namespace through here, with one
 request each (Fix), so that the same request leaves the same namespace
-whoever makes it (tests/netns/test_agreement.py).
+whoever makes it (tests/netns/test_agreement.py); who makes it (Caller)
+says only what may be done besides.
 """
 
 from __future__ import annotations
@@ -14,40 +15,56 @@ from .records import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .kernel import Routing, Snapshot
+    from .kernel import Routing, Snapshot, Uplinks
     from .modes import Mode
     from .netlink import RouteSocket
     from .primary import Networks, Primary
 
-# What the container is doing while it is fixed, which says what may be done.
-# The hook, at createRuntime:
-STARTING = "starting"
-# ... in a user namespace of its own: podman connects its networks after
-# the hook, so a mode that `prepares` acts on what they will copy.
-BEFORE_NETWORKS = "before its networks"
-# `watch`, and `apply` without --primary: the container's annotation,
-# whose primary network may have been disconnected since (the others then
-# carry on without it).
-RUNNING = "running"
+
+class Caller(Record):
+    """Who asks for a fix, which says what may be done besides the mode's
+    work; one of the five below, and no other. `prepares`: podman connects
+    the container's networks after this caller, so a mode that `prepares`
+    acts on what they will copy (Mode.idle). `primary_may_be_gone`: the
+    primary is the container's annotation, read while it runs: its network
+    may have been disconnected since, and the others then carry on without
+    it. `switches`: an operator's explicit request, which may undo another
+    mode's work (plan.py)."""
+
+    __slots__ = ("name", "prepares", "primary_may_be_gone", "switches")
+
+    def __init__(self, name: str, *, prepares: bool = False, primary_may_be_gone: bool = False,
+                 switches: bool = False) -> None:
+        self.name, self.prepares = name, prepares
+        self.primary_may_be_gone, self.switches = primary_may_be_gone, switches
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# The hook, at createRuntime, and there in a user namespace of its own.
+HOOK = Caller("hook")
+HOOK_BEFORE_NETWORKS = Caller("hook, before the networks", prepares=True)
+# `watch`, on a container's start or a network (dis)connected.
+WATCH = Caller("watch", primary_may_be_gone=True)
+# `apply` (and what diagnose shows of it), with the annotation's primary;
 # `apply --primary`: an operator's explicit primary, which must be there.
-# Only an operator (RUNNING or ASKED from `apply`) may undo another mode's
-# work: `switch`.
-ASKED = "asked"
+APPLY = Caller("apply", primary_may_be_gone=True, switches=True)
+APPLY_PRIMARY = Caller("apply --primary", switches=True)
+CALLERS = (HOOK, HOOK_BEFORE_NETWORKS, WATCH, APPLY, APPLY_PRIMARY)
 
 
 class Fix(Record):
     """One request: `mode`, `primary` as given (a network name is resolved
     here against `networks`, None: podman's definition files), `strict`
-    (io.multihome.rp_filter=strict), the container's `stage` (above), and
-    `switch`: an operator's explicit mode change (see plan.py)."""
+    (io.multihome.rp_filter=strict), and its `caller` (above)."""
 
-    __slots__ = ("mode", "primary", "strict", "stage", "switch", "networks")
+    __slots__ = ("mode", "primary", "strict", "caller", "networks")
 
     def __init__(self, mode: Mode, primary: Primary | None = None, *, strict: bool = False,
-                 stage: str = STARTING, switch: bool = False,
-                 networks: Networks | None = None) -> None:
-        self.mode, self.primary, self.strict, self.stage = mode, primary, strict, stage
-        self.switch, self.networks = switch, networks
+                 caller: Caller = HOOK, networks: Networks | None = None) -> None:
+        self.mode, self.primary, self.strict = mode, primary, strict
+        self.caller, self.networks = caller, networks
 
 
 class Outcome(Record):
@@ -66,22 +83,6 @@ class Outcome(Record):
         return f"{text} ({self.note})" if self.note else text
 
 
-def _too_few_uplinks() -> str | None:
-    """Why a namespace with fewer than two uplinks needs nothing, or None.
-
-    One uplink cannot receive a reply on the "wrong" interface, so every
-    mode would only weaken it (loose) or change nothing: with a host-wide
-    default every single-network container passes here, before any netlink."""
-    found = snapshot.uplinks()
-    if len(found) >= 2 or snapshot.routing_tables():
-        return None  # or routes elsewhere than main, which only netlink shows in full
-    if not found:
-        if snapshot.interfaces() == ["lo"]:
-            return "no network interface, nothing to change"
-        return "no default route, nothing to change"
-    return f"one uplink ({found[0]}), nothing to change"
-
-
 def fix(request: Fix) -> Outcome:
     """Make the current namespace what the request's mode wants."""
     return _fix(request, True)
@@ -93,44 +94,45 @@ def preview(request: Fix) -> Outcome:
 
 
 def _fix(request: Fix, write: bool) -> Outcome:
-    """Fewer than two uplinks, seen in /proc, mean nothing to do at all,
-    whoever asks (a table of source routing left from two uplinks is still
-    cleaned up)."""
+    """Where the mode is idle (modes.Mode.idle: fewer than two uplinks),
+    seen in /proc, before any netlink: with a host-wide default every
+    single-network container passes here."""
     mode = request.mode
     try:
-        skipped = _too_few_uplinks()
-        if skipped and not (mode.prepares and request.stage == BEFORE_NETWORKS):
+        found = snapshot.uplinks()
+        skipped = mode.idle(found, request.caller)
+        if skipped:
             return Outcome([], skipped)
         primary = request.primary
         if primary is not None:
             from .networks import resolve_primary
 
             primary = resolve_primary(primary, snapshot.interfaces(), request.networks)
-        if not (mode.routes or primary is not None or request.switch):
+        if not (mode.routes or primary is not None or request.caller.switches):
             # sysctls only: no netlink, no pyroute2 import
             state = snapshot.read(mode, None)
-            return Outcome(_plan_and_apply(request, primary, state, None, write))
+            return Outcome(_plan_and_apply(request, primary, state, found, None, write))
         from .netlink import RouteSocket
 
         with RouteSocket() as sock:
             state = snapshot.read(mode, sock)
             try:
-                return Outcome(_plan_and_apply(request, primary, state, sock, write),
+                return Outcome(_plan_and_apply(request, primary, state, found, sock, write),
                                routing=state.routing)
             except NoSuchPrimary as exc:
-                if request.stage != RUNNING:
+                if not request.caller.primary_may_be_gone:
                     raise
                 # Its network was disconnected: the others carry on without it.
-                return Outcome(_plan_and_apply(request, None, state, sock, write),
+                return Outcome(_plan_and_apply(request, None, state, found, sock, write),
                                note=f"{exc}: chosen without it", routing=state.routing)
     except OSError as exc:  # apply() reports its own: this is reading, nothing changed
         raise NoNamespace(f"cannot read the network namespace: {exc.strerror or exc}") from None
 
 
-def _plan_and_apply(request: Fix, primary: Primary | None, state: Snapshot,
+def _plan_and_apply(request: Fix, primary: Primary | None, state: Snapshot, found: Uplinks,
                     sock: RouteSocket | None, write: bool) -> list[plan.Change]:
-    changes = request.mode.planner(state, primary=primary, switch=request.switch,
-                                   strict=request.strict)
+    changes = request.mode.plan(state, request.caller, primary=primary, strict=request.strict,
+                                found=found)
     if write:
         apply.apply(changes, sock)
     return changes

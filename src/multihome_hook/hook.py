@@ -27,7 +27,7 @@ def _run(raw: bytes) -> str:
         return f"container {cid}: mode {request.mode}, nothing changed"
     from . import netns
     from .errors import HostNamespace
-    from .fix import BEFORE_NETWORKS, STARTING, Fix, fix
+    from .fix import HOOK, HOOK_BEFORE_NETWORKS, Fix, fix
 
     try:
         # For good, holding the namespace's lock: this process ends with
@@ -35,7 +35,7 @@ def _run(raw: bytes) -> str:
         netns.enter(request.pid)
         later = not netns.shares_user_namespace(request.pid)
         outcome = fix(Fix(request.mode, request.primary, strict=request.strict,
-                          stage=BEFORE_NETWORKS if later else STARTING))
+                          caller=HOOK_BEFORE_NETWORKS if later else HOOK))
     except HostNamespace:
         # A host-wide default reaches --network host containers too: they
         # must start, and the host must stay as it is.

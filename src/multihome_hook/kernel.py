@@ -112,6 +112,21 @@ class Address(Record):
         self.prefixlen, self.scope = prefixlen, scope
 
 
+class Uplinks(Record):
+    """What says whether a namespace needs anything at all, as /proc shows
+    it (snapshot.uplinks: no netlink) or a full snapshot would
+    (Routing.uplinks): the `devices` with a default route (IPv4: main's,
+    IPv6: any table's), sorted; `parked`: IPv4 routes in a table but main
+    and local (the hook's, left from more uplinks); `bare`: no interface
+    but lo. /proc's reader leaves the last two False where two devices
+    already decide (plan.too_few_uplinks)."""
+
+    __slots__ = ("devices", "parked", "bare")
+
+    def __init__(self, devices: tuple[str, ...], parked: bool, bare: bool) -> None:
+        self.devices, self.parked, self.bare = devices, parked, bare
+
+
 class Routing(Record):
     __slots__ = ("links", "addresses", "routes", "rules")
 
@@ -124,6 +139,14 @@ class Routing(Record):
         """The main table's unicast default routes."""
         return [r for r in self.routes
                 if r.is_default and r.table == RT_TABLE_MAIN and r.kind == RTN_UNICAST]
+
+    def uplinks(self) -> Uplinks:
+        """What /proc shows of the uplinks (snapshot.uplinks), read from here."""
+        devices = {hop.dev for r in self.routes
+                   if r.is_default and r.kind == RTN_UNICAST
+                   and (r.family == AF_INET6 or r.table == RT_TABLE_MAIN) for hop in r.nexthops}
+        parked = any(r.family == AF_INET and r.table != RT_TABLE_MAIN for r in self.routes)
+        return Uplinks(tuple(sorted(devices - {"lo"})), parked, set(self.links.values()) <= {"lo"})
 
 
 class Snapshot(Record):

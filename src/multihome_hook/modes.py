@@ -1,6 +1,8 @@
 """The modes, in one table: everything a mode means is in its entry, and
 nothing else in the package asks which mode it is (tests/unit/test_layers.py
-holds that). The hook, `fix`, diagnose and the CLI read their modes here."""
+holds that; tests/unit/test_modes.py holds each entry's flags against its
+planner). The hook, `fix`, diagnose and the CLI read their modes here, and
+plan through them (Mode.plan), so that one rule holds for every caller."""
 
 from __future__ import annotations
 
@@ -13,12 +15,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Protocol
 
-    from .kernel import Snapshot
+    from .fix import Caller
+    from .kernel import Snapshot, Uplinks
     from .plan import Change
     from .primary import Primary
 
     class Planner(Protocol):
-        """plan.py's planners: `switch` and `strict` as fix.Fix has them."""
+        """plan.py's planners: `switch` (the caller's `switches`) and
+        `strict` (io.multihome.rp_filter=strict)."""
 
         def __call__(self, snapshot: Snapshot, *, primary: Primary | None = None,
                       switch: bool = False, strict: bool = False) -> list[Change]: ...
@@ -61,6 +65,25 @@ class Mode(Record):
 
     def __str__(self) -> str:
         return self.name
+
+    def idle(self, found: Uplinks, caller: Caller) -> str | None:
+        """Why this mode changes nothing for `caller` in a namespace whose
+        uplinks are `found`, or None: fewer than two need nothing
+        (plan.too_few_uplinks), whoever asks, except what a mode that
+        `prepares` does before networks that are yet to come."""
+        if self.prepares and caller.prepares:
+            return None
+        return plan.too_few_uplinks(found)
+
+    def plan(self, snapshot: Snapshot, caller: Caller, *, primary: Primary | None = None,
+             strict: bool = False, found: Uplinks | None = None) -> list[Change]:
+        """What this mode changes in `snapshot` for `caller`: nothing where
+        it is `idle`, judged on `found` (the uplinks already read from
+        /proc: the hook's snapshot may hold no routes), else on the
+        snapshot's own routes."""
+        if self.idle(snapshot.routing.uplinks() if found is None else found, caller):
+            return []
+        return self.planner(snapshot, primary=primary, switch=caller.switches, strict=strict)
 
 
 def _nothing(snapshot: Snapshot, *, primary: Primary | None = None, switch: bool = False,

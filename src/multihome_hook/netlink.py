@@ -1,28 +1,17 @@
 """The only door to pyroute2: our records (kernel.py) to and from netlink
 messages, over a route netlink socket of the standard library's C module.
 
-`import pyroute2` costs ~200 ms and ~370 modules on every `podman run`
-(asyncio, ndb, conntrack...), because the package `__init__` imports all of
-it. The hook needs only the message classes for routes, addresses and rules,
-so pyroute2 is registered as a package whose __init__ has not run and just
-those are imported (when this module is), some of what they import deferred
-(_message_classes); the socket and its request/reply loop are our own, on
-`_socket`, the C module that `socket` wraps.
-
-pyroute2 0.6 is several distributions whose modules live in the namespace
-package `pr2modules` (its `pyroute2/__init__` only makes aliases): there the
-same classes are imported from `pr2modules.netlink.rtnl`.
+Only pyroute2's message classes are used (imported by lean_import.py, which
+spares the hook the rest of the package); the socket and its request/reply
+loop are our own, on `_socket`, the C module that `socket` wraps.
 """
 
 from __future__ import annotations
 
 import _socket
 import errno
-import importlib
 import os
 import struct
-import sys
-from types import ModuleType
 
 from .kernel import (
     AF_INET,
@@ -34,6 +23,7 @@ from .kernel import (
     Route,
     Rule,
 )
+from .lean_import import message_classes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,103 +45,7 @@ RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
 RT_TABLE_COMPAT = 252  # the 8-bit table field of a table id above 255
 _HEADER = struct.Struct("=IHHII")
 
-
-def _hollow_pyroute2() -> None:
-    """Register pyroute2 as a package whose __init__ has not run: its
-    submodules import without it. The first attribute asked of the package
-    (`from pyroute2 import IPRoute` elsewhere in the same process) runs the
-    real __init__ in place, so nothing is left hollow.
-
-    The import system's finders are asked directly, and the module is given
-    the attributes the language reference lists, rather than through
-    importlib.util, which on Python 3.9 imports `typing` (~11 ms)."""
-    spec = None
-    for finder in sys.meta_path:
-        find_spec = getattr(finder, "find_spec", None)
-        spec = find_spec("pyroute2", None) if find_spec else None
-        if spec is not None:
-            break
-    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
-        raise ImportError("pyroute2 is not installed")
-    package = ModuleType(spec.name)
-    package.__spec__, package.__loader__ = spec, spec.loader
-    package.__package__, package.__path__ = spec.name, spec.submodule_search_locations
-    package.__file__ = spec.origin
-    loader = spec.loader
-
-    def complete(name: str) -> Any:
-        del package.__getattr__
-        loader.exec_module(package)
-        return getattr(package, name)
-
-    package.__getattr__ = complete  # type: ignore[method-assign]
-    sys.modules["pyroute2"] = package
-
-
-class _Deferred(ModuleType):
-    """A module imported for real on the first use of any of its names."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(_real_module(self.__name__), name)
-
-
-def _real_module(name: str) -> ModuleType:
-    # Used while still standing in (pyroute2 still being imported): step aside.
-    if isinstance(sys.modules.get(name), _Deferred):
-        del sys.modules[name]
-    return importlib.import_module(name)
-
-
-class _DeferredLogger:
-    """What the stand-in's getLogger gives pyroute2 at import: the real
-    logger, fetched when one of its methods is first used."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(_real_module("logging").getLogger(self._name), attr)
-
-
-class _DeferredLogging(_Deferred):
-    getLogger = staticmethod(_DeferredLogger)
-
-
-def _message_classes() -> tuple[Any, Any, Any]:
-    """pyroute2's rtmsg, ifaddrmsg and fibmsg, imported with three modules
-    deferred: pyroute2's netlink modules import `logging` and `traceback`
-    (~8 ms of `re`, `string`, `textwrap`...) to report their own errors,
-    and `socket` imports `selectors` (~3 ms) for sendfile: none is used on
-    the hook's way. While pyroute2 is imported, those are stand-ins that
-    import the real module when a name of theirs is first used; they leave
-    sys.modules afterwards, so the rest of the process imports the real
-    ones as usual."""
-    if "pyroute2" not in sys.modules:
-        _hollow_pyroute2()
-    deferred = {name: stand_in for name, stand_in in (
-        ("logging", _DeferredLogging("logging")), ("traceback", _Deferred("traceback")),
-        ("selectors", _Deferred("selectors"))) if name not in sys.modules}
-    sys.modules.update(deferred)
-    try:
-        try:
-            importlib.import_module("pyroute2.netlink")
-            package = "pyroute2"
-        except ModuleNotFoundError as exc:
-            if exc.name != "pyroute2.netlink":
-                raise
-            package = "pr2modules"  # pyroute2 0.6
-
-        def found(name: str) -> Any:
-            return getattr(importlib.import_module(f"{package}.netlink.rtnl.{name}"), name)
-
-        return found("rtmsg"), found("ifaddrmsg"), found("fibmsg")
-    finally:
-        for name, stand_in in deferred.items():
-            if sys.modules.get(name) is stand_in:
-                del sys.modules[name]
-
-
-_rtmsg, _ifaddrmsg, _fibmsg = _message_classes()
+_rtmsg, _ifaddrmsg, _fibmsg = message_classes()
 
 
 # --- encode: our records as pyroute2 messages -------------------------------

@@ -28,7 +28,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .kernel import Nexthop, Snapshot
+    from .kernel import Nexthop, Snapshot, Uplinks
     from .primary import Primary
 
 # Interface N's table is TABLE_BASE + N (its ifindex): source-routing's
@@ -98,6 +98,21 @@ if TYPE_CHECKING:
 def describe(changes: Sequence[Change]) -> str:
     """A plan on one line, for logs and terminals."""
     return "; ".join(map(str, changes)) or "nothing to change"
+
+
+def too_few_uplinks(found: Uplinks) -> str | None:
+    """Why a namespace with fewer than two uplinks needs nothing, or None
+    (modes.Mode.idle: the rule every caller shares).
+
+    One uplink cannot receive a reply on the "wrong" interface, so every
+    mode would only weaken it (loose) or change nothing; what the hook
+    parked in a table from more uplinks is still cleaned up."""
+    if len(found.devices) >= 2 or found.parked:
+        return None
+    if not found.devices:
+        return ("no network interface, nothing to change" if found.bare
+                else "no default route, nothing to change")
+    return f"one uplink ({found.devices[0]}), nothing to change"
 
 
 def preferred(candidates: Sequence[tuple[Route, Nexthop]],

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from . import containers, diagnosis, host, links, netns, snapshot
 from .errors import HookError, HostNamespace
+from .fix import APPLY
 from .keep import how_to_keep, permanent, pinned
 from .kernel import AF_INET, AF_INET6, ALL, Route, Snapshot, natural_key
 from .models import ContainerReport, FindingReport, InterfaceReport, RouteReport
@@ -32,7 +33,7 @@ def _read() -> tuple[Snapshot, dict[int, links.Link]]:
 
 
 class _Fixes:
-    """What each mode would change now, and what to type for it."""
+    """What each mode would change now (as `apply` would), and what to type for it."""
 
     def __init__(self, target: containers.Target, state: Snapshot,
                  networks: Mapping[int, str]) -> None:
@@ -50,7 +51,7 @@ class _Fixes:
         self.plans: dict[str, list[Change]] = {}
         for mode in FIXES:
             try:
-                self.plans[mode.name] = mode.planner(state, primary=self.primary, switch=True)
+                self.plans[mode.name] = mode.plan(state, APPLY, primary=self.primary)
                 self.changes[mode.name] = [str(c) for c in self.plans[mode.name]]
             except HookError as exc:
                 self.changes[mode.name] = [f"cannot: {exc}"]

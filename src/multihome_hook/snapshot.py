@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .kernel import ALL, DEFAULT, IPV4_CONF, NO_ROUTING, Routing, Snapshot
+from .kernel import ALL, DEFAULT, IPV4_CONF, NO_ROUTING, Routing, Snapshot, Uplinks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,13 +28,14 @@ def interfaces() -> list[str]:
     return sorted(name for name in os.listdir(IPV4_CONF) if name not in (ALL, DEFAULT))
 
 
-def uplinks() -> list[str]:
-    """Interfaces that carry a default route, read from /proc: the hook
-    decides "nothing to do" without paying for netlink (pyroute2).
+def uplinks() -> Uplinks:
+    """The uplinks, read from /proc: the hook decides "nothing to do"
+    (modes.Mode.idle) without paying for netlink (pyroute2).
 
     IPv4 lists the main table only, IPv6 every table: an uplink whose default
-    an earlier run moved to its own table still counts, so the answer never
-    says "fewer than two" when the full snapshot would see two."""
+    an earlier run moved to its own table still counts (IPv4: fib_trie shows
+    the table), so the answer never says "fewer than two" when the full
+    snapshot would see two."""
     texts = []
     for name in ("route", "ipv6_route"):
         try:
@@ -42,7 +43,10 @@ def uplinks() -> list[str]:
                 texts.append(f.read())
         except FileNotFoundError:  # IPv6 disabled in the kernel
             texts.append("")
-    return default_devices(*texts)
+    devices = tuple(default_devices(*texts))
+    few = len(devices) < 2  # else the rest decides nothing: not read
+    return Uplinks(devices, few and bool(routing_tables()),
+                   not devices and interfaces() == ["lo"])
 
 
 def routing_tables() -> list[int]:

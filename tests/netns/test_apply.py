@@ -29,7 +29,7 @@ from multihome_hook.errors import (
 )
 from multihome_hook.fix import Fix, fix
 from multihome_hook.kernel import Nexthop, Route, Routing, Rule
-from multihome_hook.modes import LOOSE, ONE_DEFAULT, SOURCE_ROUTING
+from multihome_hook.modes import FIXES, LOOSE, ONE_DEFAULT, SOURCE_ROUTING
 from multihome_hook.plan import Add, Delete, SetRpFilter
 from multihome_hook.primary import Name
 from testlab.fakens import Namespace, user_namespace_process
@@ -157,7 +157,7 @@ def run_hook(state: dict[str, object]) -> subprocess.CompletedProcess[str]:
                           capture_output=True, timeout=30)
 
 
-MODES = ("loose", "one-default", "source-routing")
+MODES = [m.name for m in FIXES]
 
 
 def state_of(pid: int, mode: str, **annotations: str) -> dict[str, object]:

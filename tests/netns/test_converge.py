@@ -13,8 +13,8 @@ import pytest
 from multihome_hook import netlink, netns, snapshot
 from multihome_hook.apply import apply
 from multihome_hook.errors import HookError
-from multihome_hook.fix import Fix, fix
-from multihome_hook.modes import LOOSE, ONE_DEFAULT, SOURCE_ROUTING, Mode
+from multihome_hook.fix import APPLY, Fix, fix
+from multihome_hook.modes import FIXES, LOOSE, ONE_DEFAULT, SOURCE_ROUTING, Mode
 from multihome_hook.plan import Add, SetRpFilter
 from testlab.fakens import Namespace, user_namespace_process
 from testlab.lab import hook_binary
@@ -64,7 +64,7 @@ def hooks_at_once(pid: int, count: int, mode: str) -> list[subprocess.CompletedP
     return done
 
 
-@pytest.mark.parametrize("mode", ["one-default", "source-routing"])
+@pytest.mark.parametrize("mode", [m.name for m in FIXES if m.routes])
 def test_concurrent_hooks_on_one_pod_namespace_equal_a_single_run(make_ns: MakeNs,
                                                                    mode: str) -> None:
     reference = make_ns(2)
@@ -100,7 +100,7 @@ def defaults(ns: Namespace, family: int = 4) -> list[str]:
                   for hop in (r.get("nexthops") or [r]) if r["dst"] == "default")
 
 
-@pytest.mark.parametrize("mode", [ONE_DEFAULT, SOURCE_ROUTING], ids=str)
+@pytest.mark.parametrize("mode", [m for m in FIXES if m.routes], ids=str)
 def test_losing_the_primary_keeps_a_default_route(make_ns: MakeNs, mode: Mode) -> None:
     ns = make_ns(3)
     netns.run_in(ns.pid, lambda: fix(Fix(mode)))
@@ -140,10 +140,10 @@ def test_a_mode_switch_only_when_asked_for(make_ns: MakeNs) -> None:
     with pytest.raises(HookError, match="another mode"):
         netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING)))
     assert ns.state() == before
-    netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING, switch=True)))
+    netns.run_in(ns.pid, lambda: fix(Fix(SOURCE_ROUTING, caller=APPLY)))
     assert "proto 176" not in ns.ip("route", "show", "table", "all").stdout
     assert ns.ip("rule").stdout.count("proto 177") == 4
-    netns.run_in(ns.pid, lambda: fix(Fix(LOOSE, switch=True)))
+    netns.run_in(ns.pid, lambda: fix(Fix(LOOSE, caller=APPLY)))
     assert defaults(ns) == ["eth0", "eth1"]  # both back in main
     assert "proto 17" not in ns.ip("rule").stdout
     assert not [line for line in ns.ip("route", "show", "table", "all").stdout.splitlines()

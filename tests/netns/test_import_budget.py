@@ -15,13 +15,14 @@ from collections.abc import Callable
 
 import pytest
 
+from multihome_hook.modes import FIXES, MODES
 from testlab.fakens import Namespace
 
 # Measured for off, loose, one-default, source-routing (make test's sets):
-#   Python 3.9, pyroute2 0.5.14 (RHEL 9):      14, 25, 63, 63
-#   Python 3.10, pyroute2 0.6.4 (Ubuntu 22.04): 14, 24, 49, 49
-#   Python 3.11, pyroute2 0.7.2 (Debian 12):    14, 25, 68, 68
-#   Python 3.13, pyroute2 0.9.7:                14, 19, 56, 56
+#   Python 3.9, pyroute2 0.5.14 (RHEL 9):      14, 25, 64, 64
+#   Python 3.10, pyroute2 0.6.4 (Ubuntu 22.04): 14, 24, 50, 50
+#   Python 3.11, pyroute2 0.7.2 (Debian 12):    14, 25, 69, 69
+#   Python 3.13, pyroute2 0.9.7:                14, 19, 57, 57
 # (3.9 to 3.11 enter the namespace with ctypes: os.setns came in 3.12.)
 # podman never starts the hook for `off` (the JSON's `when`); it is measured
 # all the same. The route modes pay for what pyroute2's message classes
@@ -29,13 +30,13 @@ from testlab.fakens import Namespace
 BUDGET = {"off": 15, "loose": 26, "one-default": 71, "source-routing": 71}
 # Never on the hook's path: each costs 10-200 ms; logging, traceback and
 # selectors, which pyroute2 and socket import but the hook never uses (~11
-# ms), are deferred by netlink.py; importlib.util imports typing on 3.9.
+# ms), are deferred by lean_import.py; importlib.util imports typing on 3.9.
 FORBIDDEN = ("pydantic", "asyncio", "dataclasses", "inspect", "ipaddress", "unittest",
              "argparse", "pyroute2.iproute", "pyroute2.ndb", "pyroute2.ipdb", "pyroute2.nslink",
              "logging", "traceback", "selectors", "importlib.util")
 # Where no netlink is needed (pyroute2 imports them): not even `typing` (~3
 # ms), `json` (its decoder needs `re`) or `re`, `enum`, `collections` (~4 ms).
-WITHOUT_NETLINK = ("off", "loose")
+WITHOUT_NETLINK = [m.name for m in MODES if not m.routes]
 LEAN = ("typing", "json", "re", "enum", "collections")
 
 # The hook ends with os._exit (no teardown): report the modules from there.
@@ -71,14 +72,14 @@ def state(pid: int, mode: str) -> dict[str, object]:
             "annotations": {"io.multihome.mode": mode}}
 
 
-@pytest.mark.parametrize("mode", list(BUDGET))
+@pytest.mark.parametrize("mode", [m.name for m in MODES])
 def test_import_set_stays_small(make_ns: Callable[..., Namespace], mode: str) -> None:
     ns = make_ns(2)
     forbidden = FORBIDDEN + (LEAN if mode in WITHOUT_NETLINK else ())
     check(loaded_modules(state(ns.pid, mode)), forbidden, BUDGET[mode], f"mode {mode}")
 
 
-@pytest.mark.parametrize("mode", [m for m in BUDGET if m != "off"])
+@pytest.mark.parametrize("mode", [m.name for m in FIXES])
 @pytest.mark.parametrize("networks", [0, 1])
 def test_fewer_than_two_uplinks_cost_what_loose_costs(make_ns: Callable[..., Namespace],
                                                       mode: str, networks: int) -> None:

@@ -35,9 +35,11 @@ def version() -> str:
 
 def rpm_requires(python: str) -> tuple[str, ...]:
     """The lowest versions the package accepts, which RHEL 9 (EPEL) and
-    Ubuntu 22.04 must satisfy, as rpm's generator writes them for X.Y."""
-    return (f"python{python}dist(pyroute2) >= 0.5.14", f"python{python}dist(pydantic) >= 1.8.2",
-            "(podman or containers-common)")
+    Ubuntu 22.04 must satisfy, and pyroute2's bound (setup.cfg), as rpm's
+    generator writes them for X.Y (Debian's: Fedora's writes `< 0.10~~`)."""
+    pyroute2 = f"python{python}dist(pyroute2)"
+    return (f"({pyroute2} < 0.10 with {pyroute2} >= 0.5.14)",
+            f"python{python}dist(pydantic) >= 1.8.2", "(podman or containers-common)")
 
 
 class Release(NamedTuple):

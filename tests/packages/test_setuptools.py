@@ -43,8 +43,8 @@ PIP = ("-m", "pip", "--disable-pip-version-check", "--no-input")
 PYPI_TIMEOUT = 300
 
 # What the wheel must say (the floors: RHEL 9's EPEL pyroute2, Ubuntu
-# 22.04's pydantic, as the deb and the RPM say).
-REQUIRES_DIST = {"pyroute2>=0.5.14", "pydantic>=1.8.2"}
+# 22.04's pydantic; pyroute2's newest minor tested, as the deb and the RPM say).
+REQUIRES_DIST = {"pyroute2<0.10,>=0.5.14", "pydantic>=1.8.2"}
 EXTRAS = {"test", "lint"}
 CONSOLE_SCRIPT = ("oci-multihome-hook", "multihome_hook.hook:main")
 
@@ -206,7 +206,7 @@ def test_wheel(case: Setuptools, tmp_path: Path) -> None:
     assert metadata["Name"] == "oci-multihome-hook"
     assert metadata["Version"] == version
     assert metadata["Requires-Python"] == ">=3.9"
-    # setuptools < 61 writes "pyroute2 (>=0.5.14)", the newest "pyroute2>=0.5.14".
+    # setuptools < 61 writes "pyroute2 (<0.10,>=0.5.14)", the newest "pyroute2<0.10,>=0.5.14".
     requires = [re.sub(r"[\s()]", "", r) for r in metadata.get_all("Requires-Dist", [])]
     assert {r for r in requires if ";" not in r} == REQUIRES_DIST, requires
     assert set(metadata.get_all("Provides-Extra", [])) == EXTRAS

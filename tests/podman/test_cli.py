@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from multihome_hook.models import ApplyReport, DiagnoseReport, DoctorReport, parse
+from multihome_hook.modes import FIXES
 from testlab import commands, lab
 from testlab.watch import watching
 
@@ -61,7 +62,7 @@ def test_dry_run_changes_nothing(podman: lab.Podman, nets: list[str]) -> None:
     with podman.container(nets[:2]) as c:
         c.settle()
         before = namespace_state(c)
-        for mode in ("loose", "one-default", "source-routing"):
+        for mode in (m.name for m in FIXES):
             proc = cli(podman, "apply", "--mode", mode, "--dry-run", c.name)
             assert proc.returncode == 0, proc.stderr
             assert f"{c.name} (" in proc.stdout and f"mode {mode}, dry run: " in proc.stdout
@@ -149,7 +150,7 @@ def test_diagnose_shows_the_fix_now_and_for_good(podman: lab.Podman, nets: list[
         recommended = out.index("  fix with --mode source-routing (recommended: every uplink "
                                 "keeps working, strict filtering stays on): ")
         assert recommended < out.index("fix with --mode loose")
-        for mode in ("loose", "one-default", "source-routing"):
+        for mode in (m.name for m in FIXES):
             assert f"    now:       oci-multihome-hook apply --mode {mode} {c.name}\n" in out
             assert f"podman run --annotation io.multihome.mode={mode}" in out
         assert "    Quadlet:   [Container] Annotation=io.multihome.mode=loose\n" in out

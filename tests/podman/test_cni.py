@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from multihome_hook.modes import FIXES
 from testlab import lab
 
 MODE, RP_FILTER = "io.multihome.mode", "io.multihome.rp_filter"
 MODES = {
-    "loose": {MODE: "loose"},
-    "one-default": {MODE: "one-default"},
-    "source-routing": {MODE: "source-routing"},
-    "source-routing+strict": {MODE: "source-routing", RP_FILTER: "strict"},
+    **{m.name: {MODE: m.name} for m in FIXES},
+    **{f"{m.name}+strict": {MODE: m.name, RP_FILTER: "strict"} for m in FIXES if m.takes_strict},
 }
 
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from multihome_hook.modes import FIXES
 from testlab import commands, lab
 from testlab.network import host_changes, host_view
 
 MODE = "io.multihome.mode"
-MODES = ("loose", "one-default", "source-routing")
 DROP_IN = commands.REPO / "packaging" / "examples" / "50-oci-multihome-hook.conf"
 
 
-@pytest.fixture(scope="module", params=MODES)
+@pytest.fixture(scope="module", params=[m.name for m in FIXES])
 def default_mode(request: pytest.FixtureRequest) -> str:
     mode: str = request.param
     return mode

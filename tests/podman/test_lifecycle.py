@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from multihome_hook.modes import FIXES
 from testlab import commands, lab
 from testlab.watch import watching
 
@@ -104,7 +105,7 @@ def test_disconnect_and_connect_again_then_apply(podman: lab.Podman, nets: list[
         assert "nothing to change" in again.stdout, again.stdout
 
 
-@pytest.mark.parametrize("mode", ["one-default", "source-routing"])
+@pytest.mark.parametrize("mode", [m.name for m in FIXES if m.routes])
 def test_losing_the_primary_network_keeps_a_default_route(podman: lab.Podman, nets: list[str],
                                                           hooks: Path, mode: str) -> None:
     slot = podman.slot

@@ -23,7 +23,7 @@ print(again.__name__, IPRoute.__name__)
 # selectors works as the real modules do, on first use.
 _DEFERRED = """
 import sys
-from multihome_hook import netlink
+from multihome_hook import lean_import, netlink
 deferred = ("logging", "traceback", "selectors")
 assert not set(deferred) & set(sys.modules), sorted(set(deferred) & set(sys.modules))
 if "pr2modules" in sys.modules:  # pyroute2 0.6
@@ -37,7 +37,7 @@ assert socket.selectors.DefaultSelector is sys.modules["selectors"].DefaultSelec
 import logging, traceback
 assert logging.getLogger is sys.modules["logging"].getLogger and traceback.format_exc
 # A stand-in used while it still stands in (pyroute2 being imported) steps aside.
-stand_in = netlink._Deferred("string")
+stand_in = lean_import._Deferred("string")
 sys.modules["string"] = stand_in
 assert stand_in.ascii_letters == "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 assert sys.modules["string"] is not stand_in

@@ -27,6 +27,7 @@ from multihome_hook.kernel import (
     Snapshot,
     natural_key,
 )
+from multihome_hook.modes import FIXES
 from multihome_hook.plan import Add, Delete, SetRpFilter
 from multihome_hook.primary import Gateway, Name, Subnet
 
@@ -363,7 +364,7 @@ def applied(changes: Iterable[Change], snapshot: Snapshot) -> Snapshot:
                                                                   rules=tuple(rules)))
 
 
-MODES = [plan.one_default, plan.source_routing]
+MODES = [m.planner for m in FIXES if m.routes]
 
 
 @pytest.mark.parametrize("planner", MODES)
@@ -442,7 +443,7 @@ def test_routes_of_others_in_our_tables_are_refused() -> None:
         plan.source_routing(state(route4("eth0"), route4("eth1"), theirs))
 
 
-@pytest.mark.parametrize("planner", [plan.loose, *MODES])
+@pytest.mark.parametrize("planner", [m.planner for m in FIXES])
 def test_a_primary_that_names_nothing_is_refused_in_every_mode(planner: Planner) -> None:
     with pytest.raises(UnusablePrimary, match="matches no interface"):
         planner(state(route4("eth0"), route4("eth1")), primary=net("198.18.99.0/24"))

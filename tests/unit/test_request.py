@@ -13,7 +13,7 @@ import pytest
 
 from multihome_hook import request
 from multihome_hook.errors import HookError, InvalidAnnotation, InvalidState
-from multihome_hook.modes import LOOSE, MODE_KEY, MODES, OFF, ONE_DEFAULT, Mode, parse_mode
+from multihome_hook.modes import FIXES, LOOSE, MODE_KEY, MODES, OFF, ONE_DEFAULT, Mode, parse_mode
 from multihome_hook.primary import PRIMARY_KEY, Gateway, Name, Subnet, parse_primary
 from multihome_hook.request import Request
 
@@ -204,7 +204,7 @@ def hook_json_mode_regex() -> str:
     return str(value)
 
 
-@pytest.mark.parametrize("value", ["loose", "one-default", "source-routing", "", "o", "of",
+@pytest.mark.parametrize("value", [*(m.name for m in FIXES), "", "o", "of",
                                    "offf", "OFF", "Off", "of f", " off", "off ", "off\n",
                                    "\noff", "bogus", "x" * 10_000], ids=repr)
 def test_podman_starts_the_hook_for_every_value_but_off(value: str) -> None:
