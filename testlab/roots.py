@@ -66,6 +66,9 @@ class Stack:
     # with rp_filter 1 for all, default and `*` to every new interface, as
     # RHEL ships it, so podman's bridges are strict again after netavark.
     rhel: bool = False
+    # The whole root-lab suite runs on it (tests/rootlab), not only the
+    # tests marked `matrix` (the network shapes, doctor).
+    whole_suite: bool = True
 
     @property
     def loosens_bridges(self) -> bool:
@@ -170,7 +173,7 @@ class Stack:
 PODMAN4 = Stack("podman4", "podman 4.3 (Debian 12)", "bookworm", podman=4,
                 include=("podman", "netavark", "containernetworking-plugins", "uidmap",
                          "slirp4netns", "catatonit", "passwd", "acl"),
-                drivers=("bridge", "macvlan"))
+                drivers=("bridge", "macvlan"), whole_suite=False)
 # udev: for the RHEL-like stacks, which share these roots.
 PODMAN5 = Stack("podman5", "podman 5.4 (Debian 13)", "trixie", podman=5,
                 include=("podman", "netavark", "udev"))
@@ -178,9 +181,9 @@ PODMAN5 = Stack("podman5", "podman 5.4 (Debian 13)", "trixie", podman=5,
 PODMAN6 = Stack("podman6", "podman 6.1 (Debian unstable + experimental)", "unstable",
                 podman=6, l2_metric=99, extra_suites=("experimental",),
                 include=("podman/experimental", "netavark/experimental", "udev"))
-PODMAN5_RHEL = dataclasses.replace(PODMAN5, name="podman5-rhel", rhel=True,
+PODMAN5_RHEL = dataclasses.replace(PODMAN5, name="podman5-rhel", rhel=True, whole_suite=False,
                                    title="podman 5.4 (Debian 13) on a RHEL-like host")
-PODMAN6_RHEL = dataclasses.replace(PODMAN6, name="podman6-rhel", rhel=True,
+PODMAN6_RHEL = dataclasses.replace(PODMAN6, name="podman6-rhel", rhel=True, whole_suite=False,
                                    title="podman 6.1 (Debian unstable + experimental) on a "
                                    "RHEL-like host")
 STACKS = {stack.name: stack for stack in (PODMAN4, PODMAN5, PODMAN6, PODMAN5_RHEL,

@@ -539,7 +539,7 @@ class Results:
 
     @classmethod
     def load(cls, path: Path) -> Results:
-        """Rows written by `summary` ($MULTIHOME_P4_RESULTS, ...)."""
+        """Rows written by `summary` ($MULTIHOME_LAB_RESULTS)."""
         found = cls(path.name, "")
         found.add(path.read_text())
         return found

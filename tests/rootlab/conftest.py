@@ -63,9 +63,10 @@ SHAPE_GROUPS = 2
 
 
 def _runs(item: pytest.Item, stack: Stack) -> bool:
-    """Whether `item` runs on `stack`: on a RHEL-like stack only the tests
-    marked rhel_like; of the shapes, the cells the stack makes."""
-    if stack.rhel and item.get_closest_marker("rhel_like") is None:
+    """Whether `item` runs on `stack`: the tests marked `matrix` on every
+    stack, the others where the whole suite runs (podman 5 and 6); of the
+    shapes, the cells the stack makes."""
+    if not stack.whole_suite and item.get_closest_marker("matrix") is None:
         return False
     params = item.callspec.params  # type: ignore[attr-defined]
     if {"shape", "mode", "filtering"} <= params.keys():

@@ -164,15 +164,27 @@ def test_the_lab_runs_its_stacks_podman(lab: Lab) -> None:
         assert lab.run(runtime, "--version").returncode == 0
 
 
+@pytest.mark.matrix
 def test_doctor_names_what_this_stack_breaks(lab: Lab) -> None:
-    """The deb's doctor on the stack's own Python and libraries: strict
-    host, macvlan networks, the hook installed where podman reads hooks."""
-    proc = lab.run("oci-multihome-hook", "doctor", check=False)
+    """The deb's doctor on each stack's own Python and libraries: a strict
+    host with macvlan networks, the hook installed where podman reads hooks.
+    Judged by diagnose's model, as the shapes measure it: a port published
+    on a bridge beside a macvlan never answers, whatever the stack; two
+    bridges drop replies where the host's bridges filter strictly (podman 4,
+    or a RHEL-like host whose udev made them strict again, once they
+    exist), and lose nothing where netavark loosened them."""
+    with lab.container([BRIDGE_A.name, BRIDGE_B.name]):
+        lab.settle()
+        proc = lab.run("oci-multihome-hook", "doctor", check=False)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert f"podman {lab.stack.podman}." in out, out
     assert "oci-multihome-hook.json in /usr/share/containers/oci/hooks.d" in out, out
-    assert "verdict: affected\n  rp_filter is strict and netavark loosens only its bridges" in out
-    published = "a port published on a bridge beside it never answers" in out
-    assert published == (lab.stack.metric("macvlan") < lab.stack.metric("bridge")), out
+    assert "verdict: affected\n" in out, out
+    assert f"a container on {BRIDGE_A.name} and {MACVLAN.name}, a port published: drops port" \
+        in out, out
+    strict_bridges = not lab.stack.loosens_bridges or lab.stack.rhel
+    two_bridges = f"a container on {BRIDGE_A.name} and {BRIDGE_B.name}: drops"
+    assert (two_bridges in out) == strict_bridges, out
+    assert ("something set them back (systemd-udevd" in out) == lab.stack.rhel, out
 

@@ -65,7 +65,7 @@ CELLS = [pytest.param(shape, mode, filtering, id=f"{shape.name}-{mode}"
          for filtering in shapes.filterings(shape, mode, loosened=False)]
 
 
-@pytest.mark.rhel_like
+@pytest.mark.matrix
 @pytest.mark.parametrize(("shape", "mode", "filtering"), CELLS)
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_shape(lab: Lab, runtime: str, shape: Shape, mode: str, filtering: str,
