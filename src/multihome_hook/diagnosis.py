@@ -271,14 +271,16 @@ class _Judge:
             if not self.strict(ifindex) or back == [ifindex]:
                 continue
             dev = self.routing.links[ifindex]
-            also = (f"; with {len(hops)} IPv4 default routes of the same metric, unbound "
-                    "traffic too, whenever the kernel sends it by one and routes back by "
-                    "another") if tied and ifindex in back else ""
+            others = ", ".join(self.routing.links.get(d, str(d)) for d in back if d != ifindex)
+            how = (f"may lead by {others} (the same metric: the kernel picks one)"
+                   if ifindex in back else f"leads by {others}")
+            also = (f"; unbound traffic too, whenever the kernel sends it by one of the "
+                    f"{len(hops)} IPv4 default routes and routes back by another"
+                    if tied and ifindex in back else "")
             self.add(PROBLEM, OUTBOUND,
                      f"traffic leaving by {self.name(ifindex)} (bound to it: ping -I {dev}, "
                      f"SO_BINDTODEVICE) loses its replies: strict rp_filter on {dev}, and the "
-                     "route back leads by " + ", ".join(
-                         self.routing.links.get(d, str(d)) for d in back) + also)
+                     f"route back {how}{also}")
         devices = sorted({nh.dev for nh in hops}, key=natural_key)
         if len(devices) > 1 and not any(self.strict(nh.ifindex) for nh in hops):
             self.add(NOTE, "", f"{len(hops)} IPv4 default routes, rp_filter not strict on "

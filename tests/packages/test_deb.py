@@ -103,7 +103,7 @@ def test_installed_hook_fixes_containers_without_hooks_dir(installed: None, podm
         assert len(c.default_routes()) == 2  # not annotated: untouched
         report = commands.run("/usr/bin/oci-multihome-hook", "diagnose", c.name, check=False,
                          env=podman.env)
-        assert report.returncode == 1 and "problem: 2 IPv4 default routes" in report.stdout
+        assert report.returncode == 1 and "problem (outbound): traffic leaving by" in report.stdout
 
 
 def test_purge_leaves_nothing_and_containers_still_start(deb: Path, podman: lab.Podman,

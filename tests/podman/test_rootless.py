@@ -59,7 +59,7 @@ def test_rootless_cli_on_the_users_own_container(user: RootlessUser,
     c = start(user, podman, {}, "rl-plain")
     cli = str(lab.hook_binary())
     sick = user.run(cli, "diagnose", "rl-plain", check=False)
-    assert sick.returncode == 1 and "problem: 2 IPv4 default routes" in sick.stdout, sick
+    assert sick.returncode == 1 and "problem (outbound): traffic leaving by" in sick.stdout, sick
     applied = user.run(cli, "apply", "--mode", "source-routing", "rl-plain", check=False)
     assert applied.returncode == 0, applied.stderr
     rules = c.ns("ip", "rule").stdout

@@ -72,15 +72,44 @@ def test_diagnose_sees_where_the_replies_leave(lab: Lab) -> None:
     with lab.container(BRIDGE_MACVLAN, {}, "crun", ["-p", "18090:8080"]) as c:
         sick = lab.run("oci-multihome-hook", "diagnose", c.name, check=False)
         assert sick.returncode == 1, sick.stdout + sick.stderr
-        assert re.search(rf"problem: replies from eth0 \({BRIDGE_A.name}: a bridge behind the "
-                         rf"host's NAT\)'s address \S+ {how} eth1 \({MACVLAN.name}: a macvlan "
-                         r"onto the LAN\) .*; published: 18090->8080/tcp\n",
+        bridge = rf"eth0 \({BRIDGE_A.name}: a bridge behind the host's NAT\)'s address \S+"
+        lan = rf"eth1 \({MACVLAN.name}: a macvlan onto the LAN\)"
+        assert re.search(rf"problem \(address\): replies from {bridge} {how} {lan} .*: dropped "
+                         rf"\(the router of {lan} drops sources that are not of its LAN\)\n",
                          sick.stdout), sick.stdout
+        assert re.search(rf"problem \(port\): published 18090->8080/tcp leads to {bridge}; its "
+                         rf"replies {how} {lan} .*: dropped", sick.stdout), sick.stdout
         proc = lab.run("oci-multihome-hook", "apply", "--mode", "source-routing", c.name,
                        check=False)
         assert proc.returncode == 0, proc.stderr
         healthy = lab.run("oci-multihome-hook", "diagnose", c.name, check=False)
         assert healthy.returncode == 0, healthy.stdout
+
+
+def test_diagnose_finds_a_lost_primary_and_apply_mends_it(lab: Lab) -> None:
+    """source-routing, then its primary disconnected with no watch running:
+    no IPv4 default route is left in main (the other uplink's waits in its
+    table) and the primary's rules name an address that is gone. diagnose
+    says so, as a problem with apply and watch as the fix; apply promotes
+    the other default, and the container is healthy again."""
+    annotations = {MODE: "source-routing", PRIMARY: BRIDGE_A.name}
+    with lab.container(BRIDGE_MACVLAN, annotations) as c:
+        lab.podman("network", "disconnect", BRIDGE_A.name, c.name)
+        lost = lab.run("oci-multihome-hook", "diagnose", c.name, check=False)
+        assert lost.returncode == 1, lost.stdout + lost.stderr
+        assert c.loss(count=8) == 100  # nothing leaves: no default route
+        assert "problem (no-default): no IPv4 default route in main" in lost.stdout, lost.stdout
+        assert re.search(r"note: 2 rule\(s\) name an address or interface that is gone: IPv4 "
+                         r"rule 32700: from \S+ lookup \d+; IPv4 rule 32701: oif eth0 ",
+                         lost.stdout), lost.stdout
+        assert (f"the primary is gone: oci-multihome-hook apply --mode source-routing {c.name} "
+                "brings a default route back now; the watch service") in lost.stdout, lost.stdout
+        mended = lab.run("oci-multihome-hook", "apply", "--mode", "source-routing", c.name,
+                         check=False)
+        assert mended.returncode == 0, mended.stdout + mended.stderr
+        healthy = lab.run("oci-multihome-hook", "diagnose", c.name, check=False)
+        assert healthy.returncode == 0, healthy.stdout
+        assert c.loss(count=8) == 0
 
 
 # The networks a container joins, for as long as it needs them.

@@ -98,7 +98,7 @@ def test_shape(lab: Lab, runtime: str, shape: Shape, mode: str, filtering: str,
         shapes.measure_and_check(
             c, shape, mode, buggy, (LAB_ADDRESS, PUBLISHED_PORT),
             lambda result, said: results.record(setup, shape, mode, result, said),
-            lambda: diagnosed(lab, c.name), metric, filtering)
+            lambda: diagnosed(lab, c.name), metric, filtering, lab.stack.rhel)
 
 
 def diagnosed(lab: Lab, name: str) -> dict[str, Any]:
