@@ -198,7 +198,7 @@ def _on_event(event: PodmanEvent) -> str | None:
 
 def _doctor(args: argparse.Namespace) -> int:
     from . import doctor
-    from .models import DoctorNetwork, DoctorReport
+    from .models import DoctorHookFile, DoctorNetwork, DoctorReport
 
     facts = doctor.gather()
     verdict = doctor.judge(facts)
@@ -214,6 +214,7 @@ def _doctor(args: argparse.Namespace) -> int:
         networks=[DoctorNetwork(name=n.name, driver=n.driver, host_rp_filter=n.host_filter)
                   for n in facts.networks],
         hooks_dirs=list(facts.hooks_dirs), hook_installed_in=list(facts.hook_in),
+        invalid_hooks=[DoctorHookFile(path=p, reason=r) for p, r in facts.invalid_hooks],
         default_mode=facts.default_mode, affected=verdict.affected,
         reasons=verdict.reasons, notes=verdict.notes, next=verdict.next)))
     return verdict.status
