@@ -254,8 +254,30 @@ print-packages:
 deb-deps:
 	@$(call apt-ensure,$(DEB_BUILD_DEPS))
 
+# On an RPM distribution (Fedora, RHEL and its rebuilds with EPEL and CRB:
+# an rpm database that knows rpm itself), the build tools come from dnf: the
+# spec's BuildRequires with `dnf builddep`, then those %generate_buildrequires
+# adds (build.sh buildreqs writes them as a .nosrc.rpm, one round more
+# when a round's tools add some). As root only: a packager without root
+# runs the same dnf commands, or rpmbuild names what is missing.
+RPM_HOST := $(shell rpm -q --quiet rpm 2>/dev/null && echo yes)
+SPEC := packaging/rpm/oci-multihome-hook.spec
+dnf-builddep = if [ "$$(id -u)" != 0 ]; then echo "not root: not installing the build tools"; \
+		exit 0; fi; \
+	dnf -q builddep --help >/dev/null 2>&1 || dnf install -y -q 'dnf-command(builddep)' \
+		|| dnf install -y -q 'dnf5-command(builddep)' || exit 1; \
+	dnf install -y -q git rpm-build python3-setuptools && dnf builddep -y -q $(SPEC) || exit 1; \
+	for round in 1 2 3; do \
+		srpm=$$(DIST_DIR=build/buildreqs packaging/build.sh buildreqs) && exit 0; \
+		[ -n "$$srpm" ] && dnf builddep -y -q "$$srpm" || exit 1; \
+	done; echo "rpm-deps: build dependencies still missing after 3 rounds" >&2; exit 1
+
 rpm-deps:
+ifeq ($(RPM_HOST),yes)
+	@$(call dnf-builddep)
+else
 	@$(call apt-ensure,$(RPM_BUILD_DEPS))
+endif
 
 lint-packages-deps:
 	@$(call apt-ensure,$(LINT_PACKAGES_DEPS))
@@ -271,8 +293,14 @@ $(DEB_FILE): $(PACKAGE_SOURCES) | deb-deps
 	packaging/build.sh deb
 
 RPM_CHECK_VENVS = $(CURDIR)/$(VENV) $(SETS:%=$(CURDIR)/.venv-%)
+ifeq ($(RPM_HOST),yes)
+# For this release's python3, with its own pytest and libraries: no venv.
+rpm: rpm-deps
+	packaging/build.sh rpm
+else
 rpm: rpm-deps venv $(SET_VENVS)
 	RPM_PYTHON=$(RPM_PYTHON) RPM_CHECK_VENVS="$(RPM_CHECK_VENVS)" packaging/build.sh rpm
+endif
 
 packages: deb rpm
 

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import pytest
 
+from multihome_hook import hookfiles
 from testlab import commands, docpointers
 from testlab.policy import require
 
@@ -112,10 +113,12 @@ def every_help() -> str:
                    for command in ([], ["diagnose"], ["apply"], ["doctor"], ["watch"]))
 
 
-def check_docs(root: Path) -> None:
+def check_docs_and_hook(root: Path) -> None:
     """Every page the installed README, man page and --help point to is
-    installed (`root`: a package unpacked)."""
+    installed, and podman accepts the installed hook JSON (`root`: a
+    package unpacked)."""
     assert docpointers.dead_pointers(root, every_help()) == []
+    assert hookfiles.problems((root / HOOK_JSON.relative_to("/")).read_text(), root) == []
 
 
 def check_rpm(rpm: Path, python: str, tmp: Path) -> None:
@@ -142,7 +145,7 @@ def check_rpm(rpm: Path, python: str, tmp: Path) -> None:
     shebang = (tmp / BIN.relative_to("/")).read_text().splitlines()[0]
     assert shebang == "#!/usr/bin/python3 -I", shebang
     assert (tmp / LAUNCHER.relative_to("/")).read_text().startswith("#!/usr/bin/python3 -IS\n")
-    check_docs(tmp)
+    check_docs_and_hook(tmp)
 
 
 def test_the_packages_ran_the_unit_tests_while_building(made: Release) -> None:
@@ -154,7 +157,7 @@ def test_the_packages_ran_the_unit_tests_while_building(made: Release) -> None:
 def test_deb_installs_every_page_it_points_to(release: Path, tmp_path: Path) -> None:
     (deb,) = release.glob(f"{NAME}_*_all.deb")
     commands.run("dpkg-deb", "-x", str(deb), str(tmp_path))
-    check_docs(tmp_path)
+    check_docs_and_hook(tmp_path)
 
 
 def test_fedora_rpm_files_and_dependencies(release: Path, tmp_path: Path) -> None:
