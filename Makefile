@@ -244,7 +244,7 @@ LINT_PACKAGES_DEPS := lintian rpmlint
 # (tests/packages/test_install_steps.py checks that each command the suite
 # and the targets run comes from one of them).
 ALL_PACKAGES = $(APT_PACKAGES) $(LAB_PACKAGES) $(DEB_BUILD_DEPS) \
-	$(RPM_BUILD_DEPS) $(LINT_PACKAGES_DEPS) $(DIST_DEPS)
+	$(RPM_BUILD_DEPS) $(LINT_PACKAGES_DEPS) $(DIST_DEPS) $(TMT_DEPS)
 all-deps:
 	@$(call apt-ensure,$(ALL_PACKAGES))
 
@@ -321,6 +321,42 @@ dist: deb-deps rpm-deps venv $(SET_VENVS)
 	$(foreach python,$(rhel9_PYTHON) $(PYTHON),DIST_DIR=$(DIST_DIR) RPM_PYTHON=$(python) \
 		RPM_CHECK_VENVS="$(RPM_CHECK_VENVS)" packaging/build.sh rpm &&) true
 	DIST_DIR=$(DIST_DIR) packaging/build.sh sums
+
+# --- Packit and tmt (.packit.yaml, plans/, tests/tmt/) -----------------------
+# tmt and packit from PyPI, in a venv of their own on the system Python
+# (packitos builds gssapi, which wants libkrb5-dev, and loads the system's
+# rpm bindings). Not in `make test`: they come from PyPI.
+TMT_VENV := .venv-tmt
+TMT_DEPS := libkrb5-dev python3-rpm rsync
+.PHONY: lint-tmt tmt-local
+$(TMT_VENV)/.installed: | system
+	@$(call apt-ensure,$(TMT_DEPS))
+	/usr/bin/python3 -m venv --clear $(TMT_VENV)
+	$(TMT_VENV)/bin/pip install -q --upgrade pip
+	$(TMT_VENV)/bin/pip install -q tmt packitos
+	touch $@
+
+# The plans and the Packit configuration as the services will read them;
+# a tmt warning fails too (tmt lint itself fails on failures only).
+lint-tmt: $(TMT_VENV)/.installed
+	@out=$$($(TMT_VENV)/bin/tmt lint --outcome-only warn --outcome-only fail) || status=1; \
+	echo "$$out"; if [ -n "$${status:-}" ] || echo "$$out" | grep -q '^\(warn\|fail\) '; then \
+		echo "lint-tmt: tmt lint found the problems above" >&2; exit 1; fi; \
+	echo "tmt lint: every test and plan passes"
+	$(TMT_VENV)/bin/packit config validate
+
+# The plans on this machine (tmt's local provisioning, as root), against the
+# deb: installed for the run, purged after unless it was installed before.
+# tmt's run directory may not be inside the checkout.
+tmt-local: deb $(TMT_VENV)/.installed
+	@had=$$(dpkg-query -W -f='$${Status}' oci-multihome-hook 2>/dev/null); \
+	if [ "$$had" != "install ok installed" ]; then \
+		apt-get -o DPkg::Lock::Timeout=600 install -y -qq ./$(DEB_FILE) || exit 1; fi; \
+	status=0; TMT_WORKDIR_ROOT=/var/tmp/tmt-$(notdir $(CURDIR)) \
+		$(TMT_VENV)/bin/tmt --feeling-safe run -a provision --how local || status=$$?; \
+	if [ "$$had" != "install ok installed" ]; then \
+		apt-get -o DPkg::Lock::Timeout=600 purge -y -qq oci-multihome-hook; fi; \
+	exit $$status
 
 # Fails on any lintian error or warning and any rpmlint error or warning; the
 # accepted exceptions are in packaging/debian/*.lintian-overrides and
