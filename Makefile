@@ -267,10 +267,10 @@ dnf-builddep = if [ "$$(id -u)" != 0 ]; then echo "not root: not installing the 
 	dnf -q builddep --help >/dev/null 2>&1 || dnf install -y -q 'dnf-command(builddep)' \
 		|| dnf install -y -q 'dnf5-command(builddep)' || exit 1; \
 	dnf install -y -q git rpm-build python3-setuptools && dnf builddep -y -q $(SPEC) || exit 1; \
-	for round in 1 2 3; do \
+	for round in 1 2 3 4; do \
 		srpm=$$(DIST_DIR=build/buildreqs packaging/build.sh buildreqs) && exit 0; \
-		[ -n "$$srpm" ] && dnf builddep -y -q "$$srpm" || exit 1; \
-	done; echo "rpm-deps: build dependencies still missing after 3 rounds" >&2; exit 1
+		[ "$$round" != 4 ] && [ -n "$$srpm" ] && dnf builddep -y -q "$$srpm" || break; \
+	done; echo "rpm-deps: build dependencies still missing (build/buildreqs)" >&2; exit 1
 
 rpm-deps:
 ifeq ($(RPM_HOST),yes)
