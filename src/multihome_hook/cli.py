@@ -290,9 +290,7 @@ examples:
 modes ({MODE_KEY}=MODE): {', '.join(m.name for m in MODES)}
 
 exit status (the hook's, when podman runs it: man {PROG}):
-{exit_status_text()}
-
-more: {DOCS}/README.md and docs/; man {PROG}"""
+{exit_status_text()}"""
 
 DIAGNOSE_EPILOG = f"""\
 Shows each container's interfaces with their podman networks, effective
