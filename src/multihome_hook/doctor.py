@@ -60,7 +60,7 @@ class Facts(Record):
         self.podman, self.backend, self.backend_version = podman, backend, backend_version
         self.runtime, self.networks, self.hooks_dirs = runtime, networks, hooks_dirs
         self.hook_in, self.default_mode = hook_in, default_mode
-        # (file, reason) in hooks_dirs: each one podman stumbles over.
+        # (file, problem) in hooks_dirs, each with what podman does about it.
         self.invalid_hooks = invalid_hooks
 
     @property
@@ -297,8 +297,7 @@ def lines(facts: Facts, verdict: Verdict) -> list[str]:
             for n in facts.networks) or "none"))
         out.append(f"hooks: podman reads {', '.join(facts.hooks_dirs)}; {HOOK_JSON} "
                    + (f"in {', '.join(facts.hook_in)}" if facts.hook_in else "not found"))
-        out += [f"invalid hook {path}: {reason} (podman refuses every container)"
-                for path, reason in facts.invalid_hooks]
+        out += [f"invalid hook {path}: {problem}" for path, problem in facts.invalid_hooks]
         out.append(f"host-wide default: {MODE_KEY}={facts.default_mode}" if facts.default_mode
                    else "host-wide default: none (containers.conf annotations)")
     out += [f"note: {note}" for note in verdict.notes]

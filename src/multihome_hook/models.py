@@ -236,7 +236,7 @@ class DoctorNetwork(BaseModel):
 
 class DoctorHookFile(BaseModel):
     path: str
-    reason: str  # why podman refuses it, and with it every container
+    reason: str  # what is wrong with it, and what podman then does
 
 
 class DoctorReport(BaseModel):

@@ -39,9 +39,10 @@ def test_without_a_list_the_default(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 def test_each_invalid_hook_is_a_line_with_its_reason() -> None:
     facts = Facts(1, 1, "6.1.1", "netavark", "netavark 2.0.0", "crun", (Network("a", "bridge"),),
-                  (SHARE_HOOKS,), invalid_hooks=((f"{SHARE_HOOKS}/x.json", "missing stages"),))
+                  (SHARE_HOOKS,), invalid_hooks=((f"{SHARE_HOOKS}/x.json", "missing stages: "
+                                                  "podman refuses every container"),))
     shown = lines(facts, judge(facts))
-    assert (f"invalid hook {SHARE_HOOKS}/x.json: missing stages (podman refuses every "
-            "container)") in shown
+    assert (f"invalid hook {SHARE_HOOKS}/x.json: missing stages: podman refuses every "
+            "container") in shown
     assert not any("invalid hook" in line for line in lines(
         facts.replace(invalid_hooks=()), judge(facts)))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from multihome_hook.hookfiles import invalid, problems
+from multihome_hook.hookfiles import FAILS, NEVER, REFUSED, SKIPPED, invalid, problems
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "oci-hooks.d" / "oci-multihome-hook.json"
@@ -44,35 +44,36 @@ def test_the_shipped_hook_is_valid_once_installed(root: Path) -> None:
 def test_its_program_missing_or_not_executable(root: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
+    path = f"/{LAUNCHER}"
     assert problems(SHIPPED.read_text(), empty) == [
-        "hook.path /usr/libexec/oci/hooks.d/oci-multihome-hook: no such file or directory"]
+        f"hook.path {path}: no such file or directory: {SKIPPED}"]
     (root / LAUNCHER).chmod(0o644)
-    assert problems(SHIPPED.read_text(), root) == [
-        "hook.path /usr/libexec/oci/hooks.d/oci-multihome-hook: not executable"]
+    assert problems(SHIPPED.read_text(), root) == [f"hook.path {path}: not executable: {FAILS}"]
     (root / LAUNCHER).unlink()
     (root / LAUNCHER).mkdir()
     assert problems(SHIPPED.read_text(), root) == [
-        "hook.path /usr/libexec/oci/hooks.d/oci-multihome-hook: not a regular file"]
+        f"hook.path {path}: not a regular file: {FAILS}"]
     relative = {"path": "oci-multihome-hook"}
-    assert problems(hook(hook=relative), root) == ["hook.path oci-multihome-hook: not absolute"]
+    assert problems(hook(hook=relative), root) == [
+        f"hook.path oci-multihome-hook: not absolute: {SKIPPED} or {FAILS}"]
 
 
 @pytest.mark.parametrize(("changes", "reason"), [
-    ({"version": "2.0.0"}, "unknown version '2.0.0' (podman knows 1.0.0 and 0.1.0)"),
-    ({"version": None}, "unknown version None (podman knows 1.0.0 and 0.1.0)"),
-    ({"stages": None}, "missing stages"),
+    ({"version": "2.0.0"}, f"unknown version '2.0.0' (podman knows 1.0.0 and 0.1.0): {REFUSED}"),
+    ({"version": None}, f"unknown version None (podman knows 1.0.0 and 0.1.0): {REFUSED}"),
+    ({"stages": None}, f"missing stages: {REFUSED}"),
     ({"stages": ["createruntime"]}, "unknown stage 'createruntime' (one of createContainer, "
-     "createRuntime, poststart, poststop, prestart, startContainer)"),
-    ({"when": {}}, "no when condition (always, annotations, commands, hasBindMounts): podman "
-     "refuses to match it"),
-    ({"when": {"always": "yes"}}, "when.always: not true or false"),
+     f"createRuntime, poststart, poststop, prestart, startContainer): {REFUSED}"),
+    ({"when": {}}, f"no when condition (always, annotations, commands, hasBindMounts): {NEVER}"),
+    ({"when": {"always": "yes"}}, f"when.always: not true or false: {REFUSED}"),
     ({"when": {"annotations": {"^io\\.multihome\\.mode$": "(unclosed"}}},
      "when.annotations['^io\\\\.multihome\\\\.mode$'] '(unclosed': invalid regular expression "
-     "(missing ), unterminated subpattern at position 0)"),
+     f"(missing ), unterminated subpattern at position 0): {REFUSED}"),
     ({"when": {"commands": ["^(?!sh).*"]}},
-     "when.commands '^(?!sh).*': look-around or back-reference, which Go's regexp refuses"),
-    ({"hook": {"path": "/usr/libexec/oci/hooks.d/oci-multihome-hook", "timeout": 0}},
-     "hook.timeout: not a positive whole number of seconds"),
+     "when.commands '^(?!sh).*': look-around or back-reference, which Go's regexp refuses: "
+     + REFUSED),
+    ({"hook": {"path": "/usr/libexec/oci/hooks.d/oci-multihome-hook", "timeout": 1.5}},
+     f"hook.timeout: not a whole number of seconds: {REFUSED}"),
 ])
 def test_each_broken_part_is_named(root: Path, changes: dict[str, object], reason: str) -> None:
     assert problems(hook(**changes), root) == [reason]
@@ -80,8 +81,8 @@ def test_each_broken_part_is_named(root: Path, changes: dict[str, object], reaso
 
 def test_not_json_or_not_an_object(root: Path) -> None:
     (reason,) = problems('{"version": "1.0.0",}', root)
-    assert reason.startswith("not JSON: ")
-    assert problems("[]", root) == ["not a JSON object"]
+    assert reason.startswith("not JSON (") and reason.endswith(f"): {REFUSED}")
+    assert problems("[]", root) == [f"not a JSON object: {REFUSED}"]
 
 
 def test_the_legacy_schema(root: Path) -> None:
@@ -101,7 +102,7 @@ def test_every_invalid_file_of_the_directories_podman_reads(tmp_path: Path) -> N
     program = tmp_path / "uninstalled"
     (hooks / "ours.json").write_text(hook(hook={"path": str(program)}))
     found = invalid([str(tmp_path / "missing"), str(hooks)])
-    assert [(Path(path).name, reason.split(":")[0]) for path, reason in found] == [
+    assert [(Path(path).name, reason.split(" (")[0].split(":")[0]) for path, reason in found] == [
         ("broken.json", "not JSON"), ("ours.json", f"hook.path {program}")]
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
