@@ -244,7 +244,7 @@ LINT_PACKAGES_DEPS := lintian rpmlint
 # (tests/packages/test_install_steps.py checks that each command the suite
 # and the targets run comes from one of them).
 ALL_PACKAGES = $(APT_PACKAGES) $(LAB_PACKAGES) $(DEB_BUILD_DEPS) \
-	$(RPM_BUILD_DEPS) $(LINT_PACKAGES_DEPS) $(DIST_DEPS)
+	$(RPM_BUILD_DEPS) $(LINT_PACKAGES_DEPS) $(DIST_DEPS) $(TMT_DEPS)
 all-deps:
 	@$(call apt-ensure,$(ALL_PACKAGES))
 
@@ -254,8 +254,30 @@ print-packages:
 deb-deps:
 	@$(call apt-ensure,$(DEB_BUILD_DEPS))
 
+# On an RPM distribution (Fedora, RHEL and its rebuilds with EPEL and CRB:
+# an rpm database that knows rpm itself), the build tools come from dnf: the
+# spec's BuildRequires with `dnf builddep`, then those %generate_buildrequires
+# adds (build.sh buildreqs writes them as a .nosrc.rpm, one round more
+# when a round's tools add some). As root only: a packager without root
+# runs the same dnf commands, or rpmbuild names what is missing.
+RPM_HOST := $(shell rpm -q --quiet rpm 2>/dev/null && echo yes)
+SPEC := packaging/rpm/oci-multihome-hook.spec
+dnf-builddep = if [ "$$(id -u)" != 0 ]; then echo "not root: not installing the build tools"; \
+		exit 0; fi; \
+	dnf -q builddep --help >/dev/null 2>&1 || dnf install -y -q 'dnf-command(builddep)' \
+		|| dnf install -y -q 'dnf5-command(builddep)' || exit 1; \
+	dnf install -y -q git rpm-build python3-setuptools && dnf builddep -y -q $(SPEC) || exit 1; \
+	for round in 1 2 3 4; do \
+		srpm=$$(DIST_DIR=build/buildreqs packaging/build.sh buildreqs) && exit 0; \
+		[ "$$round" != 4 ] && [ -n "$$srpm" ] && dnf builddep -y -q "$$srpm" || break; \
+	done; echo "rpm-deps: build dependencies still missing (build/buildreqs)" >&2; exit 1
+
 rpm-deps:
+ifeq ($(RPM_HOST),yes)
+	@$(call dnf-builddep)
+else
 	@$(call apt-ensure,$(RPM_BUILD_DEPS))
+endif
 
 lint-packages-deps:
 	@$(call apt-ensure,$(LINT_PACKAGES_DEPS))
@@ -271,8 +293,14 @@ $(DEB_FILE): $(PACKAGE_SOURCES) | deb-deps
 	packaging/build.sh deb
 
 RPM_CHECK_VENVS = $(CURDIR)/$(VENV) $(SETS:%=$(CURDIR)/.venv-%)
+ifeq ($(RPM_HOST),yes)
+# For this release's python3, with its own pytest and libraries: no venv.
+rpm: rpm-deps
+	packaging/build.sh rpm
+else
 rpm: rpm-deps venv $(SET_VENVS)
 	RPM_PYTHON=$(RPM_PYTHON) RPM_CHECK_VENVS="$(RPM_CHECK_VENVS)" packaging/build.sh rpm
+endif
 
 packages: deb rpm
 
@@ -293,6 +321,42 @@ dist: deb-deps rpm-deps venv $(SET_VENVS)
 	$(foreach python,$(rhel9_PYTHON) $(PYTHON),DIST_DIR=$(DIST_DIR) RPM_PYTHON=$(python) \
 		RPM_CHECK_VENVS="$(RPM_CHECK_VENVS)" packaging/build.sh rpm &&) true
 	DIST_DIR=$(DIST_DIR) packaging/build.sh sums
+
+# --- Packit and tmt (.packit.yaml, plans/, tests/tmt/) -----------------------
+# tmt and packit from PyPI, in a venv of their own on the system Python
+# (packitos builds gssapi, which wants libkrb5-dev, and loads the system's
+# rpm bindings). Not in `make test`: they come from PyPI.
+TMT_VENV := .venv-tmt
+TMT_DEPS := libkrb5-dev python3-rpm rsync
+.PHONY: lint-tmt tmt-local
+$(TMT_VENV)/.installed: | system
+	@$(call apt-ensure,$(TMT_DEPS))
+	/usr/bin/python3 -m venv --clear $(TMT_VENV)
+	$(TMT_VENV)/bin/pip install -q --upgrade pip
+	$(TMT_VENV)/bin/pip install -q tmt packitos
+	touch $@
+
+# The plans and the Packit configuration as the services will read them;
+# a tmt warning fails too (tmt lint itself fails on failures only).
+lint-tmt: $(TMT_VENV)/.installed
+	@out=$$($(TMT_VENV)/bin/tmt lint --outcome-only warn --outcome-only fail) || status=1; \
+	echo "$$out"; if [ -n "$${status:-}" ] || echo "$$out" | grep -q '^\(warn\|fail\) '; then \
+		echo "lint-tmt: tmt lint found the problems above" >&2; exit 1; fi; \
+	echo "tmt lint: every test and plan passes"
+	$(TMT_VENV)/bin/packit config validate
+
+# The plans on this machine (tmt's local provisioning, as root), against the
+# deb: installed for the run, purged after unless it was installed before.
+# tmt's run directory may not be inside the checkout.
+tmt-local: deb $(TMT_VENV)/.installed
+	@had=$$(dpkg-query -W -f='$${Status}' oci-multihome-hook 2>/dev/null); \
+	if [ "$$had" != "install ok installed" ]; then \
+		apt-get -o DPkg::Lock::Timeout=600 install -y -qq ./$(DEB_FILE) || exit 1; fi; \
+	status=0; TMT_WORKDIR_ROOT=/var/tmp/tmt-$(notdir $(CURDIR)) \
+		$(TMT_VENV)/bin/tmt --feeling-safe run -a provision --how local || status=$$?; \
+	if [ "$$had" != "install ok installed" ]; then \
+		apt-get -o DPkg::Lock::Timeout=600 purge -y -qq oci-multihome-hook; fi; \
+	exit $$status
 
 # Fails on any lintian error or warning and any rpmlint error or warning; the
 # accepted exceptions are in packaging/debian/*.lintian-overrides and

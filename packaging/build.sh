@@ -11,6 +11,11 @@
 #                                 .debian.tar.xz; + .changes, .buildinfo)
 #   packaging/build.sh rpm        oci-multihome-hook-VERSION-1.DIST.noarch.rpm
 #                                 and .src.rpm (DIST: below)
+#   packaging/build.sh buildreqs  on an RPM distribution: the spec's build
+#                                 dependencies, %generate_buildrequires's
+#                                 included, as a .nosrc.rpm for `dnf builddep`
+#                                 (its path on stdout; exit 11 while some are
+#                                 missing, 0 once none are)
 #   packaging/build.sh sums       SHA256SUMS of what DIST_DIR holds
 #   packaging/build.sh version    print the version
 #
@@ -222,15 +227,18 @@ check_python() {
     exit 1
 }
 
+# build_rpm [-ba|-br]: rpmbuild's build of everything (default), or of the
+# build dependencies only (buildreqs, above).
 build_rpm() {
-    build_sdist
+    mode=${1:--ba}
+    build_sdist >&2
     mkdir -p "$tmp/rpm/SOURCES" "$tmp/rpm/SPECS"
     cp "$SDIST" "$tmp/rpm/SOURCES/"
     cp "$SPEC" "$tmp/rpm/SPECS/$NAME.spec"
     # The Packager tag comes from the builder, as Fedora wants (never in the
     # spec): PKG_MAINTAINER unless ~/.rpmmacros or the caller sets %%packager.
     packager=$(rpm --eval '%{?packager}')
-    set -- -ba --define "_topdir $tmp/rpm" --define "packager ${packager:-$PKG_MAINTAINER}"
+    set -- "$mode" --define "_topdir $tmp/rpm" --define "packager ${packager:-$PKG_MAINTAINER}"
     if [ "${RPM_NOCHECK:-}" = 1 ]; then
         set -- "$@" --without tests
     fi
@@ -251,6 +259,9 @@ build_rpm() {
             tests_python=$(check_python) || exit 1
             set -- "$@" --define "_fallback_check_python $tests_python"
         fi
+    elif [ "$mode" = -br ]; then
+        buildreqs "$@"
+        return
     elif [ "$rpm_python" != /usr/bin/python3 ]; then
         # An RPM distribution: its own macros, and rpmbuild checks (and
         # names) the missing build dependencies. The RPM is for its python3.
@@ -265,6 +276,24 @@ build_rpm() {
     ls -l "$DIST_DIR"/$NAME-*"$dist".*.rpm
 }
 
+# buildreqs RPMBUILD-ARGS: rpmbuild -br (exit 11: build dependencies are
+# missing), its .buildreqs.nosrc.rpm moved to DIST_DIR and named on stdout.
+buildreqs() {
+    status=0
+    rpmbuild "$@" "$tmp/rpm/SPECS/$NAME.spec" >&2 || status=$?
+    if [ "$status" != 0 ] && [ "$status" != 11 ]; then
+        exit "$status"
+    fi
+    mkdir -p "$DIST_DIR"
+    for nosrc in "$tmp"/rpm/SRPMS/*.buildreqs.nosrc.rpm; do
+        if [ -f "$nosrc" ]; then
+            mv "$nosrc" "$DIST_DIR"/
+            echo "$DIST_DIR/${nosrc##*/}"
+        fi
+    done
+    exit "$status"
+}
+
 # SHA256SUMS of every file in DIST_DIR, as `sha256sum -c SHA256SUMS` reads it.
 sums() {
     (cd "$DIST_DIR" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' \
@@ -277,7 +306,13 @@ case "${1:-}" in
     wheel) check_spec_version; build_wheel ;;
     deb) check_spec_version; build_deb ;;
     rpm) check_spec_version; build_rpm ;;
+    buildreqs)
+        if ! rpm -q --quiet rpm 2>/dev/null; then
+            echo "build.sh: buildreqs is for an RPM distribution (dnf builddep)" >&2
+            exit 2
+        fi
+        check_spec_version; build_rpm -br ;;
     sums) sums ;;
     version) echo "$version" ;;
-    *) echo "usage: $0 sdist|wheel|deb|rpm|sums|version" >&2; exit 2 ;;
+    *) echo "usage: $0 sdist|wheel|deb|rpm|buildreqs|sums|version" >&2; exit 2 ;;
 esac

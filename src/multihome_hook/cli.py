@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from .models import ApplyStatus, ContainerReport
 
 PROG = "oci-multihome-hook"
+# Where both packages install the README and docs/ (what --help points to).
+DOCS = f"/usr/share/doc/{PROG}"
+REFERENCE = f"{DOCS}/docs/reference.md"
 _STATUS = {"healthy": OK, "host-network": OK, "risk": OK, "problem": PROBLEM, "error": ERROR}
 LASTS = "until the container is restarted or recreated"
 
@@ -195,7 +198,7 @@ def _on_event(event: PodmanEvent) -> str | None:
 
 def _doctor(args: argparse.Namespace) -> int:
     from . import doctor
-    from .models import DoctorNetwork, DoctorReport
+    from .models import DoctorHookFile, DoctorNetwork, DoctorReport
 
     facts = doctor.gather()
     verdict = doctor.judge(facts)
@@ -211,6 +214,7 @@ def _doctor(args: argparse.Namespace) -> int:
         networks=[DoctorNetwork(name=n.name, driver=n.driver, host_rp_filter=n.host_filter)
                   for n in facts.networks],
         hooks_dirs=list(facts.hooks_dirs), hook_installed_in=list(facts.hook_in),
+        invalid_hooks=[DoctorHookFile(path=p, reason=r) for p, r in facts.invalid_hooks],
         default_mode=facts.default_mode, affected=verdict.affected,
         reasons=verdict.reasons, notes=verdict.notes, next=verdict.next)))
     return verdict.status
@@ -327,7 +331,10 @@ examples:
   {PROG} apply --mode source-routing --dry-run web db
   {PROG} apply --mode source-routing --json web
 
-exit status: 0 done (or nothing to change), 2 an error in any container."""
+exit status: 0 done (or nothing to change), 2 an error in any container.
+
+which mode: {DOCS}/README.md (Choose a mode)
+the JSON document: {REFERENCE}"""
 
 DOCTOR_EPILOG = f"""\
 Reads the host's rp_filter defaults (a container's namespace copies them),
@@ -383,12 +390,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         description="Apply a mode to running containers now.", epilog=APPLY_EPILOG)
     apply.add_argument("containers", nargs="+", metavar="CONTAINER", help=CONTAINER_HELP)
     apply.add_argument("--mode", required=True, choices=[m.name for m in FIXES],
-                       help="; ".join(f"{m.name}: {m.summary}" for m in FIXES)
-                       + " (README: choose a mode)")
+                       help="; ".join(f"{m.name}: {m.summary}" for m in FIXES))
     apply.add_argument("--primary", metavar="NETWORK", help=PRIMARY_HELP)
     apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     apply.add_argument("--json", action="store_true",
-                       help="one JSON document (apply schema version 1, see the README)")
+                       help="one JSON document (apply schema version 1)")
     apply.set_defaults(run=_apply)
     doctor = commands.add_parser(
         "doctor", help="is this host affected? rp_filter, podman, networks, the hook",

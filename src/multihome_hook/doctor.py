@@ -18,7 +18,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from . import containers, diagnosis, host
+from . import containers, diagnosis, hookfiles, host
 from .errors import OK, PROBLEM, HookError
 from .kernel import AF_INET, ALL, DEFAULT, Address, Nexthop, Route, Routing
 from .models import PodmanInfo, PodmanNetworkInspect, parse
@@ -48,17 +48,20 @@ class Facts(Record):
     """What doctor read of the host; `podman` None: not on PATH."""
 
     __slots__ = ("rp_filter_all", "rp_filter_default", "podman", "backend", "backend_version",
-                 "runtime", "networks", "hooks_dirs", "hook_in", "default_mode")
+                 "runtime", "networks", "hooks_dirs", "hook_in", "default_mode", "invalid_hooks")
 
     def __init__(self, rp_filter_all: int, rp_filter_default: int, podman: str | None = None,
                  backend: str | None = None, backend_version: str | None = None,
                  runtime: str | None = None, networks: tuple[Network, ...] = (),
                  hooks_dirs: tuple[str, ...] = (), hook_in: tuple[str, ...] = (),
-                 default_mode: str | None = None) -> None:
+                 default_mode: str | None = None,
+                 invalid_hooks: tuple[tuple[str, str], ...] = ()) -> None:
         self.rp_filter_all, self.rp_filter_default = rp_filter_all, rp_filter_default
         self.podman, self.backend, self.backend_version = podman, backend, backend_version
         self.runtime, self.networks, self.hooks_dirs = runtime, networks, hooks_dirs
         self.hook_in, self.default_mode = hook_in, default_mode
+        # (file, problem) in hooks_dirs, each with what podman does about it.
+        self.invalid_hooks = invalid_hooks
 
     @property
     def effective(self) -> int:
@@ -212,28 +215,35 @@ def _conf_files() -> list[Path]:
     else:
         files = [Path("/usr/share/containers/containers.conf"),
                  Path("/etc/containers/containers.conf"),
+                 *sorted(Path("/usr/share/containers/containers.conf.d").glob("*.conf")),
                  *sorted(Path("/etc/containers/containers.conf.d").glob("*.conf"))]
     if os.environ.get("CONTAINERS_CONF_OVERRIDE"):
         files.append(Path(os.environ["CONTAINERS_CONF_OVERRIDE"]))
     return files
 
 
-def _conf_list(key: str) -> list[str] | None:
-    """The last value of a list of strings `key` in the containers.conf files
+# A list that adds to the one before instead of replacing it (podman 6:
+# `hooks_dir = ["/opt/hooks", {append=true}]`).
+_APPEND = re.compile(r",?\s*\{\s*append\s*=\s*true\s*\}")
+
+
+def _conf_list(key: str, default: list[str]) -> list[str]:
+    """The value of a list of strings `key` after every containers.conf file
     (TOML; Python 3.9 has no tomllib, and these lists are Python literals)."""
-    value = None
+    value = default
     for path in _conf_files():
         try:
             text = path.read_text()
         except OSError:
             continue
         for found in re.finditer(rf"^\s*{key}\s*=\s*(\[[^]]*\])", text, re.MULTILINE):
+            literal, appends = _APPEND.subn("", found.group(1))
             try:
-                parsed = ast.literal_eval(found.group(1))
+                parsed = ast.literal_eval(literal)
             except (ValueError, SyntaxError):
                 continue
             if isinstance(parsed, list):
-                value = [str(v) for v in parsed]
+                value = [*(value if appends else []), *(str(v) for v in parsed)]
     return value
 
 
@@ -266,13 +276,13 @@ def gather() -> Facts:
         _netavark_version() if backend == "netavark" else None)
     podman = info.version.version
     defaults = [SHARE_HOOKS] if _version(podman)[0] >= 5 else [SHARE_HOOKS, ETC_HOOKS]
-    hooks_dirs = tuple(_conf_list("hooks_dir") or defaults)
+    hooks_dirs = tuple(_conf_list("hooks_dir", defaults))
     candidates = dict.fromkeys([*hooks_dirs, SHARE_HOOKS, ETC_HOOKS])
-    annotations = _conf_list("annotations") or []
+    annotations = _conf_list("annotations", [])
     modes = [a.split("=", 1)[1] for a in annotations if a.startswith(f"{MODE_KEY}=")]
     return Facts(all_, default, podman, backend, backend_version, info.host.oci_runtime.name,
                  networks, hooks_dirs, tuple(d for d in candidates if Path(d, HOOK_JSON).exists()),
-                 modes[-1] if modes else None)
+                 modes[-1] if modes else None, tuple(hookfiles.invalid(hooks_dirs)))
 
 
 def lines(facts: Facts, verdict: Verdict) -> list[str]:
@@ -287,6 +297,7 @@ def lines(facts: Facts, verdict: Verdict) -> list[str]:
             for n in facts.networks) or "none"))
         out.append(f"hooks: podman reads {', '.join(facts.hooks_dirs)}; {HOOK_JSON} "
                    + (f"in {', '.join(facts.hook_in)}" if facts.hook_in else "not found"))
+        out += [f"invalid hook {path}: {problem}" for path, problem in facts.invalid_hooks]
         out.append(f"host-wide default: {MODE_KEY}={facts.default_mode}" if facts.default_mode
                    else "host-wide default: none (containers.conf annotations)")
     out += [f"note: {note}" for note in verdict.notes]

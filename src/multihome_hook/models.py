@@ -234,6 +234,11 @@ class DoctorNetwork(BaseModel):
     host_rp_filter: Optional[int] = None  # a bridge's, on the host; null: not made yet
 
 
+class DoctorHookFile(BaseModel):
+    path: str
+    reason: str  # what is wrong with it, and what podman then does
+
+
 class DoctorReport(BaseModel):
     schema_version: int = DOCTOR_SCHEMA_VERSION
     rp_filter_all: int
@@ -246,6 +251,7 @@ class DoctorReport(BaseModel):
     networks: list[DoctorNetwork] = []
     hooks_dirs: list[str] = []  # where this podman reads hooks
     hook_installed_in: list[str] = []
+    invalid_hooks: list[DoctorHookFile] = []
     default_mode: Optional[str] = None  # containers.conf annotations
     affected: Optional[bool]  # null: unknown (no podman on PATH)
     reasons: list[str] = []

@@ -33,6 +33,7 @@ COMMANDS = {
     "make": "the package tests", "timeout": "the labs", "mknod": "the root labs",
     "git": "make dist, packaging/build.sh", "iptables-save": "make test (testlab.hoststate)",
     "ip6tables-save": "make test (testlab.hoststate)",
+    "rsync": "make tmt-local (tmt's local provisioning)",
 }
 # podman, its runtimes and helpers, busybox, ping and the rootless tools run
 # in the labs only (make test, make demo, make bench): their roots hold them.

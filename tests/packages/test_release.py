@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 import pytest
 
-from testlab import commands
+from multihome_hook import hookfiles
+from testlab import commands, docpointers
 from testlab.policy import require
 
 NAME = "oci-multihome-hook"
@@ -105,6 +106,21 @@ def test_sdist_is_the_source_of_the_packages(release: Path) -> None:
     assert "multihome_hook/hook.py" in wheel.namelist()
 
 
+def every_help() -> str:
+    """The --help of the program and of each command, as the packages ship it."""
+    venv = commands.REPO / ".venv" / "bin" / "oci-multihome-hook"
+    return "".join(commands.run(str(venv), *command, "--help").stdout
+                   for command in ([], ["diagnose"], ["apply"], ["doctor"], ["watch"]))
+
+
+def check_docs_and_hook(root: Path) -> None:
+    """Every page the installed README, man page and --help point to is
+    installed, and podman accepts the installed hook JSON (`root`: a
+    package unpacked)."""
+    assert docpointers.dead_pointers(root, every_help()) == []
+    assert hookfiles.problems((root / HOOK_JSON.relative_to("/")).read_text(), root) == []
+
+
 def check_rpm(rpm: Path, python: str, tmp: Path) -> None:
     """The RPM's files and dependencies, for Python `python` (X.Y)."""
     site = f"/usr/lib/python{python}/site-packages"
@@ -129,12 +145,19 @@ def check_rpm(rpm: Path, python: str, tmp: Path) -> None:
     shebang = (tmp / BIN.relative_to("/")).read_text().splitlines()[0]
     assert shebang == "#!/usr/bin/python3 -I", shebang
     assert (tmp / LAUNCHER.relative_to("/")).read_text().startswith("#!/usr/bin/python3 -IS\n")
+    check_docs_and_hook(tmp)
 
 
 def test_the_packages_ran_the_unit_tests_while_building(made: Release) -> None:
     """Both RPMs' %check (and the deb's dh_auto_test) ran tests/unit."""
     runs = re.findall(r"^(\d+) passed", made.log, re.MULTILINE)
     assert len(runs) >= 2 and all(int(n) > 200 for n in runs), runs
+
+
+def test_deb_installs_every_page_it_points_to(release: Path, tmp_path: Path) -> None:
+    (deb,) = release.glob(f"{NAME}_*_all.deb")
+    commands.run("dpkg-deb", "-x", str(deb), str(tmp_path))
+    check_docs_and_hook(tmp_path)
 
 
 def test_fedora_rpm_files_and_dependencies(release: Path, tmp_path: Path) -> None:
