@@ -164,7 +164,7 @@ test-venv: venv deb roots
 # 13; podman6: Debian unstable + experimental; podman5-rhel and
 # podman6-rhel: those on a RHEL-like host) in namespaces of its own, the
 # deb installed there with apt. Each root is made once with mmdebstrap into
-# /var/cache/oci-multihome-hook/SUITE-root (rebuilt when missing or
+# /var/cache/oci-multihome-hook/SUITE-DIGEST-root (rebuilt when missing or
 # incomplete; `python -m testlab.roots build --force` to renew them).
 # STACKS=podman6 runs one stack alone. The whole suite runs on podman 5
 # and 6, the network shapes' matrix on every stack (tests/rootlab/conftest.py).

@@ -2,11 +2,13 @@
 
 A stack is a Debian suite (plus, for podman 6, packages from experimental)
 with podman, netavark, crun, runc and the Python libraries the project's
-deb depends on. Its root is made once, at a fixed path outside the
-repository (/var/cache/oci-multihome-hook/NAME-root), and used read-only
-as the lower layer of every lab's overlay (testlab/rootlab.py). The stamp
-file is written last: a root without a current stamp (build interrupted,
-another package list) is built again.
+deb depends on. Its root is made once, outside the repository, at a path
+named by its suite and a digest of its package list
+(/var/cache/oci-multihome-hook/SUITE-DIGEST-root: checkouts that want other
+packages, side by side or one after the other, never rebuild each other's
+root under a running lab), and used read-only as the lower layer of every
+lab's overlay (testlab/rootlab.py). The stamp file is written last: a root
+without one (build interrupted) is built again.
 
     python -m testlab.roots build [--force] [STACK...]   # default: every stack
 """
@@ -17,6 +19,7 @@ import argparse
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -83,10 +86,11 @@ class Stack:
 
     @property
     def root(self) -> Path:
-        return CACHE / f"{self.suite}-root"
+        digest = hashlib.sha256(json.dumps(self._stamp(), sort_keys=True).encode()).hexdigest()
+        return CACHE / f"{self.suite}-{digest[:10]}-root"
 
     def _file(self, suffix: str) -> Path:
-        return CACHE / f"{self.suite}-root.{suffix}"
+        return self.root.with_name(f"{self.root.name}.{suffix}")
 
     def _stamp(self) -> dict[str, object]:
         return {"suite": self.suite, "extra_suites": list(self.extra_suites),

@@ -16,6 +16,7 @@ test-labs`: -n 2 --dist loadgroup) each stack runs on a worker of its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -46,10 +47,31 @@ def stack(request: pytest.FixtureRequest) -> Stack:
     return found
 
 
+class Labs:
+    """The labs this process made, one per stack, all kept to the end of the
+    session: a worker given the cells of several stacks makes each lab
+    once, where pytest would tear a parametrized session fixture down at
+    every change of stack."""
+
+    def __init__(self, deb: Path, running: contextlib.ExitStack) -> None:
+        self.deb, self.running = deb, running
+        self.made: dict[str, rootlab.Lab] = {}
+
+    def of(self, stack: Stack) -> rootlab.Lab:
+        if stack.name not in self.made:
+            self.made[stack.name] = self.running.enter_context(rootlab.running(stack, self.deb))
+        return self.made[stack.name]
+
+
+@pytest.fixture(scope="session")
+def labs(deb: Path) -> Iterator[Labs]:
+    with contextlib.ExitStack() as running:
+        yield Labs(deb, running)
+
+
 @pytest.fixture(scope="session", name="lab")
-def running_lab(stack: Stack, deb: Path) -> Iterator[rootlab.Lab]:
-    with rootlab.running(stack, deb) as lab:
-        yield lab
+def running_lab(stack: Stack, labs: Labs) -> rootlab.Lab:
+    return labs.of(stack)
 
 
 @pytest.fixture(scope="session")
