@@ -14,6 +14,7 @@ must give; `Results` keeps every measured row for the tables printed at the
 end of a pytest run, and writes them as JSON.
 
     python -m testlab.shapes RESULTS.json...   # the tables in markdown (README)
+    python -m testlab.shapes --agreement RESULTS.json...   # diagnose against them
 """
 
 from __future__ import annotations
@@ -424,6 +425,12 @@ class Said:
         return cls(container["status"], tuple(sorted(
             "outbound" if k == "no-default" else k for k in kinds)))
 
+    @classmethod
+    def parse(cls, text: str) -> Said:
+        """The inverse of str()."""
+        status, _, kinds = text.partition(" (")
+        return cls(status, tuple(kinds.rstrip(")").split(", ")) if kinds else ())
+
     def __str__(self) -> str:
         return f"{self.status} ({', '.join(self.kinds)})" if self.kinds else self.status
 
@@ -583,8 +590,37 @@ class Results:
             reporter.write_line(f"written to {out}")
 
 
+def agreement(results: Results) -> Iterator[str]:
+    """Per stack, in markdown: its cells, those where diagnose agreed with
+    the measurement, its verdicts, and the cases lost behind each kind of
+    problem it named."""
+    from .roots import STACKS
+
+    yield ("| stack | cells | diagnose agreed | problem | risk | healthy "
+           "| cases lost behind a problem |")
+    yield "|---|---|---|---|---|---|---|"
+    for name in dict.fromkeys(row.setup.split(", ")[0] for row in results.rows):
+        rows = [row for row in results.rows if row.setup.split(", ")[0] == name]
+        metric = STACKS[name].metric
+        agreed = sum(disagreement(Said.parse(row.said), row.result, row.shape, row.mode, metric)
+                     is None for row in rows)
+        statuses = [Said.parse(row.said).status for row in rows]
+        behind: dict[str, set[str]] = {}
+        for row in rows:
+            for case in dropped(row.result, row.shape, row.mode, metric):
+                behind.setdefault(family(case), set()).add(case.replace(" v6", ""))
+        cases = "; ".join(f"{kind}: {', '.join(sorted(found))}"
+                          for kind, found in sorted(behind.items()))
+        yield (f"| {name} | {len(rows)} | {agreed} | {statuses.count('problem')} | "
+               f"{statuses.count('risk')} | {statuses.count('healthy')} | {cases} |")
+
+
 if __name__ == "__main__":
     import sys
 
-    for arg in sys.argv[1:]:
-        print("\n".join(Results.load(Path(arg)).markdown()))
+    if sys.argv[1:2] == ["--agreement"]:
+        for arg in sys.argv[2:]:
+            print("\n".join(agreement(Results.load(Path(arg)))))
+    else:
+        for arg in sys.argv[1:]:
+            print("\n".join(Results.load(Path(arg)).markdown()))

@@ -191,10 +191,12 @@ class _Judge:
         self.findings.append(Finding(severity, kind, text))
 
     def name(self, ifindex: int) -> str:
-        """`eth1 (lan: a macvlan onto the LAN)`: label() with what lies beyond."""
+        """`eth1 (lan: a macvlan onto the LAN)`: label() with what lies beyond
+        (`eth1 (a macvlan onto the LAN)` where the network's name is not known)."""
         networks, where = self.around.networks, BEYOND.get(self.around.kinds.get(ifindex, ""))
-        if ifindex in networks and where is not None:
-            return label(self.routing, ifindex, {ifindex: f"{networks[ifindex]}: {where}"})
+        if where is not None:
+            named = f"{networks[ifindex]}: {where}" if ifindex in networks else where
+            return label(self.routing, ifindex, {ifindex: named})
         return label(self.routing, ifindex, networks)
 
     def strict(self, ifindex: int) -> bool:

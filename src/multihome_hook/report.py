@@ -96,8 +96,9 @@ def _around(target: containers.Target, state: Snapshot, inside: Mapping[int, lin
     """What lies beyond the container's interfaces: from the kernel (each
     interface's kind; for a veth, the host's filter on the bridge its peer
     is enslaved to) and netavark's rules (where published ports lead)."""
+    # A veth leads out only when its peer is in another namespace.
     kinds = {i: _BEYOND_KIND[link.kind] for i, link in inside.items()
-             if link.kind in _BEYOND_KIND}
+             if link.kind in _BEYOND_KIND and (link.kind != "veth" or link.peer is not None)}
     filters: dict[int, int] = {}
     if diagnosis.multi_homed(state.routing):
         outside = links.dump()

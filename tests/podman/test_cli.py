@@ -256,10 +256,10 @@ def test_doctor_judges_this_podman(podman: lab.Podman, nets: list[str]) -> None:
     proc = cli(podman, "doctor")
     out = proc.stdout
     assert "rp_filter: all 1, default 1: strict (1)" in out, out
-    assert f"{nets[0]} (bridge)" in out and "network backend netavark" in out, out
+    assert f"{nets[0]} (bridge" in out and "network backend netavark" in out, out
     if lab.podman_major() == 4:
         assert proc.returncode == 1, out + proc.stderr
-        assert "verdict: affected\n  rp_filter is strict" in out, out
+        assert "verdict: affected\n  a container on " in out, out
         assert "next: install the package" in out, out
     report = parse(DoctorReport, json.loads(cli(podman, "doctor", "--json").stdout))
     assert report.effective_rp_filter == 1 and report.podman is not None

@@ -172,12 +172,18 @@ def test_systemd_lab_leaves_nothing(stack: Stack, deb: Path,
     """The lab's cgroup (systemd's whole tree) goes with the lab, and the
     host's kernel settings stay as they were."""
     cgroup2 = cgroups.cgroup2_mount()
+
+    def ours() -> set[str]:
+        """This process's labs' cgroups (its other labs live on, conftest.Labs)."""
+        return {p.name for p in cgroup2.iterdir() if p.name.startswith("oci-multihome-lab.")
+                and p.name.split(".")[1] == str(os.getpid())}
+
+    before = ours()
     with rootlab.running(stack, deb, systemd=True) as lab:
         assert lab.run("systemctl", "show", "-p", "ControlGroup", "init.scope").stdout \
             == "ControlGroup=/init.scope\n"
         assert (lab.cgroup / "init.scope").is_dir()
         cgroup = lab.cgroup
     assert not cgroup.exists()
-    assert not any(p.name.startswith("oci-multihome-lab.") and p.name.split(".")[1]
-                   == str(os.getpid()) for p in cgroup2.iterdir())
+    assert ours() == before
     assert host_sysctls() == host_before
