@@ -183,14 +183,15 @@ class Backlog:
 
 def process_start(pid: int) -> int | None:
     """When `pid`'s process started (clock ticks since boot), None if no
-    process has that pid."""
+    live process has that pid (a zombie has no namespaces left)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return None
     # After the command name, which may hold spaces and parentheses.
-    return int(stat[stat.rindex(b")") + 2:].split()[19])
+    fields = stat[stat.rindex(b")") + 2:].split()
+    return None if fields[0] in (b"Z", b"X") else int(fields[19])
 
 
 def ticks() -> int:

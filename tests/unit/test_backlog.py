@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -138,6 +140,10 @@ def test_a_process_is_known_by_its_pid_and_start() -> None:
     assert Known(os.getpid(), mine, True).alive()
     assert not Known(os.getpid(), mine + 1, True).alive()  # the pid reused
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{proc.pid}/ns/net").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert backlog.process_start(proc.pid) is None  # a zombie: not waited for yet
     proc.wait()
     assert backlog.process_start(proc.pid) is None
     assert not Known(proc.pid, mine, True).alive()
