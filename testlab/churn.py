@@ -205,6 +205,7 @@ def churn(lifecycles: int, watch_src: Path, seed: int, actions: Sequence[str],
                        for i in range(CONTAINERS)]
             shares = [lifecycles // CONTAINERS + (i < lifecycles % CONTAINERS)
                       for i in range(CONTAINERS)]
+            load = [os.getloadavg()[0]]  # the machine is shared: what else ran
             began = time.monotonic()
             threads = [threading.Thread(target=c.run, args=(n,)) for c, n in zip(cyclers, shares)]
             for t in threads:
@@ -212,6 +213,7 @@ def churn(lifecycles: int, watch_src: Path, seed: int, actions: Sequence[str],
             for t in threads:
                 t.join()
             elapsed = time.monotonic() - began
+            load.append(os.getloadavg()[0])
             time.sleep(3)  # its last events handled
             at_end = resources(watch.proc.pid)
         finally:
@@ -225,6 +227,7 @@ def churn(lifecycles: int, watch_src: Path, seed: int, actions: Sequence[str],
     return {
         "lifecycles": results.lifecycles, "seconds": round(elapsed, 1),
         "lifecycles_per_s": round(results.lifecycles / elapsed, 2),
+        "load_average_1min": {"start": load[0], "end": load[1], "cpus": os.cpu_count()},
         "event_to_right": {"p50_ms": quantile(every, 0.5), "p99_ms": quantile(every, 0.99),
                            "max_ms": quantile(every, 1.0), "samples": len(every)},
         "per_action": {a: {"p50_ms": quantile(s, 0.5), "p99_ms": quantile(s, 0.99),

@@ -191,6 +191,7 @@ def _wait_for(target: containers.Target, network: str, timeout: float = 5.0) -> 
 # watch: how long a podman command may take (a hung one holds one worker,
 # not the watch), and how many containers are handled at once.
 WATCH_PODMAN_TIMEOUT_S, WORKERS = 15.0, 4
+STOP_S = 5.0  # when stopped, how long the containers under way may take
 
 
 def _on_event(pending: backlog.Pending, waiting: backlog.Backlog) -> str | None:
@@ -294,11 +295,12 @@ def _watch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return OK
     finally:
-        # What is being applied ends (a fix rolls back as one); the rest waits
-        # for the next watch.
+        # What is being applied ends (a fix is quick; a podman command that
+        # is not is cut short); the rest waits for the next watch.
         waiting.close()
+        deadline = time.monotonic() + STOP_S
         for worker in workers:
-            worker.join(timeout=WATCH_PODMAN_TIMEOUT_S)
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
         if waiting.read:  # not when podman events failed at once
             line = f"watch stopped: {waiting.summary()}"
             say(line)
@@ -421,7 +423,10 @@ Follows `podman events`; when a container annotated {MODE_KEY} gets a
 network connected or disconnected (no hook runs then), or starts (a user
 namespace of its own kept the hook from its networks), applies its mode
 again: converges to what the mode wants now. One line per change on stdout
-and in syslog. Runs until stopped; shipped as
+and in syslog. Events wait folded per container (one run for all, four
+containers at a time); those of a container gone meanwhile are dropped (an
+info line when podman had to say so); "watch is behind" (a warning) gives
+the backlog when events wait over a second. Runs until stopped; shipped as
 oci-multihome-hook-watch.service (not enabled).
 
 examples:

@@ -6,18 +6,21 @@ stood in for."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from multihome_hook import backlog, cli, containers, log
 from multihome_hook.backlog import LAG_EVERY_S, LAG_S, Backlog, Known, Pending
-from multihome_hook.errors import HookError, NoNamespace
+from multihome_hook.errors import OK, HookError, NoNamespace
 from multihome_hook.models import PodmanEvent, parse
 
 A, B = "a" * 64, "b" * 64
@@ -273,3 +276,21 @@ def test_watch_without_podman_says_so_in_one_line(tmp_path: object) -> None:
                           env=env, capture_output=True, text=True, timeout=30)
     assert (proc.returncode, proc.stdout, proc.stderr) == (
         2, "", "oci-multihome-hook: podman is not on PATH: watch follows its events\n")
+
+
+@pytest.mark.usefixtures("quiet")
+def test_watch_says_what_it_did_when_stopped(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    def events() -> Iterator[PodmanEvent]:
+        yield event(A, "start")
+        yield event(A, "died")
+        raise KeyboardInterrupt  # ^C
+
+    monkeypatch.setattr(containers, "events", events)
+    monkeypatch.setattr(containers, "find",  # no mode (if taken before its end came)
+                        lambda ref, timeout=0: containers.Target(ref, os.getpid(), ref))
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    assert cli._watch(argparse.Namespace()) == OK
+    out, err = capsys.readouterr()
+    assert out.startswith("watch stopped: 2 event(s) read, "), out
+    assert err == ""
