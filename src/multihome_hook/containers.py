@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import HookError, NoNamespace
-from .models import PodmanContainer, PodmanEvent, PodmanNetwork, PodmanNetworkInspect, parse
+from .models import PodmanContainer, PodmanEvent, PodmanNetwork, parse
 from .modes import MODE_KEY, RP_FILTER_KEY, parse_strict
 from .networks import definitions, directories
 from .primary import PRIMARY_KEY, attached, parse_primary
@@ -186,12 +186,3 @@ def watched(line: str) -> PodmanEvent | None:
     except ValueError:  # also pydantic's ValidationError
         return None
     return event if event.id and (event.type, event.status) in _WATCHED else None
-
-
-def subnets(network: str) -> list[str]:
-    """The subnets of a podman network (CIDR)."""
-    try:
-        (raw,) = json.loads(podman("network", "inspect", network))
-        return [s.subnet for s in parse(PodmanNetworkInspect, raw).subnets]
-    except ValueError as exc:  # also pydantic's ValidationError
-        raise HookError(f"unexpected podman network inspect output for {network}: {exc}") from None
