@@ -40,6 +40,7 @@ ACTIONS = ("third", "second", "restart")
 CONTAINERS = 4
 RIGHT_WITHIN_S = 10.0  # a namespace still wrong after this is unfixed
 POLL_S = 0.01
+SAMPLE_S = 30.0  # watch's RSS and descriptors, as the run goes
 # watch's lines about a container gone before it came to it: errors before
 # issue 31, info lines after; and its summary when stopped.
 STALE = re.compile(r"no such container|not running|does not exist|gone")
@@ -184,6 +185,16 @@ def resources(pid: int) -> dict[str, int]:
     return {"rss_kb": rss, "fds": len(os.listdir(f"/proc/{pid}/fd"))}
 
 
+def sample(pid: int, results: Results, threads: list[threading.Thread]) -> list[dict[str, int]]:
+    """watch's resources every SAMPLE_S until the threads end: flat or not."""
+    found = []
+    while any(t.is_alive() for t in threads):
+        found.append({"lifecycles": results.lifecycles, **resources(pid)})
+        for t in threads:
+            t.join(SAMPLE_S / len(threads))
+    return found
+
+
 def quantile(samples: list[float], q: float) -> float:
     return round(sorted(samples)[min(len(samples) - 1, int(q * len(samples)))] * 1000, 1)
 
@@ -210,8 +221,7 @@ def churn(lifecycles: int, watch_src: Path, seed: int, actions: Sequence[str],
             threads = [threading.Thread(target=c.run, args=(n,)) for c, n in zip(cyclers, shares)]
             for t in threads:
                 t.start()
-            for t in threads:
-                t.join()
+            samples = sample(watch.proc.pid, results, threads)
             elapsed = time.monotonic() - began
             load.append(os.getloadavg()[0])
             time.sleep(3)  # its last events handled
@@ -235,6 +245,7 @@ def churn(lifecycles: int, watch_src: Path, seed: int, actions: Sequence[str],
         "unfixed": len(results.wrong), "unfixed_by": sorted(set(results.wrong)),
         "slow": results.slow[:50],
         "watch_start": at_start, "watch_end": at_end,
+        "watch_during": samples,
         "stale_events": (int(summary[-1].group(1)) if summary
                          else sum(1 for line in lines if STALE.search(line))),
         "watch_error_lines": sum(1 for line in lines if line.startswith("oci-multihome-hook: ")

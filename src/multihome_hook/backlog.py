@@ -183,10 +183,12 @@ class Backlog:
 
 def process_start(pid: int) -> int | None:
     """When `pid`'s process started (clock ticks since boot), None if no
-    live process has that pid (a zombie has no namespaces left)."""
+    live process has that pid: an exiting one drops its namespaces before
+    it is a zombie."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
+        os.stat(f"/proc/{pid}/ns/net")
     except OSError:
         return None
     # After the command name, which may hold spaces and parentheses.
