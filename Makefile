@@ -43,7 +43,7 @@ missing-python = msg="no Python $($(1)_PYTHON_VERSION) ($(PYENV_ROOT)/versions/$
 	if [ "$$CI" = true ]; then echo "$(2): $$msg; CI=true: failing" >&2; exit 1; fi; \
 	echo "skipping $(2): $$msg"
 
-.PHONY: all system venv demo test test-venv test-host lint lint-py39 unit bench clean shapes-doc \
+.PHONY: all system venv demo test test-venv test-host lint lint-py39 unit bench bench-churn clean shapes-doc \
 	$(SETS:%=test-%) \
 	roots test-labs
 # The test runs share addresses and namespaces' names: one at a time, even under -j.
@@ -207,6 +207,19 @@ bench: venv deb roots $(SET_VENVS)
 		$(CURDIR)/$(VENV)/bin/python -m testlab.bench podman4 \
 		$(foreach hook,$(BENCH_HOOKS),--hook $(hook)) --output $(CURDIR)/build/bench-podman4.json
 	$(VENV)/bin/python -m testlab.bench labs --podman4 build/bench-podman4.json
+
+# `watch` under churn (testlab/churn.py): CHURN_N container lifecycles in the
+# podman 4 lab; CHURN_WATCH_SRC: another tree's src/ whose watch to measure
+# (e.g. main's, for a before/after); CHURN_ARGS: more of its options
+# (python -m testlab.churn --help). Writes build/churn.json.
+CHURN_N ?= 200
+CHURN_WATCH_SRC ?= $(CURDIR)/src
+CHURN_OUTPUT ?= build/churn.json
+bench-churn: venv
+	$(VENV)/bin/python -m testlab.rootlab run --bare --stack podman4 --venv $(CURDIR)/$(VENV) \
+		--bind $(CURDIR) --writable $(CURDIR)/build -- sh -c 'cd "$$0" && exec "$$@"' $(CURDIR) \
+		$(CURDIR)/$(VENV)/bin/python -m testlab.churn --lifecycles $(CHURN_N) \
+		--watch-src $(CHURN_WATCH_SRC) --output $(CURDIR)/$(CHURN_OUTPUT) $(CHURN_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SETS:%=.venv-%) build dist src/*.egg-info

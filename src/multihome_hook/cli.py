@@ -17,11 +17,11 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from . import containers, log, netns, report, snapshot
+from . import backlog, containers, log, netns, report, snapshot
 from .errors import ERROR, INTERRUPTED, OK, PROBLEM, HookError, exit_status_text
 from .fix import APPLY, APPLY_PRIMARY, WATCH, Caller, Fix, Outcome, fix, preview
 from .keep import how_to_keep, permanent, pinned
-from .models import ApplyReport, ApplyResult, DiagnoseReport, PodmanEvent, to_json
+from .models import ApplyReport, ApplyResult, DiagnoseReport, to_json
 from .modes import FIXES, MODE_KEY, MODES, Mode, parse_mode
 from .primary import PRIMARY_KEY
 
@@ -91,12 +91,20 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _fix_in(target: containers.Target, mode: Mode, caller: Caller, given: str | None = None,
-            *, dry_run: bool = False) -> Outcome:
+            *, dry_run: bool = False, answered: int | None = None) -> Outcome:
     """fix (or preview) for `caller`, in the container's namespace, with the
-    primary `given`, else its annotation's."""
+    primary `given`, else its annotation's; `answered`: when podman's
+    answer that is `target` came (backlog.ticks()), to refuse a process
+    newer than that."""
     request = Fix(mode, target.primary_given(given), strict=target.strict(mode), caller=caller,
                   networks=target.networks)
-    return netns.run_in(target.pid, lambda: (preview if dry_run else fix)(request))
+
+    def work() -> Outcome:
+        if answered is not None:
+            backlog.not_newer(target.pid, answered)
+        return (preview if dry_run else fix)(request)
+
+    return netns.run_in(target.pid, work)
 
 
 def _apply_to(ref: str, mode: Mode, args: argparse.Namespace) -> tuple[ApplyResult, bool]:
@@ -166,34 +174,83 @@ def _addresses() -> list[str]:
     return [a.address for a in snapshot.current().addresses]
 
 
-def _wait_for(pid: int, network: str, timeout: float = 5.0) -> None:
-    """Until the container has an address in `network`: podman reports a
-    connect before the interface exists."""
+def _wait_for(target: containers.Target, network: str, timeout: float = 5.0) -> None:
+    """Until the container has its address in `network` (as podman
+    inspect gave it): podman reports a connect before the interface exists."""
     import ipaddress
 
-    nets = [ipaddress.ip_network(s, strict=False) for s in containers.subnets(network)]
+    nets = [n for name, subnets in target.networks or () if name == network for n in subnets]
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = netns.run_in(pid, _addresses)
-        if any(ipaddress.ip_address(a) in n for a in found for n in nets
-               if ipaddress.ip_address(a).version == n.version):
+    while nets and time.monotonic() < deadline:
+        found = [ipaddress.ip_address(a) for a in netns.run_in(target.pid, _addresses)]
+        if any(a in n for a in found for n in nets if a.version == n.version):
             return
         time.sleep(0.1)
 
 
-def _on_event(event: PodmanEvent) -> str | None:
-    """Converge a container the event concerns; the line to log, if any."""
-    target = containers.find(event.id)
-    mode = None if target.mode is None else parse_mode(target.mode)
-    if mode is None or not mode.changes:
+# watch: how long a podman command may take (a hung one holds one worker,
+# not the watch), and how many containers are handled at once.
+WATCH_PODMAN_TIMEOUT_S, WORKERS = 15.0, 4
+STOP_S = 5.0  # when stopped, how long the containers under way may take
+
+
+def _on_event(pending: backlog.Pending, waiting: backlog.Backlog) -> str | None:
+    """Converge a container its events concern, unless it is gone (its
+    events are then dropped, podman not asked); the line to log, if any."""
+    known = waiting.known(pending.id)
+    if pending.ended or (known is not None and not pending.started and not known.alive()):
+        waiting.dropped(pending)
         return None
-    if event.status == "connect":
-        _wait_for(target.pid, event.network)
-    outcome = _fix_in(target, mode, WATCH)
-    if event.status == "start" and not outcome.changes:
+    if known is not None and not known.acts:
+        return None  # not annotated with a mode that changes anything
+    target = containers.find(pending.id, timeout=WATCH_PODMAN_TIMEOUT_S)
+    answered = backlog.ticks()
+    mode = None if target.mode is None else parse_mode(target.mode)
+    acts = mode is not None and mode.changes
+    waiting.remember(pending.id, backlog.Known(target.pid, backlog.process_start(target.pid),
+                                               acts))
+    if mode is None or not acts:
+        return None
+    for network in pending.connected():
+        _wait_for(target, network)
+    outcome = _fix_in(target, mode, WATCH, answered=answered)
+    if not pending.networks and not outcome.changes:
         return None  # the hook did it already (unless a user namespace kept it from it)
-    what = "started" if event.status == "start" else f"network {event.network} {event.status}ed"
-    return f"container {event.id[:12]}: {what}, mode {mode}: {outcome}"
+    return f"container {pending.id[:12]}: {pending.describe()}, mode {mode}: {outcome}"
+
+
+def _gone(pending: backlog.Pending, waiting: backlog.Backlog, exc: HookError) -> bool:
+    """Whether `exc` came from the container going away meanwhile (podman
+    says so, or the process podman named is no more)."""
+    if isinstance(exc, (containers.Gone, backlog.Stale)):
+        return True
+    known = waiting.known(pending.id)
+    return known is not None and not known.alive()
+
+
+def _work(waiting: backlog.Backlog) -> None:
+    """One worker: containers from the backlog until it is closed."""
+    while (pending := waiting.take()) is not None:
+        try:
+            behind = waiting.behind(pending)
+            if behind:
+                log.warning(behind)
+            line = _on_event(pending, waiting)
+            if line:
+                say(line)
+                log.info(line)
+        except HookError as exc:  # one container's trouble must not stop the watch
+            if not _gone(pending, waiting, exc):
+                log.error(f"container {pending.id[:12]}: {exc}")
+                continue
+            waiting.dropped(pending)
+            line = f"container {pending.id[:12]}: gone before watch came to it ({exc})"
+            say(line)
+            log.info(line)
+        except Exception:  # a bug: its traceback, and the others carry on
+            traceback.print_exc()
+        finally:
+            waiting.done(pending)
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -221,22 +278,33 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
+    import threading
+
     # SIGTERM (systemctl stop) unwinds like ^C, so `podman events` is stopped too.
     signal.signal(signal.SIGTERM, _stop)
     log.info("watching podman events: applying io.multihome.mode again on network connect "
              "and disconnect, and on start")
+    waiting = backlog.Backlog()
+    workers = [threading.Thread(target=_work, args=(waiting,), name=f"watch-{i}", daemon=True)
+               for i in range(WORKERS)]
+    for worker in workers:
+        worker.start()
     try:
         for event in containers.events():
-            try:
-                line = _on_event(event)
-            except HookError as exc:  # one container's trouble must not stop the watch
-                log.error(f"container {event.id[:12]}: {exc}")
-                continue
-            if line:
-                say(line)
-                log.info(line)
+            waiting.add(event)
     except KeyboardInterrupt:
         return OK
+    finally:
+        # What is being applied ends (a fix is quick; a podman command that
+        # is not is cut short); the rest waits for the next watch.
+        waiting.close()
+        deadline = time.monotonic() + STOP_S
+        for worker in workers:
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
+        if waiting.read:  # not when podman events failed at once
+            line = f"watch stopped: {waiting.summary()}"
+            say(line)
+            log.info(line)
     return OK
 
 
@@ -355,7 +423,10 @@ Follows `podman events`; when a container annotated {MODE_KEY} gets a
 network connected or disconnected (no hook runs then), or starts (a user
 namespace of its own kept the hook from its networks), applies its mode
 again: converges to what the mode wants now. One line per change on stdout
-and in syslog. Runs until stopped; shipped as
+and in syslog. Events wait folded per container (one run for all, four
+containers at a time); those of a container gone meanwhile are dropped (an
+info line when podman had to say so); "watch is behind" (a warning) gives
+the backlog when events wait over a second. Runs until stopped; shipped as
 oci-multihome-hook-watch.service (not enabled).
 
 examples:

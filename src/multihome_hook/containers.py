@@ -8,8 +8,8 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
-from .errors import HookError
-from .models import PodmanContainer, PodmanEvent, PodmanNetwork, PodmanNetworkInspect, parse
+from .errors import HookError, NoNamespace
+from .models import PodmanContainer, PodmanEvent, PodmanNetwork, parse
 from .modes import MODE_KEY, RP_FILTER_KEY, parse_strict
 from .networks import definitions, directories
 from .primary import PRIMARY_KEY, attached, parse_primary
@@ -61,43 +61,54 @@ NO_PODMAN = ("podman is not on PATH (a CRI-O node, sudo's secure_path?): name a 
              "as pid:N, its process id on the host")
 
 
+# How long a podman command may take: one that hangs (a stuck storage
+# lock) must fail, not stall whoever asked (watch's other containers).
+TIMEOUT_S = 60.0
+
+
 class NoPodman(HookError):
     """podman could not be run at all."""
 
 
-def _run(argv: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+class Gone(NoNamespace):
+    """The container is not there, or not running (any more): no namespace."""
+
+
+def _run(argv: tuple[str, ...], timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(["podman", *argv], capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(["podman", *argv], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise NoPodman(NO_PODMAN) from None
     except subprocess.TimeoutExpired:
-        raise HookError(f"podman {argv[0]}: no answer within 60 s") from None
+        raise HookError(f"podman {argv[0]}: no answer within {timeout:.0f} s") from None
 
 
-def podman(*argv: str) -> str:
+def podman(*argv: str, timeout: float = TIMEOUT_S) -> str:
     """podman's standard output, or its last line of error as a HookError."""
-    proc = _run(argv)
+    proc = _run(argv, timeout)
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         raise HookError(f"podman {argv[0]}: {lines[-1] if lines else f'exit {proc.returncode}'}")
     return proc.stdout
 
 
-def _exit_status(*argv: str) -> int:
-    return _run(argv).returncode
+def _exit_status(*argv: str, timeout: float = TIMEOUT_S) -> int:
+    return _run(argv, timeout).returncode
 
 
-def find(ref: str) -> Target:
-    """A container by podman name or id, or a process by `pid:N`. Errors
-    do not name `ref`: the caller puts it in front."""
+def find(ref: str, timeout: float = TIMEOUT_S) -> Target:
+    """A container by podman name or id, or a process by `pid:N`; each
+    podman command bounded by `timeout` (s). Errors do not name `ref`: the
+    caller puts it in front."""
     if ref.startswith("pid:"):
         pid = ref[4:]
         if not pid.isdecimal() or int(pid) <= 0:
             raise HookError("invalid: expected a podman name or id, or pid:NUMBER")
         return Target(ref, int(pid))
     try:
-        (raw,) = json.loads(podman("inspect", "--type", "container", "--format", "json", ref))
+        (raw,) = json.loads(podman("inspect", "--type", "container", "--format", "json", ref,
+                                   timeout=timeout))
         container = parse(PodmanContainer, raw)
     except NoPodman:
         raise
@@ -105,13 +116,13 @@ def find(ref: str) -> Target:
         # podman's answer by its exit status, not its message's wording:
         # `container exists` is 1 for no such container, 125 when podman
         # itself fails (storage broken...), which the first error says.
-        if _exit_status("container", "exists", ref) != 1:
+        if _exit_status("container", "exists", ref, timeout=timeout) != 1:
             raise
-        raise HookError("no such container") from None
+        raise Gone("no such container") from None
     except ValueError as exc:  # also pydantic's ValidationError
         raise HookError(f"unexpected podman inspect output: {exc}") from None
     if not container.state.running or container.state.pid <= 0:
-        raise HookError("not running")
+        raise Gone("not running")
     settings = container.network_settings
     ports = tuple(f"{binding.host_port}->{port}" for port, bindings in
                   sorted(((settings and settings.ports) or {}).items())
@@ -138,12 +149,15 @@ def running() -> list[str]:
 
 
 def events() -> Iterator[PodmanEvent]:
-    """What `watch` acts on, as podman reports it: a network connected to or
-    disconnected from a container, a container started (runs until podman
-    stops)."""
-    proc = subprocess.Popen(["podman", "events", "--format", "json", "--filter", "type=network",
-                             "--filter", "type=container"],
-                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    """What `watch` reads, as podman reports it: a network connected to or
+    disconnected from a container, a container started, died or removed
+    (runs until podman stops)."""
+    try:
+        proc = subprocess.Popen(["podman", "events", "--format", "json", "--filter",
+                                 "type=network", "--filter", "type=container"],
+                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    except FileNotFoundError:
+        raise NoPodman("podman is not on PATH: watch follows its events") from None
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -156,11 +170,14 @@ def events() -> Iterator[PodmanEvent]:
     raise HookError(f"podman events exited with status {proc.returncode}")
 
 
-_WATCHED = {("network", "connect"), ("network", "disconnect"), ("container", "start")}
+# What watch acts on, and a container's end (its events still waiting are
+# then dropped).
+_WATCHED = {("network", "connect"), ("network", "disconnect"), ("container", "start"),
+            ("container", "died"), ("container", "remove")}
 
 
 def watched(line: str) -> PodmanEvent | None:
-    """One line of `podman events --format json`, if `watch` acts on it.
+    """One line of `podman events --format json`, if `watch` reads it.
     Only ID, Type, Status and network are read: podman 4 and 5 spell them
     alike (their times differ: 4 `Time`, an RFC 3339 string; 5 `time`, in
     seconds, and `timeNano`)."""
@@ -169,12 +186,3 @@ def watched(line: str) -> PodmanEvent | None:
     except ValueError:  # also pydantic's ValidationError
         return None
     return event if event.id and (event.type, event.status) in _WATCHED else None
-
-
-def subnets(network: str) -> list[str]:
-    """The subnets of a podman network (CIDR)."""
-    try:
-        (raw,) = json.loads(podman("network", "inspect", network))
-        return [s.subnet for s in parse(PodmanNetworkInspect, raw).subnets]
-    except ValueError as exc:  # also pydantic's ValidationError
-        raise HookError(f"unexpected podman network inspect output for {network}: {exc}") from None

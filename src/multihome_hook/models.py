@@ -97,10 +97,6 @@ class PodmanEvent(BaseModel):
     network: str = Field("", alias="network")  # of a connect or disconnect
 
 
-class PodmanSubnet(BaseModel):
-    subnet: str
-
-
 class PodmanNetworkInspect(BaseModel):
     """One element of `podman network inspect` (netavark's format, also
     with the CNI backend)."""
@@ -109,7 +105,6 @@ class PodmanNetworkInspect(BaseModel):
     driver: str = ""  # bridge, macvlan, ipvlan...
     network_interface: str = ""  # a bridge's on the host (podman1, cni-podman1)
     internal: bool = False
-    subnets: list[PodmanSubnet] = []  # pydantic copies a default, unlike a class
 
 
 class PodmanBackendInfo(BaseModel):

@@ -59,9 +59,15 @@ def test_a_start(lines: dict[str, str], cid: str, network: str) -> None:
 
 
 @pytest.mark.parametrize(("lines", "cid", "network"), VERSIONS)
+def test_an_end_drops_what_waits(lines: dict[str, str], cid: str, network: str) -> None:
+    event = watched(lines["died"])
+    assert event is not None
+    assert (event.id, event.type, event.status) == (cid, "container", "died")
+
+
+@pytest.mark.parametrize(("lines", "cid", "network"), VERSIONS)
 def test_events_watch_does_not_act_on(lines: dict[str, str], cid: str, network: str) -> None:
     assert watched(lines["create"]) is None
-    assert watched(lines["died"]) is None
 
 
 @pytest.mark.parametrize("line", ["", "not json", "[]", '{"Type":"network","Status":"connect"}',
