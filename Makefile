@@ -184,6 +184,8 @@ shapes-doc: venv
 	  echo "[development.md](development.md#network-shapes)). % of pings lost, % of 8 TCP"; \
 	  echo "connections failed, and what \`diagnose --json\` said of the container;"; \
 	  echo "rows: stack, runtime, the host's filtering (strict unless named), mode."; \
+	  echo; echo "## diagnose against the measurements"; echo; \
+	  $(VENV)/bin/python -m testlab.shapes --agreement build/shapes-labs.json; \
 	  $(VENV)/bin/python -m testlab.shapes build/shapes-labs.json; } > docs/shapes.md
 
 # The demo in a root lab: podman 4.3 by default (the bug on two bridges),

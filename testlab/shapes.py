@@ -557,7 +557,12 @@ class Results:
         """Rows written by `summary` ($MULTIHOME_LAB_RESULTS)."""
         found = cls(path.name, "")
         found.add(path.read_text())
+        found.sort()
         return found
+
+    def sort(self) -> None:
+        """By setup, then in the order of MODES."""
+        self.rows.sort(key=lambda row: (row.setup, list(MODES).index(row.mode)))
 
     # With pytest-xdist each worker measures some rows: it hands them to the
     # controller, which prints and writes them all.
@@ -579,7 +584,7 @@ class Results:
         """At the end of a pytest run (pytest_terminal_summary)."""
         if not self.rows:
             return
-        self.rows.sort(key=lambda row: row.setup)  # workers end in any order
+        self.sort()  # workers end in any order
         reporter.section(f"{self.title}: network shapes")
         for line in self.lines():
             reporter.write_line(line)
