@@ -121,7 +121,12 @@ grep -h 'SUBSYSTEM=="net".*systemd-sysctl' $rules/99-systemd.rules > /run/mhlab/
 rm -f $rules/*.rules /etc/udev/rules.d/*.rules
 mv /run/mhlab/net.rules $rules/99-systemd.rules
 /usr/lib/systemd/systemd-udevd --daemon --resolve-names=never
-udevadm control --ping --timeout=10
+# The daemon's control socket comes a moment after it forks (systemd 262:
+# "Failed to connect to udev via varlink" until then).
+i=0
+until udevadm control --ping --timeout=10 2>/dev/null; do
+    i=$((i + 1)); [ $i -lt 100 ] || udevadm control --ping --timeout=10; sleep 0.1
+done
 """
 
 _counter = itertools.count(1)
