@@ -25,7 +25,7 @@ sources that are not of its LAN, as real routers do).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .kernel import (
     AF_INET,
@@ -267,8 +267,7 @@ class _Judge:
         hops = [nh for r in self.routing.defaults() if r.family == AF_INET for nh in r.nexthops]
         tied = len({nh.ifindex for nh in hops}) > 1 and len({
             r.metric for r in self.routing.defaults() if r.family == AF_INET}) == 1
-        for ifindex in sorted(self.uplinks & self.addresses.keys(),
-                              key=lambda i: natural_key(self.routing.links.get(i, ""))):
+        for ifindex in self.in_order(self.uplinks & self.addresses.keys()):
             back, _ = reply_devices(self.routing, self.addresses[ifindex])
             if not self.strict(ifindex) or back == [ifindex]:
                 continue
@@ -289,21 +288,29 @@ class _Judge:
                      f"{', '.join(devices)}: replies to what leaves are accepted on every "
                      "uplink")
 
+    def wrong_way(self, kind: str, ifindex: int, what: str, unchecked: str) -> None:
+        """A problem (or, where nothing checks sources, a risk) of `kind` when
+        replies from `ifindex`'s address leave by another uplink; `what`
+        names those replies, `unchecked` says why a risk gets through."""
+        found = self.replies(ifindex)
+        if found is None:
+            return
+        how, why, dropped = found
+        if dropped:
+            self.add(PROBLEM, kind, f"{what} {how}: dropped ({'; '.join(why)})")
+        else:
+            self.add(RISK, kind, f"{what} {how}: {unchecked}")
+
+    def in_order(self, ifindexes: Iterable[int]) -> list[int]:
+        return sorted(ifindexes, key=lambda i: natural_key(self.routing.links.get(i, "")))
+
     def address(self) -> None:
         """Replies to what reaches each uplink's address."""
-        for ifindex in sorted(self.uplinks & self.addresses.keys(),
-                              key=lambda i: natural_key(self.routing.links.get(i, ""))):
-            found = self.replies(ifindex)
-            if found is None:
-                continue
-            how, why, dropped = found
-            text = (f"replies from {self.name(ifindex)}'s address "
-                    f"{self.addresses[ifindex].address} {how}")
-            if dropped:
-                self.add(PROBLEM, ADDRESS, f"{text}: dropped ({'; '.join(why)})")
-            else:
-                self.add(RISK, ADDRESS, f"{text}: they get through because nothing on the way "
-                         "checks sources; a strict host or anti-spoofing would drop them")
+        for ifindex in self.in_order(self.uplinks & self.addresses.keys()):
+            self.wrong_way(ADDRESS, ifindex, f"replies from {self.name(ifindex)}'s address "
+                           f"{self.addresses[ifindex].address}", "they get through because "
+                           "nothing on the way checks sources; a strict host or anti-spoofing "
+                           "would drop them")
 
     def port(self) -> None:
         """A published port leads to a bridge's address (netavark DNATs it):
@@ -319,18 +326,10 @@ class _Judge:
         else:
             candidates = [a.ifindex for a in self.addresses.values() if a.address in targets]
             leads = "leads to"
-        for ifindex in sorted(candidates, key=lambda i: natural_key(self.routing.links[i])):
-            found = self.replies(ifindex)
-            if found is None:
-                continue
-            how, why, dropped = found
-            text = (f"published {ports} {leads} {self.name(ifindex)}'s address "
-                    f"{self.addresses[ifindex].address}; its replies {how}")
-            if dropped:
-                self.add(PROBLEM, PORT, f"{text}: dropped ({'; '.join(why)})")
-            else:
-                self.add(RISK, PORT, f"{text}: they get through because the host does not "
-                         "check sources there")
+        for ifindex in self.in_order(candidates):
+            self.wrong_way(PORT, ifindex, f"published {ports} {leads} {self.name(ifindex)}'s "
+                           f"address {self.addresses[ifindex].address}; its replies",
+                           "they get through because the host does not check sources there")
 
     def limits(self) -> None:
         for ifindex in without_uplink(self.routing):
