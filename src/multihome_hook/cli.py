@@ -166,6 +166,12 @@ def _apply(args: argparse.Namespace) -> int:
     return ERROR if any(r.status == "error" for r in results) else OK
 
 
+def _announce(line: str) -> None:
+    """watch's lines: on stdout and in syslog."""
+    say(line)
+    log.info(line)
+
+
 def _stop(signum: int, frame: object) -> None:
     raise SystemExit(OK)
 
@@ -237,16 +243,14 @@ def _work(waiting: backlog.Backlog) -> None:
                 log.warning(behind)
             line = _on_event(pending, waiting)
             if line:
-                say(line)
-                log.info(line)
+                _announce(line)
         except HookError as exc:  # one container's trouble must not stop the watch
             if not _gone(pending, waiting, exc):
                 log.error(f"container {pending.id[:12]}: {exc}")
                 continue
             waiting.dropped(pending)
             line = f"container {pending.id[:12]}: gone before watch came to it ({exc})"
-            say(line)
-            log.info(line)
+            _announce(line)
         except Exception:  # a bug: its traceback, and the others carry on
             traceback.print_exc()
         finally:
@@ -303,8 +307,7 @@ def _watch(args: argparse.Namespace) -> int:
             worker.join(timeout=max(0.0, deadline - time.monotonic()))
         if waiting.read:  # not when podman events failed at once
             line = f"watch stopped: {waiting.summary()}"
-            say(line)
-            log.info(line)
+            _announce(line)
     return OK
 
 

@@ -75,10 +75,6 @@ class Finding(Record):
         self.severity: Severity = severity
         self.kind, self.text = kind, text
 
-    def __str__(self) -> str:
-        return f"{self.severity} ({self.kind}): {self.text}" if self.kind \
-            else f"{self.severity}: {self.text}"
-
 
 class Around(Record):
     """What is known of the container's surroundings, beyond its namespace.
@@ -185,6 +181,8 @@ class _Judge:
         self.routing, self.rp_filter, self.around = routing, rp_filter, around
         self.uplinks = uplinks(routing)
         self.addresses = {a.ifindex: a for a in reversed(_addresses(routing))}
+        # Where replies from each address leave: every rule below asks.
+        self.back = {i: reply_devices(routing, a) for i, a in self.addresses.items()}
         self.findings: list[Finding] = []
 
     def add(self, severity: Severity, kind: str, text: str) -> None:
@@ -220,8 +218,7 @@ class _Judge:
     def replies(self, ifindex: int) -> tuple[str, list[str], bool] | None:
         """Where replies from `ifindex`'s address go, if not only by it:
         (how, why they are dropped, whether they are) or None."""
-        address = self.addresses[ifindex]
-        back, metric = reply_devices(self.routing, address)
+        back, metric = self.back[ifindex]
         wrong = [d for d in back if d != ifindex]
         if not wrong:
             return None
@@ -268,7 +265,7 @@ class _Judge:
         tied = len({nh.ifindex for nh in hops}) > 1 and len({
             r.metric for r in self.routing.defaults() if r.family == AF_INET}) == 1
         for ifindex in self.in_order(self.uplinks & self.addresses.keys()):
-            back, _ = reply_devices(self.routing, self.addresses[ifindex])
+            back, _ = self.back[ifindex]
             if not self.strict(ifindex) or back == [ifindex]:
                 continue
             dev = self.routing.links[ifindex]

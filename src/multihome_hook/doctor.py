@@ -265,12 +265,12 @@ def gather() -> Facts:
         return Facts(all_, default)
     except ValueError as exc:  # also pydantic's ValidationError
         raise HookError(f"unexpected podman output: {exc}") from None
+    if info.host is None or info.version is None:
+        raise HookError("unexpected podman info output: no host or version")
     networks = tuple(
         Network(n.name, n.driver, host.bridge_filter(n.network_interface)
                 if n.driver == "bridge" else None)
         for n in (parse(PodmanNetworkInspect, raw) for raw in listed) if not n.internal)
-    if info.host is None or info.version is None:
-        raise HookError("unexpected podman info output: no host or version")
     backend = info.host.network_backend
     backend_version = info.host.network_backend_info.version or (
         _netavark_version() if backend == "netavark" else None)

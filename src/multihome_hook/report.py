@@ -99,16 +99,19 @@ def _around(target: containers.Target, state: Snapshot, inside: Mapping[int, lin
     # A veth leads out only when its peer is in another namespace.
     kinds = {i: _BEYOND_KIND[link.kind] for i, link in inside.items()
              if link.kind in _BEYOND_KIND and (link.kind != "veth" or link.peer is not None)}
+    # What the host says matters only where a reply may leave by another
+    # interface than its address's: no host I/O for one network.
+    if not diagnosis.multi_homed(state.routing):
+        return diagnosis.Around(networks, kinds, ports=target.ports)
     filters: dict[int, int] = {}
-    if diagnosis.multi_homed(state.routing):
-        outside = links.dump()
-        for index, link in inside.items():
-            peer = outside.get(link.peer) if link.kind == "veth" and link.peer else None
-            bridge = outside.get(peer.master) if peer and peer.master and \
-                peer.kind == "veth" and peer.peer == index else None
-            found = host.bridge_filter(bridge.name) if bridge else None
-            if found is not None:
-                filters[index] = found
+    outside = links.dump()
+    for index, link in inside.items():
+        peer = outside.get(link.peer) if link.kind == "veth" and link.peer else None
+        bridge = outside.get(peer.master) if peer and peer.master and \
+            peer.kind == "veth" and peer.peer == index else None
+        found = host.bridge_filter(bridge.name) if bridge else None
+        if found is not None:
+            filters[index] = found
     targets = host.port_targets(target.ports) if target.ports else []
     return diagnosis.Around(networks, kinds, filters, target.ports, targets)
 
