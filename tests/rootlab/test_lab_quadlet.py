@@ -1,4 +1,4 @@
-"""The README's Quadlet units work as written: podman's own generator
+"""The reference's Quadlet units work as written: podman's own generator
 (quadlet, podman >= 4.4, so the podman 5 and 6 labs) turns them into a
 podman run whose network names are the ones the io.multihome.primary
 annotation and `diagnose web` use."""
@@ -14,8 +14,8 @@ UNIT_DIR = "/etc/containers/systemd"
 
 
 def readme_units() -> dict[str, str]:
-    """Each `# /etc/containers/systemd/NAME` block of the README: NAME -> text."""
-    readme = (rootlab.REPO / "README.md").read_text()
+    """Each `# /etc/containers/systemd/NAME` block of docs/reference.md: NAME -> text."""
+    readme = (rootlab.REPO / "docs" / "reference.md").read_text()
     units = {}
     for match in re.finditer(rf"^    # {UNIT_DIR}/(\S+)\n((?:    \S.*\n)+)", readme, re.MULTILINE):
         units[match.group(1)] = "".join(line[4:] + "\n"
