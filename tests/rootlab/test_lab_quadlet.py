@@ -13,18 +13,18 @@ from testlab.rootlab import Lab
 UNIT_DIR = "/etc/containers/systemd"
 
 
-def readme_units() -> dict[str, str]:
+def reference_units() -> dict[str, str]:
     """Each `# /etc/containers/systemd/NAME` block of docs/reference.md: NAME -> text."""
-    readme = (rootlab.REPO / "docs" / "reference.md").read_text()
+    text = (rootlab.REPO / "docs" / "reference.md").read_text()
     units = {}
-    for match in re.finditer(rf"^    # {UNIT_DIR}/(\S+)\n((?:    \S.*\n)+)", readme, re.MULTILINE):
+    for match in re.finditer(rf"^    # {UNIT_DIR}/(\S+)\n((?:    \S.*\n)+)", text, re.MULTILINE):
         units[match.group(1)] = "".join(line[4:] + "\n"
                                         for line in match.group(2).splitlines())
     return units
 
 
-def test_the_readmes_quadlet_units_work_as_written(lab: Lab) -> None:
-    units = readme_units()
+def test_the_references_quadlet_units_work_as_written(lab: Lab) -> None:
+    units = reference_units()
     assert set(units) == {"net-a.network", "lan.network", "web.container"}, units
     for name, text in units.items():
         path = lab.path(f"{UNIT_DIR}/{name}")
