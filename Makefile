@@ -80,7 +80,7 @@ $(STAMP): pyproject.toml setup.cfg | system
 # interpreter bound in. $(call in-lab,STACK,VENV,VARIABLES,COMMAND) runs
 # COMMAND there, in this directory; $(call pytest-in-lab,VENV,VARIABLES,ARGS)
 # runs VENV's pytest in the podman 4 lab.
-in-lab = $(VENV)/bin/python -m testlab.rootlab run --bare --stack $(1) --venv $(CURDIR)/$(2) \
+in-lab = $(VENV)/bin/python -m testlab.rootlab run --stack $(1) --venv $(CURDIR)/$(2) \
 	--bind $(CURDIR) --writable $(CURDIR)/build -- \
 	env CI="$$CI" PYTHONDONTWRITEBYTECODE=1 $(3) sh -c 'cd "$$0" && exec "$$@"' $(CURDIR) $(4)
 pytest-in-lab = $(call in-lab,podman4,$(1),$(2),$(CURDIR)/$(1)/bin/pytest -p no:cacheprovider $(3))
@@ -203,7 +203,7 @@ BENCH_HOOKS = newest=$(CURDIR)/$(VENV)/bin/oci-multihome-hook \
 bench: venv deb roots $(SET_VENVS)
 	$(foreach hook,$(BENCH_HOOKS),$(dir $(word 2,$(subst =, ,$(hook))))python -m compileall -q \
 		src/multihome_hook &&) true
-	$(VENV)/bin/python -m testlab.rootlab run --bare --stack podman4 \
+	$(VENV)/bin/python -m testlab.rootlab run --stack podman4 \
 		$(foreach hook,$(BENCH_HOOKS),--venv $(dir $(word 2,$(subst =, ,$(hook))))..) \
 		--bind $(CURDIR) --writable $(CURDIR)/build -- sh -c 'cd "$$0" && exec "$$@"' $(CURDIR) \
 		$(CURDIR)/$(VENV)/bin/python -m testlab.bench podman4 \
@@ -218,7 +218,7 @@ CHURN_N ?= 200
 CHURN_WATCH_SRC ?= $(CURDIR)/src
 CHURN_OUTPUT ?= build/churn.json
 bench-churn: venv
-	$(VENV)/bin/python -m testlab.rootlab run --bare --stack podman4 --venv $(CURDIR)/$(VENV) \
+	$(VENV)/bin/python -m testlab.rootlab run --stack podman4 --venv $(CURDIR)/$(VENV) \
 		--bind $(CURDIR) --writable $(CURDIR)/build -- sh -c 'cd "$$0" && exec "$$@"' $(CURDIR) \
 		$(CURDIR)/$(VENV)/bin/python -m testlab.churn --lifecycles $(CHURN_N) \
 		--watch-src $(CHURN_WATCH_SRC) --output $(CURDIR)/$(CHURN_OUTPUT) $(CHURN_ARGS)

@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from pathlib import Path
 
 from multihome_hook.modes import FIXES
 
-from . import commands, debs, fakens, lab, labnet, rootlab
+from . import commands, debs, fakens, labnet, rootlab
 from .roots import PODMAN5, PODMAN6, Stack
 
 MODES = tuple(m.name for m in FIXES)
@@ -90,40 +89,25 @@ def interleaved(names: Sequence[str], runs: int, run_round: Round,
 
 def bench_podman(runs: int) -> dict[str, dict[str, float]]:
     """Every variant, interleaved; ratios to the plain run of its own networks."""
-    with lab.podman_env() as podman, \
-            lab.networks(podman, [podman.slot.subnet(0), podman.slot.subnet(1)]) as nets:
-        hooks = podman.hooks_dir(podmans_own_rp_filter=True)
-        # The plain runs' hooks: the lab's own (a strict rp_filter hook in
-        # the podman 4 lab, in every hooks dir), which the others run too.
-        no_hooks = podman.workdir / "no-hooks"
-        no_hooks.mkdir()
-        for extra in filter(None, os.environ.get("MULTIHOME_LAB_HOOKS", "").split(":")):
-            shutil.copy(extra, no_hooks / Path(extra).name)
-        host_wide = podman.with_default_annotations(HOST_WIDE)
-        networks = {"two": nets, "one": nets[:1], "host": ["host"]}
-        runners = {}
-        for name, (which, mode, default, _) in VARIANTS.items():
-            runner = podman if default is None else host_wide
-            annotations = {} if mode is None else {"io.multihome.mode": mode}
-            hooks_dir = no_hooks if mode is None and default is None else hooks
-            runners[name] = (runner, runner.run_argv(networks[which], annotations, hooks_dir,
-                                                     ["--rm"]))
-        podman(*runners["plain"][1], "true")  # warm-up: caches, first-run set-up
-
-        def run_round(order: Sequence[str]) -> dict[str, float]:
-            took = {}
-            for name in order:
-                runner, argv = runners[name]
-                start = time.perf_counter()
-                runner(*argv, "true")
-                took[name] = time.perf_counter() - start
-            return took
-
-        return interleaved(list(runners), runs, run_round, lambda name: VARIANTS[name][3])
+    podman = rootlab.here().using(runtime="runc")
+    hooks = podman.hooks_dir()
+    # The plain runs' hooks: the lab's own rp_filter hook, which the others run too.
+    no_hooks = podman.hooks_dir()
+    podman.path(f"{no_hooks}/{rootlab.HOOK_JSON.name}").unlink()
+    nets = [labnet.BRIDGE_A.name, labnet.BRIDGE_B.name]
+    networks = {"two": nets, "one": nets[:1], "host": ["host"]}
+    argvs = {}
+    for name, (which, mode, default, _) in VARIANTS.items():
+        runner = podman.using(hooks=no_hooks if mode is None and default is None else hooks,
+                              annotations=[] if default is None else [default])
+        annotations = {} if mode is None else {"io.multihome.mode": mode}
+        argvs[name] = runner.podman_argv(
+            *runner.run_argv(networks[which], annotations, extra=["--rm"]), "true")
+    return timed_rounds(podman, argvs, runs, lambda name: VARIANTS[name][3])
 
 
-# Times `podman` command lines inside a root lab (one nsenter per round,
-# not per run): a JSON list of argv on stdin, a JSON list of seconds out.
+# Times command lines inside a root lab (one nsenter per round, not per
+# run): a JSON list of argv on stdin, a JSON list of seconds out.
 _LAB_TIMER = """\
 import json, subprocess, sys, time
 took = []
@@ -134,6 +118,19 @@ for argv in json.load(sys.stdin):
 print(json.dumps(took))
 """
 LAB_RUNTIMES = ("crun", "runc")
+
+
+def timed_rounds(lab: rootlab.Lab, argvs: dict[str, list[str]], runs: int,
+                 baseline: Callable[[str], str]) -> dict[str, dict[str, float]]:
+    """Each command line of `argvs` run in the lab, interleaved (after one
+    round of warm-up: caches, first-run set-up)."""
+    def run_round(order: Sequence[str]) -> dict[str, float]:
+        out = lab.run("python3", "-I", "-c", _LAB_TIMER,
+                      stdin=json.dumps([argvs[name] for name in order]), timeout=600)
+        return dict(zip(order, json.loads(out.stdout)))
+
+    run_round(list(argvs))
+    return interleaved(list(argvs), runs, run_round, baseline)
 
 
 def bench_lab(stack: Stack, runs: int, deb: Path) -> tuple[dict[str, str],
@@ -157,26 +154,17 @@ def bench_lab(stack: Stack, runs: int, deb: Path) -> tuple[dict[str, str],
         for runtime in LAB_RUNTIMES:
             for mode in (None, *MODES):
                 annotations = {} if mode is None else {"io.multihome.mode": mode}
-                hooks = "/tmp/bench/" + ("no-hooks" if mode is None else "hooks")
-                argvs[f"{runtime}, {mode or 'plain'}"] = [
-                    "podman", "--hooks-dir", hooks,
-                    *lab.run_argv(nets, annotations, runtime, ["--rm"]), "true"]
-
-        def run_round(order: Sequence[str]) -> dict[str, float]:
-            out = lab.run("python3", "-I", "-c", _LAB_TIMER,
-                          stdin=json.dumps([argvs[name] for name in order]), timeout=600)
-            return dict(zip(order, json.loads(out.stdout)))
-
-        run_round(list(argvs))  # warm-up
-        rows = interleaved(list(argvs), runs, run_round,
-                           lambda name: f"{name.split(',')[0]}, plain")
+                runner = lab.using(hooks=Path("/tmp/bench/" + ("hooks" if mode else "no-hooks")))
+                argvs[f"{runtime}, {mode or 'plain'}"] = runner.podman_argv(
+                    *runner.run_argv(nets, annotations, runtime, ["--rm"]), "true")
+        rows = timed_rounds(lab, argvs, runs, lambda name: f"{name.split(',')[0]}, plain")
     return versions, rows
 
 
 def _hook_env() -> dict[str, str]:
     """The environment podman gives the hook: the JSON's `env`, nothing else
     (so no PYTHONDONTWRITEBYTECODE or the like from the caller's shell)."""
-    spec = json.loads(lab.HOOK_JSON.read_text())
+    spec = json.loads(rootlab.HOOK_JSON.read_text())
     return dict(entry.split("=", 1) for entry in spec["hook"]["env"])
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from multihome_hook.netns import enter
 
-from . import commands, lab
+from . import commands, labnet, rootlab
 from .watch import Watch
 
 MODES = ("loose", "one-default", "source-routing")
@@ -99,14 +99,14 @@ def right(mode: str, found: tuple[int, dict[str, int]] | None) -> bool:
 class Cycler:
     """One of the four containers, cycling through lifecycles."""
 
-    def __init__(self, podman: lab.Podman, hooks: Path, nets: Sequence[str], index: int,
+    def __init__(self, lab: rootlab.Lab, nets: Sequence[str], index: int,
                  rng: random.Random, results: Results, actions: Sequence[str]) -> None:
-        self.podman, self.hooks, self.nets, self.actions = podman, hooks, nets, actions
+        self.lab, self.nets, self.actions = lab, nets, actions
         self.name = f"mhchurn{os.getpid()}c{index}"
         self.rng, self.results = rng, results
 
     def pid(self) -> int:
-        return int(self.podman("inspect", "-f", "{{.State.Pid}}", self.name).stdout)
+        return int(self.lab.podman("inspect", "-f", "{{.State.Pid}}", self.name).stdout)
 
     def converge(self, action: str, mode: str, pid: int) -> None:
         """Until the namespace is right: its time, or unfixed."""
@@ -122,9 +122,9 @@ class Cycler:
 
     def lifecycle(self) -> None:
         mode = self.rng.choice(MODES)
-        p = self.podman
-        p(*p.run_argv(self.nets[:2], {"io.multihome.mode": mode}, self.hooks,
-                      ["-d", "--name", self.name]), "sleep", "600")
+        p = self.lab.podman
+        p(*self.lab.run_argv(self.nets[:2], {"io.multihome.mode": mode},
+                             extra=["-d", "--name", self.name]), "sleep", "600")
         try:
             pid = self.pid()
             self.converge("start", mode, pid)
@@ -201,35 +201,33 @@ def quantile(samples: list[float], q: float) -> float:
 
 def churn(lifecycles: int, watch_src: Path, seed: int, actions: Sequence[str],
           log: Path | None, slow_s: float) -> dict[str, object]:
-    with lab.podman_env() as podman, \
-            lab.networks(podman, [podman.slot.subnet(i) for i in range(3)],
-                         prefix="mhchurn") as nets:
-        hooks = podman.hooks_dir()
-        watch = Watch([sys.executable, "-c", WATCH_CODE, str(watch_src)], podman.env)
-        try:
-            time.sleep(1)
-            at_start = resources(watch.proc.pid)
-            results = Results(slow_s)
-            rng = random.Random(seed)
-            cyclers = [Cycler(podman, hooks, nets, i, random.Random(rng.random()), results,
-                              actions)
-                       for i in range(CONTAINERS)]
-            shares = [lifecycles // CONTAINERS + (i < lifecycles % CONTAINERS)
-                      for i in range(CONTAINERS)]
-            load = [os.getloadavg()[0]]  # the machine is shared: what else ran
-            began = time.monotonic()
-            threads = [threading.Thread(target=c.run, args=(n,)) for c, n in zip(cyclers, shares)]
-            for t in threads:
-                t.start()
-            samples = sample(watch.proc.pid, results, threads)
-            elapsed = time.monotonic() - began
-            load.append(os.getloadavg()[0])
-            time.sleep(3)  # its last events handled
-            at_end = resources(watch.proc.pid)
-        finally:
-            watch.stop()
-        time.sleep(0.5)  # its last lines read
-        lines = watch.seen + list(iter_queue(watch))
+    lab = rootlab.here()
+    lab = lab.using(runtime="runc", hooks=lab.hooks_dir())
+    nets = [net.name for net in (labnet.BRIDGE_A, labnet.BRIDGE_B, labnet.BRIDGE_C)]
+    watch = Watch([sys.executable, "-c", WATCH_CODE, str(watch_src)], lab.env)
+    try:
+        time.sleep(1)
+        at_start = resources(watch.proc.pid)
+        results = Results(slow_s)
+        rng = random.Random(seed)
+        cyclers = [Cycler(lab, nets, i, random.Random(rng.random()), results, actions)
+                   for i in range(CONTAINERS)]
+        shares = [lifecycles // CONTAINERS + (i < lifecycles % CONTAINERS)
+                  for i in range(CONTAINERS)]
+        load = [os.getloadavg()[0]]  # the machine is shared: what else ran
+        began = time.monotonic()
+        threads = [threading.Thread(target=c.run, args=(n,)) for c, n in zip(cyclers, shares)]
+        for t in threads:
+            t.start()
+        samples = sample(watch.proc.pid, results, threads)
+        elapsed = time.monotonic() - began
+        load.append(os.getloadavg()[0])
+        time.sleep(3)  # its last events handled
+        at_end = resources(watch.proc.pid)
+    finally:
+        watch.stop()
+    time.sleep(0.5)  # its last lines read
+    lines = watch.seen + list(iter_queue(watch))
     if log is not None:
         log.write_text("".join(line + "\n" for line in lines))
     summary = [m for m in map(SUMMARY.search, lines) if m]

@@ -13,9 +13,12 @@ The policy is the first argument:
 - `keep-podmans`: `all`, `default`, `lo` and every interface that is not a
   veth to 1; a veth (the container's side of a podman bridge) only from 0
   to 1, so that the 2 netavark >= 1.11 writes there stays for the tests to
-  see (the root labs, testlab/rootlab.py);
+  see (a lab's default);
 - `strict`: every interface to 1, netavark's 2 included: the failing
-  condition of podman 4 on a podman 5 bridge (testlab/lab.py's hooks dirs).
+  condition of podman 4 on a podman 5 bridge (the podman 4 suite run on
+  podman 5 and 6, tests/rootlab/test_lab_host_suite.py).
+
+A lab has one such hook, its policy given to testlab/rootlab.py's running().
 
 The lab-only annotation `mhlab.filtering` gives a container another host's
 filtering instead of RHEL's: `loose` (2, Fedora's and Ubuntu's) or `off`

@@ -7,7 +7,6 @@ share with other labs on the host, and only the addresses of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 FAR_HOST = "203.0.113.10"
@@ -25,6 +24,16 @@ class Network:
     parent: str | None = None
     subnet6: str | None = None
     internal: bool = False
+
+    @property
+    def prefix(self) -> str:
+        """The start of every IPv4 address of the network, e.g. "198.18.10."."""
+        return self.subnet.rsplit(".", 1)[0] + "."
+
+    @property
+    def gateway6(self) -> str:
+        assert self.subnet6, f"{self.name} has no IPv6"
+        return self.subnet6.replace("::/64", "::1")
 
     def create_argv(self) -> list[str]:
         """`podman network create` arguments, the name last."""
@@ -45,11 +54,17 @@ BRIDGE_A = Network("mh5a", "198.18.10.0/24", "198.18.10.1")
 BRIDGE_B = Network("mh5b", "198.18.11.0/24", "198.18.11.1")
 DUAL_A = Network("mh5c", "198.18.12.0/24", "198.18.12.1", subnet6="fd18:5:c::/64")
 DUAL_B = Network("mh5d", "198.18.13.0/24", "198.18.13.1", subnet6="fd18:5:d::/64")
+BRIDGE_C = Network("mh5e", "198.18.23.0/24", "198.18.23.1")
 INTERNAL = Network("mh5i", "198.18.14.0/24", "198.18.14.1", internal=True)
 MACVLAN = Network("mh5m", "198.18.20.0/24", "198.18.20.1", "macvlan", parent="mvpar")
 IPVLAN = Network("mh5v", "198.18.21.0/24", "198.18.21.1", "ipvlan", parent="ivpar")
 MACVLAN_B = Network("mh5n", "198.18.22.0/24", "198.18.22.1", "macvlan", parent="mv2par")
-NETWORKS = (BRIDGE_A, BRIDGE_B, DUAL_A, DUAL_B, INTERNAL, MACVLAN, IPVLAN, MACVLAN_B)
+NETWORKS = (BRIDGE_A, BRIDGE_B, BRIDGE_C, DUAL_A, DUAL_B, INTERNAL, MACVLAN, IPVLAN, MACVLAN_B)
+# Subnets no network of the lab holds: for CNI's bridges (a subnet routed
+# twice in the lab's namespace would be neither's) and rootless podman's.
+SPARE_SUBNETS = ("198.18.24.0/24", "198.18.25.0/24")
+# nc and echo: the TCP listener of testlab/shapes.py (`nc -ll -p PORT -e echo ok`).
+BUSYBOX_APPLETS = ("sh", "ip", "ping", "sleep", "cat", "ls", "true", "nc", "echo")
 # A published port: the lab's own address on the far host's link, where the
 # far host connects to it (podman run -p PUBLISHED:...).
 LAB_ADDRESS, PUBLISHED_PORT = "198.18.255.1", 18080
@@ -103,9 +118,9 @@ for applet in {applets}; do ln -s busybox {rootfs}/bin/$applet; done
 
 
 
-def setup_script(rootfs: str, applets: Sequence[str]) -> str:
+def setup_script(rootfs: str) -> str:
     """The shell script that builds the far host and the gateways, and puts
-    busybox with `applets` into `rootfs` (inside the lab)."""
+    busybox into `rootfs` (inside the lab)."""
     return _SETUP.format(far=FAR_HOST, far6=FAR_HOST6, macvlan_gw=MACVLAN.gateway,
                          ipvlan_gw=IPVLAN.gateway, macvlan_b_gw=MACVLAN_B.gateway,
-                         rootfs=rootfs, applets=" ".join(applets))
+                         rootfs=rootfs, applets=" ".join(BUSYBOX_APPLETS))

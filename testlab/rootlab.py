@@ -8,13 +8,21 @@ with the project's deb installed by apt.
   /run and /tmp; `binds`, host directories seen read-only at their own
   paths; pivot_root.
   Inside its network namespace: rp_filter all/default 1, forwarding, the
-  far host and podman networks of testlab/labnet.py. The deb (testlab/debs.py) is
-  installed with apt-get, so the hook runs from podman's default hook dirs
-  on the stack's python3, pyroute2 and pydantic.
+  far host and podman networks of testlab/labnet.py, and the lab's one
+  rp_filter hook (lab_rp_filter.py, its policy an argument of `running`).
+  The deb (testlab/debs.py) is installed with apt-get, so the hook runs
+  from podman's default hook dirs on the stack's python3, pyroute2 and
+  pydantic.
 - `Lab.run` enters the lab's namespaces with nsenter by the pid of its init,
   after moving itself into the lab's cgroup (testlab/cgroups.py): everything
   a test starts there is in that cgroup, and killing it ends it all at the
   end, containers included. The namespaces and mounts go with their last process.
+- `here()` is the lab this process runs in (`make test-venv`'s pytest,
+  the demo, the benchmark): the same `Lab`, its commands run directly.
+- `Lab.using(...)` is the lab's podman with another runtime, network
+  backend, hooks dir (`Lab.hooks_dir`: the project's JSON pointing at the
+  hook under test) or containers.conf annotations; `Lab.container` a
+  container of it, removed again even when the body fails.
 
 Nothing is created in the host's network namespace, and the host's podman,
 routes and sysctls are never touched. Run as root.
@@ -27,9 +35,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import dataclasses
+import hashlib
 import itertools
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -40,26 +51,28 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-from . import cgroups, commands, debs, inside, labnet
-from . import lab as host_lab
+from . import cgroups, commands, debs, labnet, settings
 from .roots import RootError, Stack, remove_tree, selected
 
 REPO = commands.REPO
 FILES = Path(__file__).resolve().parent / "rootlab_files"
 ROOTFS = "/srv/rootfs"  # the containers' busybox, inside the lab
-BUSYBOX_APPLETS = host_lab.BUSYBOX_APPLETS
+HOOK_JSON = REPO / "oci-hooks.d" / "oci-multihome-hook.json"
+# The hook's syslog tag and the prefix of its messages on stderr.
+HOOK_TAG = "oci-multihome-hook"
 # The environment of every command in the lab: the lab's, not the caller's
 # (no CONTAINERS_CONF, VIRTUAL_ENV or the like from the host's shell).
-# MULTIHOME_LAB_HOOKS: the lab's strict rp_filter hook goes into every
-# hooks dir testlab/lab.py makes (`--hooks-dir` replaces podman's default
-# dirs), so that a test or the demo run in the lab sees a strict host's
-# containers whatever the machine's own rp_filter is.
-# Podman 5.4 and later read only this directory by default (4.3 also read
-# /etc/containers/oci/hooks.d); podman runs hooks in file-name order.
-STRICT_RP_FILTER_HOOK = "/usr/share/containers/oci/hooks.d/00-mhlab-strict-rp-filter.json"
 LAB_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "HOME": "/root", "LC_ALL": "C.UTF-8", "MULTIHOME_LAB_HOOKS": STRICT_RP_FILTER_HOOK}
+           "HOME": "/root", "LC_ALL": "C.UTF-8"}
+# The lab's rp_filter hook (lab_rp_filter.py): in podman's default hooks
+# dir, and copied into every hooks dir a test makes (`--hooks-dir` replaces
+# the default dirs). Podman 5.4 and later read only this directory by
+# default (4.3 also /etc/containers/oci/hooks.d); podman runs the hooks of a
+# stage in file-name order: this one before the project's.
+RP_FILTER_HOOK = "/usr/share/containers/oci/hooks.d/00-mhlab-rp-filter.json"
+RP_FILTER_POLICIES = ("keep-podmans", "strict")
 
 
 # Podman in a root where neither systemd nor journald runs (systemd is
@@ -85,7 +98,7 @@ graphroot = "/var/lib/containers/storage"
 _RP_FILTER_HOOK = {
     "version": "1.0.0",
     "hook": {"path": "/usr/bin/python3",
-             "args": ["python3", "-I", "/usr/local/libexec/mhlab-rp-filter", "keep-podmans",
+             "args": ["python3", "-I", "/usr/local/libexec/mhlab-rp-filter", "POLICY",
                       "--record", "/run/mhlab/rp_filter"],
              "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
              "timeout": 10},
@@ -95,7 +108,7 @@ _RP_FILTER_HOOK = {
 
 # /run/mhlab/rp_filter: where the lab's rp_filter hook records what it
 # found, also when rootless podman runs it as a user.
-_BARE_SETUP = """\
+_BASE_SETUP = """\
 set -eu
 echo mhlab > /proc/sys/kernel/hostname
 ip link set lo up
@@ -167,21 +180,41 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+class HostView(NamedTuple):
+    """What a hook could change in the lab's own network namespace."""
+
+    rules: str       # ip rule, v4 and v6
+    routes: str      # routes of the hook's protocols (17x), every table
+    rp_filter: dict[str, str]  # interface -> its rp_filter line
+
+
 @dataclass
 class Lab:
     stack: Stack
-    pid: int      # the lab's init, as the host sees it
+    pid: int      # the lab's init, as the host sees it; 0: this process is in the lab
     cgroup: Path  # its cgroup, on the host's cgroup2 (the root of its cgroup namespace)
     apt_output: str = ""
+    # The lab's podman as a test uses it (Lab.using).
+    runtime: str = "crun"
+    backend: str = "netavark"  # or "cni" (podman 4 only)
+    annotations: tuple[str, ...] = ()  # containers.conf's: for every container
+    hooks: Path | None = None  # --hooks-dir of run_argv; None: podman's default dirs
 
     @property
     def procs(self) -> Path:
         """Where the lab's own processes go: the leaf /init (setup.sh)."""
         return self.cgroup / "init" / "cgroup.procs"
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of every command run in the lab."""
+        return {**LAB_ENV, settings.LAB_STACK: self.stack.name}
+
     def command(self, *argv: str) -> list[str]:
         """A host command line that runs `argv` of the lab's root inside the
-        lab, as root (with env=LAB_ENV)."""
+        lab, as root (with env=self.env)."""
+        if not self.pid:
+            return list(argv)
         # First into the lab's cgroup (a plain `nsenter -C` would only change
         # the view), then every namespace of the lab's init, its root and cwd.
         return ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.procs),
@@ -192,7 +225,7 @@ class Lab:
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a command of the lab's root inside the lab, as root."""
         proc = subprocess.run(self.command(*argv), capture_output=True, text=True, input=stdin,
-                              timeout=timeout, env=LAB_ENV)
+                              timeout=timeout, env=self.env)
         if check and proc.returncode != 0:
             raise LabError(f"in the lab: {' '.join(argv)} -> {proc.returncode}: "
                            f"{proc.stderr.strip()}")
@@ -201,12 +234,9 @@ class Lab:
     def sh(self, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("sh", "-c", script, check=check)
 
-    def podman(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run("podman", *argv, check=check)
-
     def path(self, inside: str) -> Path:
         """A file of the lab, read from the host through its init's root."""
-        return Path(f"/proc/{self.pid}/root") / inside.lstrip("/")
+        return Path(f"/proc/{self.pid}/root") / inside.lstrip("/") if self.pid else Path(inside)
 
     def settle(self) -> None:
         """Until udev has handled every event so far (a RHEL-like host's
@@ -221,34 +251,154 @@ class Lab:
         except FileNotFoundError:
             return []
 
+    def messages(self, since: int = 0, tag: str = HOOK_TAG) -> list[str]:
+        """The messages logged under `tag` after the first `since` lines of
+        syslog(), without the header ("<PRI>TIMESTAMP TAG[PID]: ")."""
+        return [line.split("]: ", 1)[1] for line in self.syslog()[since:]
+                if f" {tag}[" in line.split("]: ", 1)[0] + "]"]
+
+    # --- podman ---------------------------------------------------------------
+
+    def using(self, *, runtime: str | None = None, backend: str | None = None,
+              hooks: Path | None = None, annotations: Sequence[str] | None = None) -> Lab:
+        """This lab's podman with another OCI runtime, network backend (a
+        network belongs to one: make it with the podman that uses it),
+        hooks dir, or containers.conf `annotations = [...]` (what an admin
+        writes to give every container of the host an annotation)."""
+        return dataclasses.replace(
+            self, runtime=runtime or self.runtime, backend=backend or self.backend,
+            hooks=hooks or self.hooks,
+            annotations=self.annotations if annotations is None else tuple(annotations))
+
+    def podman(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(*self.podman_argv(*argv), check=check)
+
+    def podman_argv(self, *argv: str) -> list[str]:
+        """The command line of `podman argv` with this lab's settings."""
+        head = ["podman"]
+        if self.backend != "netavark":
+            head += ["--network-backend", self.backend]
+        if self.annotations:
+            head = ["env", f"CONTAINERS_CONF={self._conf_with_annotations()}", *head]
+        return [*head, *argv]
+
+    def _conf_with_annotations(self) -> str:
+        """The lab's containers.conf with self.annotations, as a file of its own."""
+        conf = self.path("/etc/containers/containers.conf").read_text().replace(
+            "[containers]\n", f"[containers]\nannotations = {json.dumps(self.annotations)}\n")
+        name = f"/run/mhlab/containers-{hashlib.sha256(conf.encode()).hexdigest()[:12]}.conf"
+        if not self.path(name).exists():
+            self.path(name).write_text(conf)
+        return name
+
+    def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """The hook under test's CLI (settings.hook_binary()), in the lab."""
+        return self.run(str(settings.hook_binary()), *argv, check=False)
+
+    def hooks_dir(self, mode_regex: str | None = None, path: Path | None = None) -> Path:
+        """A hooks dir in the lab holding the project's own JSON, only `path`
+        changed (to the hook under test, unless given), and the lab's
+        rp_filter hook."""
+        spec = json.loads(HOOK_JSON.read_text())
+        spec["hook"]["path"] = str(path or settings.hook_binary())
+        if mode_regex is not None:
+            spec["when"]["annotations"] = {"^io\\.multihome\\.mode$": mode_regex}
+        hooks = f"/run/mhlab/hooks.{next(_counter)}"
+        made = self.path(hooks)
+        made.mkdir(mode=0o755)  # rootless podman reads it too
+        (made / HOOK_JSON.name).write_text(json.dumps(spec))
+        shutil.copy(self.path(RP_FILTER_HOOK), made)
+        return Path(hooks)
+
     def run_argv(self, networks: Sequence[str], annotations: dict[str, str] | None = None,
-                 runtime: str = "crun", extra: Sequence[str] = ()) -> list[str]:
-        """`podman` arguments of a `run` up to and including the rootfs. A
-        network may carry options: `mh5a:interface_name=eth0`."""
-        argv = ["--runtime", runtime, "run", "--cap-add", "NET_RAW", *extra]
+                 runtime: str | None = None, extra: Sequence[str] = (),
+                 rootfs: str = ROOTFS, verb: str = "run") -> list[str]:
+        """`podman` arguments of a `run` (or `create`) up to and including the
+        rootfs. A network may carry options: `mh5a:interface_name=eth0`."""
+        runtime = runtime or self.runtime
+        argv = [] if self.hooks is None else ["--hooks-dir", str(self.hooks)]
+        argv += ["--runtime", runtime, verb, "--cap-add", "NET_RAW", *extra]
         if self.stack.podman == 4:
             # Debian 12's crun 1.8 loads a device filter (bpf(), refused
-            # here) unless it has no cgroup; runc needs one (testlab/lab.py).
+            # here) unless it has no cgroup; runc needs one.
             argv += ["--cgroups", "disabled" if runtime == "crun" else "no-conmon"]
         for net in networks:
             argv += ["--network", net]
         for key, value in (annotations or {}).items():
             argv += ["--annotation", f"{key}={value}"]
-        return [*argv, "--rootfs", ROOTFS]
+        return [*argv, "--rootfs", rootfs]
 
     @contextlib.contextmanager
     def container(self, networks: Sequence[str], annotations: dict[str, str] | None = None,
-                  runtime: str = "crun", extra: Sequence[str] = ()) -> Iterator[Container]:
+                  runtime: str | None = None, extra: Sequence[str] = (),
+                  rootfs: str = ROOTFS) -> Iterator[Container]:
         """A detached container running `sleep`; removed on exit."""
         name = f"mh5-{next(_counter)}"
-        argv = self.run_argv(networks, annotations, runtime, ["-d", "--name", name, *extra])
+        argv = self.run_argv(networks, annotations, runtime, ["-d", "--name", name, *extra],
+                             rootfs)
         try:
             self.podman(*argv, "sleep", "600")
             cid, pid = self.podman("inspect", "-f", "{{.Id}} {{.State.Pid}}",
                                    name).stdout.split()
-            yield Container(self, name, cid, int(pid), runtime)
+            yield Container(self, name, cid, int(pid), runtime or self.runtime)
         finally:
             self.podman("rm", "-f", "-t", "0", name, check=False)
+
+    def refuse(self, argv: Sequence[str], message: str,
+               code: int | None = None) -> subprocess.CompletedProcess[str]:
+        """`podman argv`, which the hook must refuse with `message` (and exit
+        status `code`, when given), checked where a user of this runtime reads
+        them: runc passes the hook's status and stderr on to podman's; crun
+        drops the stderr and says only `error executing hook PATH (exit code:
+        N)`, so its user reads the journal."""
+        before = len(self.syslog())
+        proc = self.podman(*argv, check=False)
+        logged = self.messages(before)
+        assert proc.returncode != 0, f"podman {' '.join(argv)} started: {proc.stderr}"
+        if self.runtime == "crun":
+            status = r"[1-9]\d*" if code is None else str(code)
+            assert re.search(rf"crun: error executing hook `[^`]+` \(exit code: {status}\)",
+                             proc.stderr), proc.stderr
+            assert message not in proc.stderr, proc.stderr
+            assert any(message in line for line in logged), (message, logged)
+        else:
+            assert f"{HOOK_TAG}: " in proc.stderr and message in proc.stderr, proc.stderr
+            assert code is None or f"exit status {code}" in proc.stderr, proc.stderr
+        return proc
+
+    def rootfs_owned_by(self, uid: int) -> str:
+        """A copy of the rootfs that a container root mapped to host `uid`
+        (--uidmap 0:UID:N) can set up."""
+        copy = f"{ROOTFS}-{uid}"
+        if not self.path(copy).exists():
+            # Mount points podman binds files onto: the container's root must
+            # be able to open them.
+            self.sh(f"cp -a {ROOTFS} {copy} && mkdir -p {copy}/etc && "
+                    f"touch {copy}/etc/hostname {copy}/etc/hosts {copy}/etc/resolv.conf && "
+                    f"chown -R {uid}:{uid} {copy}")
+        return copy
+
+    def view(self) -> HostView:
+        """The lab's namespace as a hook could have changed it."""
+        routes = self.sh("ip route show table all; ip -6 route show table all").stdout
+        rp_filter = {path.split("/")[-2]: path for path in self.sh(
+            "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout.split()}
+        return HostView(self.sh("ip rule; ip -6 rule").stdout,
+                        "".join(line for line in routes.splitlines(True) if " proto 17" in line),
+                        rp_filter)
+
+    def changes(self, before: HostView) -> list[str]:
+        """What differs from `before` now (of the interfaces in both), and
+        any route of the hook's protocols, before or after: [] when untouched."""
+        after = self.view()
+        changes = [f"routes of the hook's: {view.routes!r}"
+                   for view in (before, after) if view.routes]
+        if after.rules != before.rules:
+            changes.append(f"rules: {before.rules!r} -> {after.rules!r}")
+        changes += [f"{before.rp_filter[k]} -> {after.rp_filter[k]}"
+                    for k in sorted(before.rp_filter.keys() & after.rp_filter.keys())
+                    if before.rp_filter[k] != after.rp_filter[k]]
+        return changes
 
     def wait_booted(self, log: Path, timeout: float = 120) -> str:
         """Once systemd, the lab's init (running(systemd=True)), has started
@@ -269,11 +419,8 @@ class Lab:
                                f"{log.read_text(errors='replace').strip()}")
             time.sleep(0.2)
 
-    def _setup(self, deb: str | None, bare: bool) -> None:
-        if bare:
-            self.sh(_BARE_SETUP)
-            return
-        self.sh(_BARE_SETUP + labnet.setup_script(ROOTFS, BUSYBOX_APPLETS))
+    def _setup(self, deb: str | None) -> None:
+        self.sh(_BASE_SETUP + labnet.setup_script(ROOTFS))
         if self.stack.rhel:
             self.sh(_RHEL_HOST)
         for net in labnet.NETWORKS:
@@ -292,7 +439,10 @@ class Lab:
 
 
 @dataclass
-class Container(inside.InNetns):
+class Container:
+    """A container of the lab seen from inside: its routes, sysctls and
+    interfaces as the kernel has them, and what the tests measure there."""
+
     lab: Lab
     name: str
     id: str
@@ -300,6 +450,7 @@ class Container(inside.InNetns):
     runtime: str
     far_host: str = labnet.FAR_HOST
     far_host6: str = labnet.FAR_HOST6
+    python: str = "python3"  # an interpreter for the far host's side
 
     def ns(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """A command of the lab's root in the container's network namespace."""
@@ -312,7 +463,78 @@ class Container(inside.InNetns):
         return self.lab.run(*argv, check=check)
 
     def start(self, *argv: str) -> None:
+        """A process in the container, detached: it ends with the container."""
         self.lab.podman("exec", "-d", self.name, *argv)
+
+    def sysctl(self, path: str) -> int:
+        return int(self.ns("cat", f"/proc/sys/net/{path}").stdout)
+
+    def routes(self, family: int = 4) -> list[dict[str, object]]:
+        out = self.ns("ip", "-j", f"-{family}", "route", "show", "table", "main").stdout
+        return json.loads(out) if out.strip() else []
+
+    def default_routes(self, family: int = 4) -> list[dict[str, object]]:
+        """Default routes of the main table, in the kernel's order."""
+        return [r for r in self.routes(family) if r["dst"] == "default"]
+
+    def interfaces(self) -> dict[str, list[str]]:
+        """Interface name -> its global addresses (v4 and v6)."""
+        links = json.loads(self.ns("ip", "-j", "addr", "show").stdout)
+        return {link["ifname"]: [a["local"] for a in link.get("addr_info", [])
+                                 if a.get("scope") == "global"]
+                for link in links if link["ifname"] != "lo"}
+
+    def interface_in(self, prefix: str) -> str:
+        """The interface whose address starts with prefix (eth0 is not always --network #1)."""
+        for name, addrs in self.interfaces().items():
+            if any(a.startswith(prefix) for a in addrs):
+                return name
+        raise LookupError(prefix)
+
+    def settle(self, timeout: float = 5) -> None:
+        """Wait for IPv6 duplicate address detection, after which the kernel
+        stops adding link-local routes on its own."""
+        deadline = time.monotonic() + timeout
+        while self.ns("ip", "-6", "addr", "show", "tentative").stdout.strip():
+            if time.monotonic() > deadline:
+                raise TimeoutError("IPv6 addresses still tentative")
+            time.sleep(0.1)
+
+    def tx_packets(self, dev: str) -> int:
+        (link,) = json.loads(self.ns("ip", "-j", "-s", "link", "show", dev).stdout)
+        return int(link["stats64"]["tx"]["packets"])
+
+    def loss(self, target: str | None = None, count: int = 40, bind: str | None = None,
+             interval: float = 0.25, wait: float = 1, deadline: int | None = None) -> float:
+        """Percentage of pings lost, with gateway neighbours aged fast so that
+        the kernel keeps re-evaluating its choice of default route (a stale
+        gateway makes it try the other default: replies then alternate
+        between the uplinks whatever the interval).
+
+        `target` defaults to the lab's far host; `bind` is a device or a
+        source address (iputils `ping -I`); `wait`: seconds for a reply;
+        `deadline`: seconds in all (a device without a route ARPs for the
+        target itself, and each unanswered request holds ping for seconds).
+        A run the deadline cut short while replies were coming measured a
+        busy machine, not the network: it is measured again, with time."""
+        target = target or self.far_host
+        age = " ".join(f"{fam}/neigh/{dev}/{key}"
+                       for dev in self.interfaces() for fam in ("ipv4", "ipv6")
+                       for key in ("base_reachable_time_ms=100", "delay_first_probe_time=1"))
+        bind_arg = f"-I {bind}" if bind else ""
+
+        def ping(seconds: int | None) -> subprocess.CompletedProcess[str]:
+            limit = f" -w {seconds}" if seconds is not None else ""
+            return self.ns("sh", "-c", f"""
+                for kv in {age}; do echo "${{kv#*=}}" > "/proc/sys/net/${{kv%%=*}}"; done
+                exec ping -n -q -c {count} -i {interval} -W {wait} {bind_arg}{limit} {target}""",
+                           check=False)
+
+        proc = ping(deadline)
+        sent = re.search(r"(\d+) packets transmitted, (\d+) received", proc.stdout)
+        if deadline is not None and sent and int(sent[2]) > 0 and int(sent[1]) < count:
+            proc = ping(deadline * 5)
+        return ping_loss(proc, target)
 
     def rp_filter(self) -> dict[str, int]:
         """rp_filter of all, default and every interface, as they are now."""
@@ -326,14 +548,25 @@ class Container(inside.InNetns):
         return found
 
 
-def _payload(dest: Path, deb: Path | None) -> Path:
+def ping_loss(proc: subprocess.CompletedProcess[str], target: str) -> float:
+    """The % of pings lost, from a finished iputils ping's summary."""
+    match = re.search(r"([\d.]+)% packet loss", proc.stdout)
+    if match:
+        return float(match.group(1))
+    if "unreachable" in proc.stderr:  # not even sent: no route that way
+        return 100.0
+    raise RuntimeError(f"ping {target}: no summary: {proc.stdout!r} {proc.stderr!r}")
+
+
+def _payload(dest: Path, deb: Path | None, rp_filter: str) -> Path:
     """Files copied into the lab's root before it starts."""
     hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     hard_nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
     files = {
         "usr/local/sbin/mhlab-init": (FILES / "lab_init.py").read_text(),
-        "usr/local/libexec/mhlab-rp-filter": host_lab.RP_FILTER_HOOK.read_text(),
-        STRICT_RP_FILTER_HOOK.lstrip("/"): json.dumps(_RP_FILTER_HOOK, indent=2) + "\n",
+        "usr/local/libexec/mhlab-rp-filter": (FILES.parent / "lab_rp_filter.py").read_text(),
+        RP_FILTER_HOOK.lstrip("/"): json.dumps(_RP_FILTER_HOOK, indent=2).replace(
+            "POLICY", rp_filter) + "\n",
         # The lab inherits this process's limits; podman's defaults (1048576)
         # are above this machine's hard limits, which runc and crun cannot raise.
         "etc/containers/containers.conf": _CONTAINERS_CONF.format(
@@ -376,14 +609,15 @@ def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -
 
 @contextlib.contextmanager
 def running(stack: Stack, deb: Path | None, binds: Sequence[Path] = (),
-            writable: Sequence[Path] = (), bare: bool = False,
+            writable: Sequence[Path] = (), rp_filter: str = "keep-podmans",
             systemd: bool = False) -> Iterator[Lab]:
     """A lab of `stack` on its cached root (stack.ensure() first), `deb` installed
     unless None; the host's directories `binds` are seen there, read-only, at
     their own paths (e.g. a checkout and its venv's interpreter), and
-    `writable` ones writable (where a run leaves its results). `bare`: no
-    far host, networks or deb, for a suite that makes its own (testlab/lab.py
-    takes addresses that the lab's networks would clash with). `systemd`:
+    `writable` ones writable (where a run leaves its results). `rp_filter`:
+    the policy of the lab's rp_filter hook (lab_rp_filter.py): `strict`
+    undoes netavark's loosening of bridges, for the suites that assert the
+    bug of podman 4 on a later podman. `systemd`:
     the lab's init is the root's systemd, booted (Lab.wait_booted) on a
     read-only /proc/sys and /sys (setup.sh says why), with the lab's cgroup
     its own; no networks, and `deb` is only copied to /var/tmp/mhlab (the
@@ -400,7 +634,9 @@ def running(stack: Stack, deb: Path | None, binds: Sequence[Path] = (),
         proc: subprocess.Popen[bytes] | None = None
         try:
             (work / "mnt").mkdir()
-            payload = _payload(work / "payload", deb)
+            if rp_filter not in RP_FILTER_POLICIES:
+                raise LabError(f"rp_filter policy {rp_filter!r} not in {RP_FILTER_POLICIES}")
+            payload = _payload(work / "payload", deb, rp_filter)
             cgroup.mkdir()
             with (work / "setup.log").open("wb") as log:
                 proc = subprocess.Popen(
@@ -419,7 +655,7 @@ def running(stack: Stack, deb: Path | None, binds: Sequence[Path] = (),
             if systemd:
                 lab.wait_booted(work / "setup.log")
             else:
-                lab._setup(deb.name if deb else None, bare)
+                lab._setup(deb.name if deb else None)
             yield lab
         finally:
             if cgroup.exists():
@@ -431,6 +667,17 @@ def running(stack: Stack, deb: Path | None, binds: Sequence[Path] = (),
                 cgroups.remove(cgroup)
             # Its mount point only ever had a tmpfs in the lab's mount namespace.
             remove_tree(work)
+
+
+def here() -> Lab:
+    """The lab this process runs in (started by `python -m testlab.rootlab
+    run` or `Lab.run`)."""
+    name = settings.lab_stack()
+    if name is None:
+        raise LabError(f"not in a lab (no ${settings.LAB_STACK}): run me with "
+                       "python -m testlab.rootlab run")
+    (stack,) = selected(name)
+    return Lab(stack, 0, Path("/sys/fs/cgroup"))
 
 
 def interpreter_bind(stack: Stack, venv: Path) -> Path | None:
@@ -473,8 +720,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--venv", type=Path, action="append", default=[], metavar="VENV",
                      help="a venv's interpreter seen at its own path (repeatable; the venv "
                      "itself: --bind its directory)")
-    run.add_argument("--bare", action="store_true",
-                     help="no far host, networks or deb: for a suite that makes its own")
+    run.add_argument("--rp-filter", choices=RP_FILTER_POLICIES, default="keep-podmans",
+                     help="the lab's rp_filter hook's policy (default: keep-podmans)")
     run.add_argument("--timeout", type=float, default=3600, help="seconds (default: 3600)")
     run.add_argument("cmd", nargs="+")
     args = parser.parse_args(argv)
@@ -490,13 +737,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             path.mkdir(parents=True, exist_ok=True)
         binds = [p.resolve() for p in args.bind]
         binds += filter(None, (interpreter_bind(stack, venv) for venv in args.venv))
-        if args.bare and deb is not None:
-            raise LabError("--bare installs no deb")
         with running(stack, deb, binds, [p.resolve() for p in args.writable],
-                     bare=args.bare) as lab:
+                     args.rp_filter) as lab:
             cmd = ["sh", "-c", args.cmd[0]] if len(args.cmd) == 1 else args.cmd
             sys.stdout.flush()
-            return subprocess.run(lab.command(*cmd), env=LAB_ENV, check=False,
+            return subprocess.run(lab.command(*cmd), env=lab.env, check=False,
                                   stdin=subprocess.DEVNULL, timeout=args.timeout).returncode
     except (LabError, cgroups.CgroupError, RootError, ValueError, subprocess.TimeoutExpired) as e:
         print(f"testlab.rootlab: {e}", file=sys.stderr)

@@ -31,7 +31,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-CACHE = Path(os.environ.get("MULTIHOME_ROOTS_CACHE", "/var/cache/oci-multihome-hook"))
+from . import settings
+
+CACHE = settings.roots_cache()
 # What every lab runs: podman and its helpers, the containers' busybox, the
 # measurements' tools, the deb's dependencies (python3, pyroute2, pydantic),
 # what the README has an operator type (sysctl: procps), and systemd (as on
@@ -198,7 +200,7 @@ def selected(value: str | None = None) -> list[Stack]:
     """The stacks named in `value` (comma-separated; $MULTIHOME_STACKS when
     None), every stack when empty or unset."""
     if value is None:
-        value = os.environ.get("MULTIHOME_STACKS", "")
+        value = settings.stacks()
     names = [n.strip() for n in value.split(",") if n.strip()]
     unknown = sorted(set(names) - set(STACKS))
     if unknown:
@@ -209,8 +211,9 @@ def selected(value: str | None = None) -> list[Stack]:
 def debian_mirror() -> str:
     """Debian's package mirror, as apt on this machine is configured
     (one-line and deb822 sources), or $MULTIHOME_DEBIAN_MIRROR."""
-    if os.environ.get("MULTIHOME_DEBIAN_MIRROR"):
-        return os.environ["MULTIHOME_DEBIAN_MIRROR"]
+    mirror = settings.debian_mirror()
+    if mirror:
+        return mirror
     sources = [Path("/etc/apt/sources.list"),
                *sorted(Path("/etc/apt/sources.list.d").glob("*.list")),
                *sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))]

@@ -1,5 +1,5 @@
-"""Network shapes: the same containers, modes and measurements on both labs
-(podman 4.3 on the host, testlab/lab.py; podman 5 and 6 in testlab/rootlab.py).
+"""Network shapes: the same containers, modes and measurements on every
+stack of the root labs (testlab/rootlab.py).
 
 A shape is two networks with pinned interface names: eth0 is a bridge
 (but in "two macvlans"), eth1 the network the shape is about. Each
@@ -22,18 +22,18 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from multihome_hook.host import port_target
 
-from .inside import InNetns, failing_order, ping_loss
+from . import settings
+from .rootlab import Container, ping_loss
 
 if TYPE_CHECKING:  # the tables are printed by pytest; the demo has no pytest
     import pytest
@@ -162,13 +162,39 @@ def pinned(networks: Sequence[str]) -> list[str]:
     return [f"{net}:interface_name={dev}" for net, dev in zip(networks, DEVICES)]
 
 
-C = TypeVar("C", bound=InNetns)
+C = TypeVar("C", bound=Container)
+
+
+@contextmanager
+def failing_order(start: Callable[[], AbstractContextManager[C]],
+                  attempts: int = 16) -> Iterator[C]:
+    """A container (from `start`) whose two IPv4 default routes are in an
+    order that loses packets: the second one's device filters strictly, so
+    a reply that arrives there while the first is the best route back is
+    dropped. Podman gives both defaults the same metric, in an order it
+    does not fix (measured: netavark either, about half the time each; CNI
+    the first network's mostly second); with both devices strict (podman
+    4) either order fails, but podman 5 loosens bridges: there only a
+    bridge's default first, before a macvlan's, does. The failing condition
+    is made, not hoped for: new containers until the order is a failing one."""
+    seen: set[str] = set()
+    for _ in range(attempts):
+        with start() as c:
+            routes = c.default_routes()
+            second = [(r["dev"], c.sysctl(f"ipv4/conf/{r['dev']}/rp_filter")) for r in routes[1:]]
+            if len(routes) == 2 and second[0][1] == 1:
+                yield c
+                return
+            seen.add(", ".join(f"{dev} second with rp_filter {value}" for dev, value in second))
+    raise RuntimeError(f"no container's default routes came in a failing order in "
+                       f"{attempts} attempts; seen: {'; '.join(sorted(seen))}")
+
 
 
 def container(make: Callable[[], AbstractContextManager[C]], shape: Shape, mode: str,
               buggy: bool, metric: Metric = same_metric) -> AbstractContextManager[C]:
     """A container of `shape` in `mode` (from `make`), without the hook in
-    the failing order of its default routes (lab.failing_order) when podman
+    the failing order of its default routes (failing_order) when podman
     leaves that order to chance."""
     if buggy and len(shape.uplinks) == 2 and mode == "no annotation" \
             and shape.first(metric) is None:
@@ -176,19 +202,19 @@ def container(make: Callable[[], AbstractContextManager[C]], shape: Shape, mode:
     return make()
 
 
-def address(c: InNetns, dev: str, family: int) -> str:
+def address(c: Container, dev: str, family: int) -> str:
     (found,) = [a for a in c.interfaces()[dev] if (":" in a) == (family == 6)]
     return found
 
 
-def _listening(c: InNetns, port: int) -> bool:
+def _listening(c: Container, port: int) -> bool:
     tables = c.ns("cat", "/proc/net/tcp", "/proc/net/tcp6").stdout
     # local_address is ADDR:PORT in hex, state 0A is LISTEN
     return any(f":{port:04X} " in line and line.split()[3] == "0A"
                for line in tables.splitlines()[1:] if len(line.split()) > 3)
 
 
-def listen(c: InNetns, timeout: float = 5) -> None:
+def listen(c: Container, timeout: float = 5) -> None:
     """A TCP server in the container answering "ok" on every address (busybox
     nc listens on IPv6's any, which takes IPv4 too)."""
     c.start("nc", "-ll", "-p", str(TCP_PORT), "-e", "echo", "ok")
@@ -199,31 +225,31 @@ def listen(c: InNetns, timeout: float = 5) -> None:
         time.sleep(0.05)
 
 
-def _source(c: InNetns, target: str) -> str:
+def _source(c: Container, target: str) -> str:
     """The far host's own address: its namespace would otherwise answer a
     macvlan or ipvlan address from the gateway it holds, on-link."""
     return c.far_host6 if ":" in target else c.far_host
 
 
-def inbound_ping(c: InNetns, target: str) -> float:
+def inbound_ping(c: Container, target: str) -> float:
     """% of pings from the far host to one of the container's addresses lost."""
     proc = c.far("ping", "-n", "-q", "-c", str(INBOUND_PINGS), "-i", str(INTERVAL),
                  "-W", str(WAIT), "-I", _source(c, target), target, check=False)
     return ping_loss(proc, target)
 
 
-def inbound_tcp(c: InNetns, target: str, port: int = TCP_PORT) -> float:
+def inbound_tcp(c: Container, target: str, port: int = TCP_PORT) -> float:
     """% of TCP connections from the far host to `target` that failed."""
     out = c.far(c.python, "-c", _TCP_CLIENT, _source(c, target), target, str(port),
                 str(TCP_ATTEMPTS), str(TCP_TIMEOUT)).stdout
     return 100.0 * (TCP_ATTEMPTS - int(out)) / TCP_ATTEMPTS
 
 
-def _loss(c: InNetns, target: str, count: int, bind: str | None) -> float:
+def _loss(c: Container, target: str, count: int, bind: str | None) -> float:
     return c.loss(target, count, bind, INTERVAL, WAIT, math.ceil(count * INTERVAL + WAIT) + 1)
 
 
-def measure(c: InNetns, shape: Shape,
+def measure(c: Container, shape: Shape,
             published: tuple[str, int] | None = None) -> dict[str, float]:
     """Every case of `shape.cases()`: % of pings lost, % of TCP connections
     failed. `published`: where the far host reaches the container's port
@@ -279,7 +305,7 @@ def cell_annotations(mode: str, filtering: str) -> dict[str, str]:
     return {**MODES[mode], **({FILTERING_KEY: filtering} if filtering != "strict" else {})}
 
 
-def check_state(c: InNetns, shape: Shape, mode: str, metric: Metric = same_metric,
+def check_state(c: Container, shape: Shape, mode: str, metric: Metric = same_metric,
                 filtering: str = "strict") -> None:
     """What the mode must have made of the namespace (before measuring)."""
     annotations = MODES[mode]
@@ -312,7 +338,7 @@ def check_state(c: InNetns, shape: Shape, mode: str, metric: Metric = same_metri
             assert c.sysctl(f"ipv4/conf/{conf}/rp_filter") == 1, conf
 
 
-def port_device(c: InNetns, port: int) -> str:
+def port_device(c: Container, port: int) -> str:
     """The container's device a port published on `port` leads to."""
     address = port_target(c.host("nft", "list", "ruleset").stdout, port)
     (dev,) = [dev for dev, found in c.interfaces().items() if address in found]
@@ -446,7 +472,7 @@ def disagreement(said: Said, result: dict[str, float], shape: Shape, mode: str,
     return None
 
 
-def measure_and_check(c: InNetns, shape: Shape, mode: str, buggy: bool,
+def measure_and_check(c: Container, shape: Shape, mode: str, buggy: bool,
                       published: tuple[str, int], record: Callable[[dict[str, float], str], None],
                       diagnose: Callable[[], dict[str, Any]],
                       metric: Metric = same_metric, filtering: str = "strict",
@@ -588,10 +614,10 @@ class Results:
         reporter.section(f"{self.title}: network shapes")
         for line in self.lines():
             reporter.write_line(line)
-        out = os.environ.get(self.env)
+        out = settings.results_file(self.env)
         if out:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            Path(out).write_text(self.dump())
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(self.dump())
             reporter.write_line(f"written to {out}")
 
 

@@ -11,7 +11,8 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
-from .lab import Podman, hook_binary
+from .rootlab import Lab
+from .settings import hook_binary
 
 
 class Watch:
@@ -63,9 +64,9 @@ class Watch:
 
 
 @contextlib.contextmanager
-def watching(podman: Podman) -> Iterator[Watch]:
-    """The hook under test's `watch`, for this lab's podman."""
-    with watch_running([str(hook_binary()), "watch"], podman.env) as watch:
+def watching(lab: Lab) -> Iterator[Watch]:
+    """The hook under test's `watch`, in the lab."""
+    with watch_running(lab.command(str(hook_binary()), "watch"), lab.env) as watch:
         yield watch
 
 

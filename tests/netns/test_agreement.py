@@ -14,7 +14,7 @@ import pytest
 
 from multihome_hook.modes import FIXES
 from testlab.fakens import Namespace
-from testlab.lab import hook_binary
+from testlab.settings import hook_binary
 
 MakeNs = Callable[..., Namespace]
 

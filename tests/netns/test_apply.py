@@ -33,9 +33,8 @@ from multihome_hook.modes import FIXES, LOOSE, ONE_DEFAULT, SOURCE_ROUTING
 from multihome_hook.plan import Add, Delete, SetRpFilter
 from multihome_hook.primary import Name
 from testlab.fakens import Namespace, user_namespace_process
-from testlab.journal import journal
-from testlab.lab import hook_binary
-from testlab.network import host_changes, host_view
+from testlab.rootlab import Lab
+from testlab.settings import hook_binary
 
 if TYPE_CHECKING:
     from multihome_hook.plan import Change
@@ -171,16 +170,15 @@ def state_of(pid: int, mode: str, **annotations: str) -> dict[str, object]:
     (1, "one uplink (eth0), nothing to change"),
 ])
 def test_fewer_than_two_uplinks_change_nothing_and_log_one_line(
-        make_ns: MakeNs, mode: str, networks: int, line: str) -> None:
+        make_ns: MakeNs, podman_lab: Lab, mode: str, networks: int, line: str) -> None:
     """What a host-wide default meets on every single-network or
     --network none container: exit 0, nothing touched, one journal line."""
     ns = make_ns(networks)
     ns.sysctl("all", 1)
-    before = ns.state()
-    with journal() as log:
-        proc = log.run([str(hook_binary())], json.dumps(state_of(ns.pid, mode)))
-        assert (proc.returncode, proc.stderr) == (0, "")
-        assert log.lines("oci-multihome-hook") == [f"container aaaaaaaaaaaa: mode {mode}: {line}"]
+    before, logged = ns.state(), len(podman_lab.syslog())
+    proc = run_hook(state_of(ns.pid, mode))
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert podman_lab.messages(logged) == [f"container aaaaaaaaaaaa: mode {mode}: {line}"]
     assert ns.state() == before
 
 
@@ -194,17 +192,17 @@ def test_an_internal_network_is_no_second_uplink(make_ns: MakeNs) -> None:
     assert ns.state() == before  # rp_filter stays strict: nothing to loosen it for
 
 
-def test_hook_leaves_the_host_namespace_alone(root: None) -> None:
-    """--network host: the container shares the hook's namespace."""
-    before = host_view()
-    with journal() as log:
-        for mode in MODES:
-            proc = log.run([str(hook_binary())], json.dumps(state_of(os.getpid(), mode)))
-            assert (proc.returncode, proc.stderr) == (0, "")
-            assert log.lines("oci-multihome-hook") == [
-                f"container aaaaaaaaaaaa: mode {mode}: shares the host's network namespace "
-                "(--network host), nothing changed"]
-    assert host_changes(before) == []
+def test_hook_leaves_the_host_namespace_alone(podman_lab: Lab) -> None:
+    """--network host: the container shares the hook's namespace (the lab's)."""
+    before = podman_lab.view()
+    for mode in MODES:
+        logged = len(podman_lab.syslog())
+        proc = run_hook(state_of(os.getpid(), mode))
+        assert (proc.returncode, proc.stderr) == (0, "")
+        assert podman_lab.messages(logged) == [
+            f"container aaaaaaaaaaaa: mode {mode}: shares the host's network namespace "
+            "(--network host), nothing changed"]
+    assert podman_lab.changes(before) == []
 
 
 def test_hook_warns_when_a_user_namespace_has_no_interface_yet(make_ns: MakeNs) -> None:

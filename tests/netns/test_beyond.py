@@ -18,7 +18,7 @@ import pytest
 
 from testlab.commands import run
 from testlab.fakens import network
-from testlab.lab import hook_binary
+from testlab.settings import hook_binary
 
 
 @contextlib.contextmanager

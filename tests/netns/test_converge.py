@@ -17,7 +17,7 @@ from multihome_hook.fix import APPLY, Fix, fix
 from multihome_hook.modes import FIXES, LOOSE, ONE_DEFAULT, SOURCE_ROUTING, Mode
 from multihome_hook.plan import Add, SetRpFilter
 from testlab.fakens import Namespace, user_namespace_process
-from testlab.lab import hook_binary
+from testlab.settings import hook_binary
 
 MakeNs = Callable[..., Namespace]
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from testlab.fakens import Namespace
-from testlab.lab import hook_binary
+from testlab.settings import hook_binary
 
 GOLDEN = Path(__file__).parent / "golden" / "diagnose.json"
 

@@ -15,7 +15,7 @@ import pytest
 
 from multihome_hook.modes import RECOMMENDED
 from testlab.fakens import Namespace
-from testlab.lab import hook_binary
+from testlab.settings import hook_binary
 
 # In the hook's process, before the hook: pyroute2's rtmsg module runs, then
 # raises, while the lean import's stand-ins are in sys.modules (one without

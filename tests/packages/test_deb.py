@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from multihome_hook.errors import INVALID_STATE
-from testlab import commands, debs, lab
+from testlab import commands, debs
 from testlab.policy import require
+from testlab.rootlab import Lab
 
 NAME = "oci-multihome-hook"
 LAUNCHER = Path("/usr/libexec/oci/hooks.d/oci-multihome-hook")
@@ -54,14 +55,15 @@ def deb() -> Path:
 
 
 @pytest.fixture(scope="session")
-def podman(podman_lab: lab.Podman) -> lab.Podman:
-    """runc only: installing and purging the package once is enough, and the
-    hook under every runtime is tests/podman's (and the podman 5 lab's)."""
-    return podman_lab
+def podman(podman_lab: Lab) -> Lab:
+    """runc only, no --hooks-dir: installing and purging the package once is
+    enough, and the hook under every runtime is tests/podman's (and the
+    podman 5 lab's)."""
+    return podman_lab.using(runtime="runc")
 
 
 @pytest.fixture(scope="module")
-def installed(deb: Path, podman: lab.Podman) -> Iterator[None]:
+def installed(deb: Path, podman: Lab) -> Iterator[None]:
     purge()  # a run that died earlier may have left it
     try:
         apt("install", str(deb))
@@ -89,15 +91,15 @@ def test_deb_installs_every_file_and_debian_dependencies(installed: None) -> Non
         "oci-multihome-hook: empty OCI state")
 
 
-def test_installed_hook_fixes_containers_without_hooks_dir(installed: None, podman: lab.Podman,
+def test_installed_hook_fixes_containers_without_hooks_dir(installed: None, podman: Lab,
                                                            nets: list[str]) -> None:
     with podman.container(nets[:2], {MODE: "one-default"}) as c:
         assert len(c.default_routes()) == 1
         assert c.loss() == 0
     with podman.container(nets[:2], {MODE: "loose"}) as c:
         assert c.sysctl("ipv4/conf/all/rp_filter") == 2
-    refused = podman(*podman.run_argv(nets[:2], {MODE: "bogus"}, None, ["--rm"]), "true",
-                     check=False)
+    refused = podman.podman(*podman.run_argv(nets[:2], {MODE: "bogus"}, extra=["--rm"]),
+                            "true", check=False)
     assert refused.returncode != 0 and "unknown io.multihome.mode 'bogus'" in refused.stderr
     with podman.container(nets[:2]) as c:
         assert len(c.default_routes()) == 2  # not annotated: untouched
@@ -106,7 +108,7 @@ def test_installed_hook_fixes_containers_without_hooks_dir(installed: None, podm
         assert report.returncode == 1 and "problem (outbound): traffic leaving by" in report.stdout
 
 
-def test_purge_leaves_nothing_and_containers_still_start(deb: Path, podman: lab.Podman,
+def test_purge_leaves_nothing_and_containers_still_start(deb: Path, podman: Lab,
                                                          nets: list[str]) -> None:
     apt("install", str(deb))
     purge()

@@ -99,7 +99,7 @@ def test_sdist_is_the_source_of_the_packages(release: Path) -> None:
     for path in ("PKG-INFO", "setup.cfg", "pyproject.toml", "LICENSE", "README.md",
                  "CHANGELOG.md", "hook/oci-multihome-hook", "oci-hooks.d/oci-multihome-hook.json",
                  "packaging/oci-multihome-hook-watch.service", "packaging/debian/rules",
-                 "src/multihome_hook/hook.py", "tests/unit/test_plan.py", "testlab/lab.py"):
+                 "src/multihome_hook/hook.py", "tests/unit/test_plan.py", "testlab/rootlab.py"):
         assert f"{top}/{path}" in names, path
     assert not [n for n in names if "__pycache__" in n or n.startswith(f"{top}/.")]
     wheel = zipfile.ZipFile(release / f"oci_multihome_hook-{v}-py3-none-any.whl")

@@ -8,12 +8,12 @@ report's header says so."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from multihome_hook.modes import FIXES
-from testlab import lab
+from testlab.labnet import SPARE_SUBNETS, Network
+from testlab.rootlab import Container, Lab
 
 MODE, RP_FILTER = "io.multihome.mode", "io.multihome.rp_filter"
 MODES = {
@@ -23,33 +23,37 @@ MODES = {
 
 
 @pytest.fixture(scope="module")
-def cni_nets(podman_lab: lab.Podman) -> Iterator[list[str]]:
-    """Two CNI bridges on the slot's networks 5 and 6, which no netavark
-    network of the lab holds on the host (test_rootless's live in the
-    rootless user's namespace)."""
-    slot = podman_lab.slot
-    with lab.networks(podman_lab.variant(backend="cni"), [slot.subnet(5), slot.subnet(6)],
-                      prefix="mhcni") as names:
-        yield names
+def cni_nets(podman_lab: Lab) -> Iterator[list[str]]:
+    """Two CNI bridges on subnets no netavark network of the lab holds."""
+    cni = podman_lab.using(backend="cni")
+    made = [Network(f"mhcni{i}", subnet, subnet.replace(".0/24", ".1"))
+            for i, subnet in enumerate(SPARE_SUBNETS)]
+    try:
+        for net in made:
+            cni.podman(*net.create_argv())
+        yield [net.name for net in made]
+    finally:
+        for net in made:
+            cni.podman("network", "rm", "-f", net.name, check=False)
 
 
-def inside(c: lab.Container, *argv: str) -> str:
+def inside(c: Container, *argv: str) -> str:
     """A command run in the container (podman exec, through its runtime)."""
-    return c.podman("exec", c.name, *argv).stdout
+    return c.lab.podman("exec", c.name, *argv).stdout
 
 
-def rp_filter(c: lab.Container) -> dict[str, int]:
+def rp_filter(c: Container) -> dict[str, int]:
     """rp_filter of all, default and each interface, as the container reads them."""
     confs = ("all", "default", *c.interfaces())
     values = inside(c, "cat", *(f"/proc/sys/net/ipv4/conf/{conf}/rp_filter" for conf in confs))
     return dict(zip(confs, map(int, values.split())))
 
 
-def test_without_annotation_cni_loses_packets(podman: lab.Podman, cni_nets: list[str],
-                                              hooks: Path) -> None:
-    cni = podman.variant(backend="cni")
-    with cni.container(cni_nets, hooks=hooks) as c:
-        assert cni("inspect", "-f", "{{.OCIRuntime}}", c.name).stdout.strip() == podman.runtime
+def test_without_annotation_cni_loses_packets(podman: Lab, cni_nets: list[str]) -> None:
+    cni = podman.using(backend="cni")
+    with cni.container(cni_nets) as c:
+        runtime = cni.podman("inspect", "-f", "{{.OCIRuntime}}", c.name).stdout.strip()
+        assert runtime == podman.runtime
         defaults = c.default_routes()
         assert len(defaults) == 2 and not any("metric" in r for r in defaults), defaults
         assert set(rp_filter(c).values()) == {1}, rp_filter(c)
@@ -57,9 +61,9 @@ def test_without_annotation_cni_loses_packets(podman: lab.Podman, cni_nets: list
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_every_mode_fixes_cni(podman: lab.Podman, cni_nets: list[str], hooks: Path,
+def test_every_mode_fixes_cni(podman: Lab, cni_nets: list[str],
                               mode: str) -> None:
-    with podman.variant(backend="cni").container(cni_nets, MODES[mode], hooks) as c:
+    with podman.using(backend="cni").container(cni_nets, MODES[mode]) as c:
         filters, defaults = rp_filter(c), c.default_routes()
         if mode == "loose":
             assert set(filters.values()) == {2}, filters

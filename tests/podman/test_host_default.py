@@ -7,13 +7,12 @@ uplinks are fixed, every other one starts exactly as it would without it.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
 from multihome_hook.modes import FIXES
-from testlab import commands, lab
-from testlab.network import host_changes, host_view
+from testlab import commands
+from testlab.rootlab import Lab
 
 MODE = "io.multihome.mode"
 DROP_IN = commands.REPO / "packaging" / "examples" / "50-oci-multihome-hook.conf"
@@ -26,16 +25,15 @@ def default_mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="module")
-def host(default_mode: str, podman: lab.Podman) -> lab.Podman:
+def host(default_mode: str, podman: Lab) -> Lab:
     """The lab's podman with the hook switched on for every container."""
-    return podman.with_default_annotations(f"{MODE}={default_mode}")
+    return podman.using(annotations=[f"{MODE}={default_mode}"])
 
 
-def test_two_networks_are_fixed(host: lab.Podman, default_mode: str, nets: list[str],
-                                hooks: Path) -> None:
-    with host.container(nets[:2], hooks=hooks) as c:
+def test_two_networks_are_fixed(host: Lab, default_mode: str, nets: list[str]) -> None:
+    with host.container(nets[:2]) as c:
         annotation = "{{index .Config.Annotations \"" + MODE + "\"}}"
-        assert host("inspect", "-f", annotation, c.name).stdout.strip() == default_mode
+        assert host.podman("inspect", "-f", annotation, c.name).stdout.strip() == default_mode
         assert c.loss() == 0
         if default_mode == "loose":
             assert c.sysctl("ipv4/conf/all/rp_filter") == 2
@@ -53,24 +51,23 @@ def test_the_shipped_drop_in_sets_source_routing() -> None:
         assert tomllib.load(f) == {"containers": {"annotations": [f"{MODE}=source-routing"]}}
 
 
-def test_a_container_can_opt_out(podman: lab.Podman, nets: list[str], hooks: Path) -> None:
+def test_a_container_can_opt_out(podman: Lab, nets: list[str]) -> None:
     """--annotation io.multihome.mode=off wins over the default: the bug is back."""
-    host = podman.with_default_annotations(f"{MODE}=source-routing")
-    with host.container(nets[:2], {MODE: "off"}, hooks) as c:
+    host = podman.using(annotations=[f"{MODE}=source-routing"])
+    with host.container(nets[:2], {MODE: "off"}) as c:
         assert len(c.default_routes()) == 2
         assert c.sysctl("ipv4/conf/all/rp_filter") == 1
         assert c.loss() > 20
 
 
-def test_a_container_can_choose_another_mode(host: lab.Podman, nets: list[str],
-                                             hooks: Path) -> None:
-    with host.container(nets[:2], {MODE: "one-default"}, hooks) as c:
+def test_a_container_can_choose_another_mode(host: Lab, nets: list[str]) -> None:
+    with host.container(nets[:2], {MODE: "one-default"}) as c:
         assert len(c.default_routes()) == 1
         assert c.sysctl("ipv4/conf/all/rp_filter") == 1
 
 
-def test_one_network_is_left_as_it_is(host: lab.Podman, nets: list[str], hooks: Path) -> None:
-    with host.container(nets[:1], hooks=hooks) as c:
+def test_one_network_is_left_as_it_is(host: Lab, nets: list[str]) -> None:
+    with host.container(nets[:1]) as c:
         assert len(c.default_routes()) == 1
         for conf in ("all", "default", *c.interfaces()):
             assert c.sysctl(f"ipv4/conf/{conf}/rp_filter") == 1, conf  # strict, not loosened
@@ -79,19 +76,18 @@ def test_one_network_is_left_as_it_is(host: lab.Podman, nets: list[str], hooks: 
 
 
 @pytest.mark.parametrize("network", ["none", "host"])
-def test_no_network_and_host_network_start_untouched(host: lab.Podman, hooks: Path,
+def test_no_network_and_host_network_start_untouched(host: Lab,
                                                      network: str) -> None:
-    before = host_view()
-    proc = host(*host.run_argv([network], {}, hooks, ["--rm"]), "cat",
+    before = host.view()
+    proc = host.podman(*host.run_argv([network], {}, extra=["--rm"]), "cat",
                 "/proc/sys/net/ipv4/conf/all/rp_filter", check=False)
     assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
     assert proc.stdout.strip() == "1"
-    assert host_changes(before) == []
+    assert host.changes(before) == []
 
 
-def test_a_misspelt_default_stops_every_container(podman: lab.Podman, nets: list[str],
-                                                  hooks: Path) -> None:
-    host = podman.with_default_annotations(f"{MODE}=source_routing")
+def test_a_misspelt_default_stops_every_container(podman: Lab, nets: list[str]) -> None:
+    host = podman.using(annotations=[f"{MODE}=source_routing"])
     for networks in (nets[:2], nets[:1], ["host"]):
-        host.refuse([*host.run_argv(networks, {}, hooks, ["--rm"]), "true"],
+        host.refuse([*host.run_argv(networks, {}, extra=["--rm"]), "true"],
                     "unknown io.multihome.mode 'source_routing'")

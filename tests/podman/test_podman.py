@@ -7,30 +7,31 @@ from pathlib import Path
 import pytest
 
 from multihome_hook.errors import INVALID_ANNOTATION, UNUSABLE_PRIMARY
-from testlab import commands, lab, network
+from testlab.labnet import BRIDGE_A, BRIDGE_B, BRIDGE_C, DUAL_A, DUAL_B, FAR_HOST, FAR_HOST6
+from testlab.rootlab import Container, Lab
 
 MODE, PRIMARY = "io.multihome.mode", "io.multihome.primary"
+NETS = (BRIDGE_A, BRIDGE_B, BRIDGE_C)  # the `nets` fixture's
 
 
-def test_without_annotation_the_bug_shows(podman: lab.Podman, nets: list[str],
-                                          hooks: Path) -> None:
+def test_without_annotation_the_bug_shows(podman: Lab, nets: list[str]) -> None:
     """The hooks dir is there, but without the annotation the hook never runs."""
-    with podman.container(nets[:2], hooks=hooks) as c:
+    with podman.container(nets[:2]) as c:
         assert len(c.default_routes()) == 2  # the hook did not run
         assert c.sysctl("ipv4/conf/all/rp_filter") == 1
         assert c.loss() > 20
 
 
-def test_loose_fixes_the_loss(podman: lab.Podman, nets: list[str], hooks: Path) -> None:
-    with podman.container(nets[:2], {MODE: "loose"}, hooks) as c:
+def test_loose_fixes_the_loss(podman: Lab, nets: list[str]) -> None:
+    with podman.container(nets[:2], {MODE: "loose"}) as c:
         for conf in ("all", "default", *c.interfaces()):
             assert c.sysctl(f"ipv4/conf/{conf}/rp_filter") == 2, conf
         assert len(c.default_routes()) == 2
         assert c.loss() == 0
 
 
-def test_one_default_fixes_the_loss(podman: lab.Podman, nets: list[str], hooks: Path) -> None:
-    with podman.container(nets[:2], {MODE: "one-default"}, hooks) as c:
+def test_one_default_fixes_the_loss(podman: Lab, nets: list[str]) -> None:
+    with podman.container(nets[:2], {MODE: "one-default"}) as c:
         (route,) = c.default_routes()
         # No primary given: equal metrics, so the name that sorts first wins.
         assert route["dev"] == "eth0"
@@ -39,18 +40,18 @@ def test_one_default_fixes_the_loss(podman: lab.Podman, nets: list[str], hooks: 
 
 
 @pytest.mark.parametrize(("kind", "network"), [("subnet", 1), ("gateway", 2), ("subnet", 0)])
-def test_primary_selects_the_network(podman: lab.Podman, nets: list[str], hooks: Path,
+def test_primary_selects_the_network(podman: Lab, nets: list[str],
                                      kind: str, network: int) -> None:
-    slot = podman.slot
-    primary = slot.subnet(network) if kind == "subnet" else slot.gateway(network)
-    with podman.container(nets, {MODE: "one-default", PRIMARY: primary}, hooks) as c:
+    net = NETS[network]
+    primary = net.subnet if kind == "subnet" else net.gateway
+    with podman.container(nets, {MODE: "one-default", PRIMARY: primary}) as c:
         (route,) = c.default_routes()
-        assert route["gateway"] == slot.gateway(network)
-        assert route["dev"] == c.interface_in(slot.prefix(network))
+        assert route["gateway"] == net.gateway
+        assert route["dev"] == c.interface_in(net.prefix)
 
 
-def test_primary_by_interface_name(podman: lab.Podman, nets: list[str], hooks: Path) -> None:
-    with podman.container(nets, {MODE: "one-default", PRIMARY: "eth2"}, hooks) as c:
+def test_primary_by_interface_name(podman: Lab, nets: list[str]) -> None:
+    with podman.container(nets, {MODE: "one-default", PRIMARY: "eth2"}) as c:
         assert [r["dev"] for r in c.default_routes()] == ["eth2"]
 
 
@@ -65,56 +66,48 @@ def test_primary_by_interface_name(podman: lab.Podman, nets: list[str], hooks: P
     ({MODE: "one-default", PRIMARY: "eth7"}, UNUSABLE_PRIMARY,
      "primary 'eth7' matches no interface or network of the container (eth0 ("),
 ])
-def test_bad_annotations_stop_the_container(podman: lab.Podman, nets: list[str], hooks: Path,
+def test_bad_annotations_stop_the_container(podman: Lab, nets: list[str],
                                             annotations: dict[str, str], code: int,
                                             message: str) -> None:
-    podman.refuse([*podman.run_argv(nets[:2], annotations, hooks, ["--rm"]), "true"], message,
+    podman.refuse([*podman.run_argv(nets[:2], annotations, extra=["--rm"]), "true"], message,
                   code)
 
 
-def test_host_network_starts_and_the_host_is_untouched(podman: lab.Podman, hooks: Path) -> None:
-    # all and default as well: no other lab changes them while this one runs.
-    def strict() -> str:
-        return commands.run("cat", *(f"/proc/sys/net/ipv4/conf/{c}/rp_filter"
-                                for c in ("all", "default"))).stdout
-
-    before, defaults = network.host_view(), strict()
-    argv = podman.run_argv(["host"], {MODE: "loose"}, hooks, ["--rm"])
-    proc = podman(*argv, "true", check=False)
+def test_host_network_starts_and_the_host_is_untouched(podman: Lab) -> None:
+    before = podman.view()  # all and default included
+    argv = podman.run_argv(["host"], {MODE: "loose"}, extra=["--rm"])
+    proc = podman.podman(*argv, "true", check=False)
     assert (proc.returncode, proc.stderr) == (0, "")
-    assert network.host_changes(before) == []
-    assert strict() == defaults
+    assert podman.changes(before) == []
 
 
-def test_podman_does_not_even_start_the_hook_for_off(podman: lab.Podman,
+def test_podman_does_not_even_start_the_hook_for_off(podman: Lab,
                                                      nets: list[str]) -> None:
     """The JSON's `when` leaves `off` out: an opt-out costs nothing. The
     same JSON, with a hook that always fails, shows that it would run."""
-    failing = podman.hooks_dir(path=Path("/bin/false"))
-    started = podman(*podman.run_argv(nets[:2], {MODE: "off"}, failing, ["--rm"]), "true",
-                     check=False)
+    failing = podman.using(hooks=podman.hooks_dir(path=Path("/bin/false")))
+    started = failing.podman(*failing.run_argv(nets[:2], {MODE: "off"}, extra=["--rm"]), "true",
+                             check=False)
     assert started.returncode == 0, started.stderr
     for value in ("loose", "OFF", "off ", ""):
-        refused = podman(*podman.run_argv(nets[:2], {MODE: value}, failing, ["--rm"]), "true",
-                         check=False)
+        refused = failing.podman(*failing.run_argv(nets[:2], {MODE: value}, extra=["--rm"]),
+                                 "true", check=False)
         assert refused.returncode != 0, value
 
 
-def test_mode_off_changes_nothing(podman: lab.Podman, nets: list[str], hooks: Path) -> None:
-    with podman.container(nets[:2], {MODE: "off"}, hooks) as c:
+def test_mode_off_changes_nothing(podman: Lab, nets: list[str]) -> None:
+    with podman.container(nets[:2], {MODE: "off"}) as c:
         assert len(c.default_routes()) == 2
         assert c.sysctl("ipv4/conf/all/rp_filter") == 1
 
 
-def bound_losses(c: lab.Container, count: int = 8) -> dict[str, float]:
+def bound_losses(c: Container, count: int = 8) -> dict[str, float]:
     """Loss per binding (each device and each of its addresses, v4 and v6),
     after checking that the pings left through that binding's own device."""
     losses = {}
     for dev, addresses in c.interfaces().items():
-        slot = c.podman.slot
-        for bind, target in ((dev, slot.far_host), (dev, slot.far_host6),
-                             *((a, slot.far_host6 if ":" in a else slot.far_host)
-                               for a in addresses)):
+        for bind, target in ((dev, FAR_HOST), (dev, FAR_HOST6),
+                             *((a, FAR_HOST6 if ":" in a else FAR_HOST) for a in addresses)):
             sent = c.tx_packets(dev)
             losses[f"{bind}->{target}"] = loss = c.loss(target, count, bind)
             if loss == 0:
@@ -123,27 +116,23 @@ def bound_losses(c: lab.Container, count: int = 8) -> dict[str, float]:
 
 
 def test_without_hook_pings_bound_to_one_uplink_are_dropped(
-        podman: lab.Podman, dual_nets: list[str], hooks: Path) -> None:
-    with podman.container(dual_nets, {}, hooks) as c:
+        podman: Lab, dual_nets: list[str]) -> None:
+    with podman.container(dual_nets, {}) as c:
         v4_devices = [c.loss(None, 8, dev) for dev in c.interfaces()]
         assert max(v4_devices) == 100, v4_devices
 
 
-def test_one_default_cannot_use_the_second_uplink(podman: lab.Podman, dual_nets: list[str],
-                                                  hooks: Path) -> None:
-    slot = podman.slot
-    with podman.container(dual_nets, {MODE: "one-default", PRIMARY: slot.subnet(3)},
-                          hooks) as c:
-        other = c.interface_in(slot.prefix(4))
+def test_one_default_cannot_use_the_second_uplink(podman: Lab, dual_nets: list[str]) -> None:
+    with podman.container(dual_nets, {MODE: "one-default", PRIMARY: DUAL_A.subnet}) as c:
+        other = c.interface_in(DUAL_B.prefix)
         (v6,) = c.default_routes(6)
-        assert "nexthops" not in v6 and v6["gateway"] == slot.gateway6(3)
+        assert "nexthops" not in v6 and v6["gateway"] == DUAL_A.gateway6
         assert c.loss(None, 8, other) == 100
-        assert c.loss(slot.far_host6, 8, other) == 100
+        assert c.loss(FAR_HOST6, 8, other) == 100
 
 
-def test_source_routing_keeps_every_uplink_working(podman: lab.Podman, dual_nets: list[str],
-                                                   hooks: Path) -> None:
-    with podman.container(dual_nets, {MODE: "source-routing"}, hooks) as c:
+def test_source_routing_keeps_every_uplink_working(podman: Lab, dual_nets: list[str]) -> None:
+    with podman.container(dual_nets, {MODE: "source-routing"}) as c:
         assert c.sysctl("ipv4/conf/all/rp_filter") == 1  # strict stays on
         assert len(c.default_routes(4)) == 1 and len(c.default_routes(6)) == 1
         rules = c.ns("ip", "rule").stdout + c.ns("ip", "-6", "rule").stdout
@@ -154,13 +143,13 @@ def test_source_routing_keeps_every_uplink_working(podman: lab.Podman, dual_nets
         losses = bound_losses(c)
         assert len(losses) == 8 and set(losses.values()) == {0}, losses
         assert c.loss() == 0
-        assert c.loss(podman.slot.far_host6, 8) == 0
+        assert c.loss(FAR_HOST6, 8) == 0
 
 
 def test_source_routing_with_three_networks_and_a_primary(
-        podman: lab.Podman, nets: list[str], hooks: Path) -> None:
-    gateway = podman.slot.gateway(2)
-    with podman.container(nets, {MODE: "source-routing", PRIMARY: gateway}, hooks) as c:
+        podman: Lab, nets: list[str]) -> None:
+    gateway = BRIDGE_C.gateway
+    with podman.container(nets, {MODE: "source-routing", PRIMARY: gateway}) as c:
         (route,) = c.default_routes()
         assert route["gateway"] == gateway
         tables = {line.split("lookup ")[1] for line in c.ns("ip", "rule").stdout.splitlines()

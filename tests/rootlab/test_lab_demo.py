@@ -30,17 +30,12 @@ def test_the_demo_shows_podmans_own_loosening_then_the_case_it_still_breaks(lab:
     for name in ("testlab", "oci-hooks.d"):
         shutil.copytree(rootlab.REPO / name, lab.path(f"{REPO_IN_LAB}/{name}"),
                         ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-    # The demo's podman config (CONTAINERS_CONF) is for a host; the lab's
-    # (cgroupfs, no pids limit) is laid over it as an admin's override.
-    # On a host, a container's namespace copies the strict all/default the
-    # demo sets there; in the lab it copies the real host's (0 on this
-    # machine when no other lab runs): the lab's hook (LAB_ENV's
-    # MULTIHOME_LAB_HOOKS) makes it strict as the host's would, leaving
-    # netavark's 2 on the bridges.
+    # The demo's hooks dirs hold the lab's rp_filter hook (keep-podmans:
+    # strict as a RHEL host, netavark's 2 left on the bridges) and the
+    # deb's hook.
     proc = lab.run("env", f"MULTIHOME_HOOK_BIN={DEB_HOOK}",
-                    "CONTAINERS_CONF_OVERRIDE=/etc/containers/containers.conf",
-                    "sh", "-c", f"cd {REPO_IN_LAB} && exec python3 -m testlab.demo",
-                    check=False, timeout=900)
+                   "sh", "-c", f"cd {REPO_IN_LAB} && exec python3 -m testlab.demo",
+                   check=False, timeout=900)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "netavark (>= 1.11: podman 5 and later) set rp_filter=2" in out, out
