@@ -115,7 +115,7 @@ venv: $(STAMP)
 # mypy twice: for the Python it runs on with the newest libraries, and for
 # Python 3.9 with the RHEL 9 set's (the newest pydantic and pytest need 3.10).
 lint: venv lint-py39
-	$(VENV)/bin/ruff check src tests testlab
+	$(VENV)/bin/ruff check src tests testlab bench
 	$(VENV)/bin/mypy
 
 ifneq ($(rhel9_PYTHON),)
@@ -206,21 +206,21 @@ bench: venv deb roots $(SET_VENVS)
 	$(VENV)/bin/python -m testlab.rootlab run --stack podman4 \
 		$(foreach hook,$(BENCH_HOOKS),--venv $(dir $(word 2,$(subst =, ,$(hook))))..) \
 		--bind $(CURDIR) --writable $(CURDIR)/build -- sh -c 'cd "$$0" && exec "$$@"' $(CURDIR) \
-		$(CURDIR)/$(VENV)/bin/python -m testlab.bench podman4 \
+		$(CURDIR)/$(VENV)/bin/python -m bench.costs podman4 \
 		$(foreach hook,$(BENCH_HOOKS),--hook $(hook)) --output $(CURDIR)/build/bench-podman4.json
-	$(VENV)/bin/python -m testlab.bench labs --podman4 build/bench-podman4.json
+	$(VENV)/bin/python -m bench.costs labs --podman4 build/bench-podman4.json
 
-# `watch` under churn (testlab/churn.py): CHURN_N container lifecycles in the
+# `watch` under churn (bench/churn.py): CHURN_N container lifecycles in the
 # podman 4 lab; CHURN_WATCH_SRC: another tree's src/ whose watch to measure
 # (e.g. main's, for a before/after); CHURN_ARGS: more of its options
-# (python -m testlab.churn --help). Writes build/churn.json.
+# (python -m bench.churn --help). Writes build/churn.json.
 CHURN_N ?= 200
 CHURN_WATCH_SRC ?= $(CURDIR)/src
 CHURN_OUTPUT ?= build/churn.json
 bench-churn: venv
 	$(VENV)/bin/python -m testlab.rootlab run --stack podman4 --venv $(CURDIR)/$(VENV) \
 		--bind $(CURDIR) --writable $(CURDIR)/build -- sh -c 'cd "$$0" && exec "$$@"' $(CURDIR) \
-		$(CURDIR)/$(VENV)/bin/python -m testlab.churn --lifecycles $(CHURN_N) \
+		$(CURDIR)/$(VENV)/bin/python -m bench.churn --lifecycles $(CHURN_N) \
 		--watch-src $(CHURN_WATCH_SRC) --output $(CURDIR)/$(CHURN_OUTPUT) $(CHURN_ARGS)
 
 clean:

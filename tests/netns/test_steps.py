@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from testlab import steps
+from bench import steps
 
 
 def test_steps_times_every_step_of_a_real_run(root: None) -> None:

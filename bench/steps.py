@@ -1,6 +1,6 @@
 """Where one hook run's time goes, step by step (docs/performance.md).
 
-`python -m testlab.steps MODE NETWORKS [--runs N]`, as root inside a lab
+`python -m bench.steps MODE NETWORKS [--runs N]`, as root inside a lab
 (the Reproduce section of docs/performance.md shows how): for each run a
 fake container (testlab/fakens.py) and a child process that imports the
 hook's modules, enters the namespace and runs fix() with a timer around
@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from . import fakens
+from testlab import fakens
 
 # (row, module, attribute): the hook's steps, in the order they run.
 STEPS = (
@@ -98,7 +98,7 @@ def profile(mode: str, networks: int, runs: int) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m testlab.steps", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.steps", description=__doc__)
     parser.add_argument("mode")
     parser.add_argument("networks", type=int)
     parser.add_argument("--runs", type=int, default=15)

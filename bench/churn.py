@@ -12,7 +12,7 @@ its removal each container is read once more: a late event must not have
 undone it. watch's RSS and open descriptors at its start and end, and the
 count of stale events (of containers gone when watch came to them).
 
-`python -m testlab.churn --lifecycles N [--watch-src DIR]` inside the
+`python -m bench.churn --lifecycles N [--watch-src DIR]` inside the
 podman 4 lab (`make bench-churn CHURN_N=N [CHURN_WATCH_SRC=DIR]`): DIR is
 another tree's src/ whose `watch` to measure (main's, for "before").
 """
@@ -31,9 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from multihome_hook.netns import enter
-
-from . import commands, labnet, rootlab
-from .watch import Watch
+from testlab import commands, labnet, rootlab
+from testlab.watch import Watch
 
 MODES = ("loose", "one-default", "source-routing")
 ACTIONS = ("third", "second", "restart")

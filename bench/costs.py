@@ -1,6 +1,6 @@
 """What the hook costs: `make bench`, in two steps.
 
-`python -m testlab.bench podman4` runs inside the podman 4 lab (Debian 12,
+`python -m bench.costs podman4` runs inside the podman 4 lab (Debian 12,
 podman 4.3; testlab/rootlab.py, as `make demo` does):
 1. `podman run --rm` of a busybox rootfs without the hook and with it,
    interleaved in one session (each round runs every variant, in a rotating
@@ -12,7 +12,7 @@ podman 4.3; testlab/rootlab.py, as `make demo` does):
    interpreter (`python -I -c pass`), for `--network host` and for fake
    containers with 1, 2, 8 and 32 networks.
 
-`python -m testlab.bench labs` then runs the podman 5 and podman 6 labs (the
+`python -m bench.costs labs` then runs the podman 5 and podman 6 labs (the
 deb's hook on each Debian's python3): bridge + macvlan with each mode
 against the plain run, under crun and under runc; and writes
 bench/latest.json with the podman 4 lab's results, and prints the tables.
@@ -35,9 +35,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from multihome_hook.modes import FIXES
-
-from . import commands, debs, fakens, labnet, rootlab
-from .roots import PODMAN5, PODMAN6, Stack
+from testlab import commands, debs, fakens, labnet, rootlab
+from testlab.roots import PODMAN5, PODMAN6, Stack
 
 MODES = tuple(m.name for m in FIXES)
 HOST_WIDE = "io.multihome.mode=source-routing"
