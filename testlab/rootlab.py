@@ -51,7 +51,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from . import cgroups, commands, debs, labnet, settings
 from .roots import RootError, Stack, remove_tree, selected
@@ -178,14 +177,6 @@ def _die_with_parent() -> None:
     the lab's init, whose death ends every process of the lab."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-class HostView(NamedTuple):
-    """What a hook could change in the lab's own network namespace."""
-
-    rules: str       # ip rule, v4 and v6
-    routes: str      # routes of the hook's protocols (17x), every table
-    rp_filter: dict[str, str]  # interface -> its rp_filter line
 
 
 @dataclass
@@ -378,27 +369,26 @@ class Lab:
                     f"chown -R {uid}:{uid} {copy}")
         return copy
 
-    def view(self) -> HostView:
-        """The lab's namespace as a hook could have changed it."""
+    def view(self) -> dict[str, str]:
+        """The lab's namespace as a hook could have changed it: its rules,
+        the routes of the hook's protocols (17x) in every table, and each
+        interface's rp_filter line."""
         routes = self.sh("ip route show table all; ip -6 route show table all").stdout
-        rp_filter = {path.split("/")[-2]: path for path in self.sh(
-            "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout.split()}
-        return HostView(self.sh("ip rule; ip -6 rule").stdout,
-                        "".join(line for line in routes.splitlines(True) if " proto 17" in line),
-                        rp_filter)
+        found = {"rules": self.sh("ip rule; ip -6 rule").stdout,
+                 "routes": "".join(line for line in routes.splitlines(True) if " proto 17" in line)}
+        for line in self.sh("grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout.split():
+            found[line.split("/")[-2]] = line
+        return found
 
-    def changes(self, before: HostView) -> list[str]:
+    def changes(self, before: dict[str, str]) -> list[str]:
         """What differs from `before` now (of the interfaces in both), and
         any route of the hook's protocols, before or after: [] when untouched."""
         after = self.view()
-        changes = [f"routes of the hook's: {view.routes!r}"
-                   for view in (before, after) if view.routes]
-        if after.rules != before.rules:
-            changes.append(f"rules: {before.rules!r} -> {after.rules!r}")
-        changes += [f"{before.rp_filter[k]} -> {after.rp_filter[k]}"
-                    for k in sorted(before.rp_filter.keys() & after.rp_filter.keys())
-                    if before.rp_filter[k] != after.rp_filter[k]]
-        return changes
+        return [f"{key}: {before[key]!r} -> {after[key]!r}"
+                for key in sorted(before.keys() & after.keys() - {"routes"})
+                if before[key] != after[key]] + \
+            [f"routes of the hook's: {routes!r}"
+             for routes in dict.fromkeys((before["routes"], after["routes"])) if routes]
 
     def wait_booted(self, log: Path, timeout: float = 120) -> str:
         """Once systemd, the lab's init (running(systemd=True)), has started

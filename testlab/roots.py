@@ -178,7 +178,7 @@ class Stack:
 # slirp4netns) and the tools of the host suite's tests.
 PODMAN4 = Stack("podman4", "podman 4.3 (Debian 12)", "bookworm", podman=4,
                 include=("podman", "netavark", "containernetworking-plugins", "uidmap",
-                         "slirp4netns", "catatonit", "passwd", "acl"),
+                         "slirp4netns", "catatonit", "passwd"),
                 drivers=("bridge", "macvlan"), whole_suite=False)
 # udev: for the RHEL-like stacks, which share these roots.
 PODMAN5 = Stack("podman5", "podman 5.4 (Debian 13)", "trixie", podman=5,

@@ -531,26 +531,9 @@ class Results:
                said: str = "") -> None:
         self.rows.append(Row(setup, shape, mode, result, said))
 
-    def lines(self) -> Iterator[str]:
-        for shape in dict.fromkeys(row.shape for row in self.rows):
-            rows = [row for row in self.rows if row.shape == shape]
-            cases = shape.cases()
-            yield ""
-            yield (f"{shape.name} (eth0 {shape.kinds[0]}, eth1 {shape.kinds[1]}): % of pings "
-                   f"lost, % of {TCP_ATTEMPTS} TCP connections failed")
-            names = [f"{row.setup}, {row.mode}" for row in rows]
-            width = max(len(name) for name in names)
-            widths = [max(len(case), 5) for case in cases]
-            yield (f"{'':<{width}} | " + " | ".join(f"{c:>{w}}" for c, w in zip(cases, widths))
-                   + " | diagnose said")
-            for name, row in zip(names, rows):
-                cells = (f"{row.result[c]:>{w}.1f}" if c in row.result else " " * w
-                         for c, w in zip(cases, widths))
-                yield f"{name:<{width}} | " + " | ".join(cells) + f" | {row.said}"
-
     def markdown(self) -> Iterator[str]:
-        """The tables as the README shows them: one per shape, a row per
-        setup and mode, a column per case."""
+        """The tables, in markdown (docs/shapes.md, the end of a pytest
+        run): one per shape, a row per setup and mode, a column per case."""
         for shape in dict.fromkeys(row.shape for row in self.rows):
             cases = shape.cases()
             yield ""
@@ -612,7 +595,7 @@ class Results:
             return
         self.sort()  # workers end in any order
         reporter.section(f"{self.title}: network shapes")
-        for line in self.lines():
+        for line in self.markdown():
             reporter.write_line(line)
         out = settings.results_file(self.env)
         if out:

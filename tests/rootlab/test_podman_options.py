@@ -44,7 +44,7 @@ def option_networks(lab: Lab) -> Iterator[None]:
     finally:
         for net, _ in OPTIONS.values():
             lab.podman("network", "rm", "-f", net.name, check=False)
-        for line in OPTION_RESULTS.lines():
+        for line in OPTION_RESULTS.markdown():
             print(line)
 
 
