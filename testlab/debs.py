@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import commands
-from .policy import require
 
 DEB_GLOB = "oci-multihome-hook_*_all.deb"
 
@@ -32,14 +31,3 @@ def stale(deb: Path) -> str | None:
                     and path.stat().st_mtime > deb.stat().st_mtime):
                 return str(path.relative_to(commands.REPO))
     return None
-
-
-def required_deb() -> Path:
-    """dist/'s deb, as new as the sources, for a test: one missing or
-    older than a source is a skip (a failure under CI=true) saying why."""
-    found = find_deb()
-    require(found is not None, f"needs dist/{DEB_GLOB} (make deb)")
-    assert found is not None
-    newer = stale(found)
-    require(newer is None, f"{found.name} is older than {newer}: make deb")
-    return found

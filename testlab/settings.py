@@ -8,6 +8,7 @@
 - MULTIHOME_LAB_RESULTS, MULTIHOME_OPTIONS_RESULTS: where the measured
   tables are written (not written when unset)
 - MHLAB_STACK: set by a lab for what runs in it (rootlab.here()): its stack
+- CI: `true` makes a test that cannot run fail instead of skip (policy.py)
 """
 
 from __future__ import annotations
@@ -53,3 +54,7 @@ def results_file(variable: str) -> Path | None:
 def lab_stack() -> str | None:
     """The name of the stack of the lab this process runs in, or None."""
     return os.environ.get(LAB_STACK) or None
+
+
+def ci() -> bool:
+    return os.environ.get("CI") == "true"

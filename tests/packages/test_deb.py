@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from multihome_hook.errors import INVALID_STATE
-from testlab import commands, debs
-from testlab.policy import require
+from testlab import commands
+from testlab.policy import require, required_deb
 from testlab.rootlab import Lab
 
 NAME = "oci-multihome-hook"
@@ -51,7 +51,7 @@ def deb() -> Path:
     """dist/'s deb, as new as the sources."""
     require(os.geteuid() == 0, "needs root")
     require(shutil.which("apt-get") is not None, "needs apt-get (Debian)")
-    return debs.required_deb()
+    return required_deb()
 
 
 @pytest.fixture(scope="session")

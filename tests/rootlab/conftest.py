@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from testlab import debs, rootlab, shapes
-from testlab.policy import require
+from testlab import rootlab, shapes
+from testlab.policy import require, required_deb
 from testlab.roots import Stack, selected
 from testlab.shapes import Results
 
@@ -34,7 +34,7 @@ RESULTS = Results("root labs", "MULTIHOME_LAB_RESULTS")
 def deb() -> Path:
     """The deb a lab installs, as new as the sources."""
     require(os.geteuid() == 0, "needs root")
-    return debs.required_deb()
+    return required_deb()
 
 
 @pytest.fixture(scope="session", params=selected(), ids=lambda stack: stack.name)
