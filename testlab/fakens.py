@@ -52,10 +52,10 @@ class Namespace:
 def network(i: int) -> tuple[str, str, str]:
     """(interface, IPv4 /24 prefix, IPv6 /64 prefix) of network i, like podman's.
 
-    Above the host labs' slots (lab.Slot: up to 198.19.223.0/24): diagnose
-    names an interface by the podman network of its subnet, and a lab
-    running beside these tests has its networks on the host. 198.19.240.0
-    and up first (the golden files' addresses), then 224 to 239: 32 at most."""
+    Apart from the lab's podman networks (testlab/labnet.py, in 198.18.0.0/16):
+    diagnose names an interface by the podman network of its subnet.
+    198.19.240.0 and up first (the golden files' addresses), then 224 to
+    239: 32 at most."""
     assert 0 <= i < 32, "198.19.224.0/19 holds 32 networks"
     return f"eth{i}", f"198.19.{240 + i if i < 16 else 208 + i}", f"fd18:{20 + i}"
 

@@ -286,14 +286,12 @@ class Lab:
         """The hook under test's CLI (settings.hook_binary()), in the lab."""
         return self.run(str(settings.hook_binary()), *argv, check=False)
 
-    def hooks_dir(self, mode_regex: str | None = None, path: Path | None = None) -> Path:
+    def hooks_dir(self, path: Path | None = None) -> Path:
         """A hooks dir in the lab holding the project's own JSON, only `path`
         changed (to the hook under test, unless given), and the lab's
         rp_filter hook."""
         spec = json.loads(HOOK_JSON.read_text())
         spec["hook"]["path"] = str(path or settings.hook_binary())
-        if mode_regex is not None:
-            spec["when"]["annotations"] = {"^io\\.multihome\\.mode$": mode_regex}
         hooks = f"/run/mhlab/hooks.{next(_counter)}"
         made = self.path(hooks)
         made.mkdir(mode=0o755)  # rootless podman reads it too
