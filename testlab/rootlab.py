@@ -44,6 +44,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,7 @@ done
 """
 
 _counter = itertools.count(1)
+_SYSLOG_MARK = "mhlab-syslog-mark."
 
 
 class LabError(RuntimeError):
@@ -235,12 +237,23 @@ class Lab:
         if self.stack.rhel:
             self.run("udevadm", "settle", "--timeout=10")
 
-    def syslog(self) -> list[str]:
-        """Every syslog message sent in the lab so far (see lab_init.py)."""
-        try:
-            return self.path("/run/mhlab/syslog").read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return []
+    def syslog(self, timeout: float = 10) -> list[str]:
+        """Every syslog message sent in the lab so far. The lab's init
+        writes them as they come (lab_init.py): a mark of this call's is
+        sent and waited for, so that all sent before it is written (the
+        socket keeps their order)."""
+        mark = f"{_SYSLOG_MARK}{os.getpid()}.{next(_counter)}"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(mark.encode(), str(self.path("/dev/log")))
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(FileNotFoundError):
+                lines = self.path("/run/mhlab/syslog").read_text(errors="replace").splitlines()
+                if mark in lines:
+                    return [line for line in lines if not line.startswith(_SYSLOG_MARK)]
+            if time.monotonic() > deadline:
+                raise LabError(f"the lab's syslog did not show {mark} in {timeout:.0f} s")
+            time.sleep(0.01)
 
     def messages(self, since: int = 0, tag: str = HOOK_TAG) -> list[str]:
         """The messages logged under `tag` after the first `since` lines of
