@@ -204,10 +204,6 @@ def judge(facts: Facts) -> Verdict:
 # --- what the host has -------------------------------------------------------
 
 
-def _sysctl(name: str) -> int:
-    return int(Path(f"/proc/sys/net/ipv4/conf/{name}/rp_filter").read_text())
-
-
 def _conf_files() -> list[Path]:
     """The containers.conf files podman reads, in order (root's)."""
     if os.environ.get("CONTAINERS_CONF"):
@@ -257,7 +253,7 @@ def _netavark_version() -> str | None:
 
 
 def gather() -> Facts:
-    all_, default = _sysctl(ALL), _sysctl(DEFAULT)
+    all_, default = host.rp_filter(ALL), host.rp_filter(DEFAULT)
     try:
         info = parse(PodmanInfo, json.loads(containers.podman("info", "--format", "json")))
         listed = json.loads(containers.podman("network", "ls", "--format", "json"))

@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-_CONF = Path("/proc/sys/net/ipv4/conf")
+from .kernel import ALL, IPV4_CONF
 
 
 def _valid_interface(name: str) -> bool:
@@ -19,13 +19,18 @@ def _valid_interface(name: str) -> bool:
         and not name.isspace()
 
 
+def rp_filter(conf: str) -> int:
+    """The host's rp_filter of `conf` (an interface, `all` or `default`)
+    as set; OSError or ValueError when it cannot be read."""
+    return int(Path(IPV4_CONF, conf, "rp_filter").read_text())
+
+
 def bridge_filter(interface: str) -> int | None:
     """The host's effective rp_filter on `interface`: max(all, its own)."""
     if not _valid_interface(interface):
         return None
     try:
-        return max(int((_CONF / "all" / "rp_filter").read_text()),
-                   int((_CONF / interface / "rp_filter").read_text()))
+        return max(rp_filter(ALL), rp_filter(interface))
     except (OSError, ValueError):
         return None
 
