@@ -383,13 +383,12 @@ class Lab:
     def view(self) -> dict[str, str]:
         """The lab's namespace as a hook could have changed it: its rules,
         the routes of the hook's protocols (17x) in every table, and each
-        interface's rp_filter line."""
+        conf's rp_filter."""
         routes = self.sh("ip route show table all; ip -6 route show table all").stdout
-        found = {"rules": self.sh("ip rule; ip -6 rule").stdout,
-                 "routes": "".join(line for line in routes.splitlines(True) if " proto 17" in line)}
-        for line in self.sh("grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout.split():
-            found[line.split("/")[-2]] = line
-        return found
+        filters = _rp_filters(self.sh(_READ_RP_FILTERS).stdout)
+        return {"rules": self.sh("ip rule; ip -6 rule").stdout,
+                "routes": "".join(line for line in routes.splitlines(True) if " proto 17" in line),
+                **{f"{conf} rp_filter": str(value) for conf, value in filters.items()}}
 
     def changes(self, before: dict[str, str]) -> list[str]:
         """What differs from `before` now (of the interfaces in both), and
@@ -451,7 +450,6 @@ class Container:
     runtime: str
     far_host: str = labnet.FAR_HOST
     far_host6: str = labnet.FAR_HOST6
-    python: str = "python3"  # an interpreter for the far host's side
 
     def ns(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """A command of the lab's root in the container's network namespace."""
@@ -539,14 +537,22 @@ class Container:
 
     def rp_filter(self) -> dict[str, int]:
         """rp_filter of all, default and every interface, as they are now."""
-        out = self.ns("sh", "-c", "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter").stdout
-        return {line.split("/")[-2]: int(line.rsplit(":", 1)[1]) for line in out.splitlines()}
+        return _rp_filters(self.ns("sh", "-c", _READ_RP_FILTERS).stdout)
 
     def rp_filter_at_creation(self) -> dict[str, int]:
         """What the lab's hook found (netavark's values, before any hook's)."""
         found: dict[str, int] = json.loads(
             self.lab.path(f"/run/mhlab/rp_filter/{self.id}.json").read_text())
         return found
+
+
+# Every conf's rp_filter, as "/proc/sys/net/ipv4/conf/NAME/rp_filter:VALUE" lines.
+_READ_RP_FILTERS = "grep -r . /proc/sys/net/ipv4/conf/*/rp_filter"
+
+
+def _rp_filters(out: str) -> dict[str, int]:
+    """_READ_RP_FILTERS' output: conf -> rp_filter."""
+    return {line.split("/")[-2]: int(line.rsplit(":", 1)[1]) for line in out.split()}
 
 
 def ping_loss(proc: subprocess.CompletedProcess[str], target: str) -> float:

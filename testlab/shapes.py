@@ -240,7 +240,7 @@ def inbound_ping(c: Container, target: str) -> float:
 
 def inbound_tcp(c: Container, target: str, port: int = TCP_PORT) -> float:
     """% of TCP connections from the far host to `target` that failed."""
-    out = c.far(c.python, "-c", _TCP_CLIENT, _source(c, target), target, str(port),
+    out = c.far("python3", "-c", _TCP_CLIENT, _source(c, target), target, str(port),
                 str(TCP_ATTEMPTS), str(TCP_TIMEOUT)).stdout
     return 100.0 * (TCP_ATTEMPTS - int(out)) / TCP_ATTEMPTS
 
