@@ -30,11 +30,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from multihome_hook.modes import FIXES, LOOSE, MODE_KEY
 from multihome_hook.netns import enter
 from testlab import commands, labnet, rootlab
 from testlab.watch import Watch
 
-MODES = ("loose", "one-default", "source-routing")
+MODES = tuple(m.name for m in FIXES)
 ACTIONS = ("third", "second", "restart")
 CONTAINERS = 4
 RIGHT_WITHIN_S = 10.0  # a namespace still wrong after this is unfixed
@@ -89,7 +90,7 @@ def right(mode: str, found: tuple[int, dict[str, int]] | None) -> bool:
     if found is None:
         return False
     defaults, rp = found
-    if mode == "loose":
+    if mode == LOOSE.name:
         return all(max(rp.get("all", 0), value) == 2 for name, value in rp.items()
                    if name not in ("all", "default", "lo"))
     return defaults == 1
@@ -122,7 +123,7 @@ class Cycler:
     def lifecycle(self) -> None:
         mode = self.rng.choice(MODES)
         p = self.lab.podman
-        p(*self.lab.run_argv(self.nets[:2], {"io.multihome.mode": mode},
+        p(*self.lab.run_argv(self.nets[:2], {MODE_KEY: mode},
                              extra=["-d", "--name", self.name]), "sleep", "600")
         try:
             pid = self.pid()
