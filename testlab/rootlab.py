@@ -52,6 +52,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from . import cgroups, commands, debs, labnet, settings
 from .roots import RootError, Stack, remove_tree, selected
@@ -72,7 +73,7 @@ LAB_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # default (4.3 also /etc/containers/oci/hooks.d); podman runs the hooks of a
 # stage in file-name order: this one before the project's.
 RP_FILTER_HOOK = "/usr/share/containers/oci/hooks.d/00-mhlab-rp-filter.json"
-RP_FILTER_POLICIES = ("keep-podmans", "strict")
+RpFilterPolicy = Literal["keep-podmans", "strict"]
 
 
 # Podman in a root where neither systemd nor journald runs (systemd is
@@ -565,7 +566,7 @@ def ping_loss(proc: subprocess.CompletedProcess[str], target: str) -> float:
     raise RuntimeError(f"ping {target}: no summary: {proc.stdout!r} {proc.stderr!r}")
 
 
-def _payload(dest: Path, deb: Path | None, rp_filter: str) -> Path:
+def _payload(dest: Path, deb: Path | None, rp_filter: RpFilterPolicy) -> Path:
     """Files copied into the lab's root before it starts."""
     hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     hard_nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
@@ -616,7 +617,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -
 
 @contextlib.contextmanager
 def running(stack: Stack, deb: Path | None, binds: Sequence[Path] = (),
-            writable: Sequence[Path] = (), rp_filter: str = "keep-podmans",
+            writable: Sequence[Path] = (), rp_filter: RpFilterPolicy = "keep-podmans",
             systemd: bool = False) -> Iterator[Lab]:
     """A lab of `stack` on its cached root (stack.ensure() first), `deb` installed
     unless None; the host's directories `binds` are seen there, read-only, at
@@ -641,8 +642,6 @@ def running(stack: Stack, deb: Path | None, binds: Sequence[Path] = (),
         proc: subprocess.Popen[bytes] | None = None
         try:
             (work / "mnt").mkdir()
-            if rp_filter not in RP_FILTER_POLICIES:
-                raise LabError(f"rp_filter policy {rp_filter!r} not in {RP_FILTER_POLICIES}")
             payload = _payload(work / "payload", deb, rp_filter)
             cgroup.mkdir()
             with (work / "setup.log").open("wb") as log:
@@ -727,8 +726,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--venv", type=Path, action="append", default=[], metavar="VENV",
                      help="a venv's interpreter seen at its own path (repeatable; the venv "
                      "itself: --bind its directory)")
-    run.add_argument("--rp-filter", choices=RP_FILTER_POLICIES, default="keep-podmans",
-                     help="the lab's rp_filter hook's policy (default: keep-podmans)")
     run.add_argument("--timeout", type=float, default=3600, help="seconds (default: 3600)")
     run.add_argument("cmd", nargs="+")
     args = parser.parse_args(argv)
@@ -744,8 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             path.mkdir(parents=True, exist_ok=True)
         binds = [p.resolve() for p in args.bind]
         binds += filter(None, (interpreter_bind(stack, venv) for venv in args.venv))
-        with running(stack, deb, binds, [p.resolve() for p in args.writable],
-                     args.rp_filter) as lab:
+        with running(stack, deb, binds, [p.resolve() for p in args.writable]) as lab:
             cmd = ["sh", "-c", args.cmd[0]] if len(args.cmd) == 1 else args.cmd
             sys.stdout.flush()
             return subprocess.run(lab.command(*cmd), env=lab.env, check=False,
